@@ -1,0 +1,107 @@
+// Every config option in one table: YAML key, environment variable, default, parser, meaning.
+// load.ts reads it to parse and validate; the README's config table is written from it.
+
+import type { ListenAddress } from '../listeners/address.ts';
+import {
+  listOf, parseBoolean, parseCidr, parseDomainName, parseDurationMs, parseEnum, parseHttpListen, parseHttpUrl,
+  parseInteger, parseIpHost, parseListen, parseString, parseTtlSeconds,
+} from './values.ts';
+
+export interface OptionSpec {
+  key: string;
+  env: string;
+  default: unknown;
+  parse: (value: unknown) => unknown;
+  doc: string;
+}
+
+export const OPTIONS = [
+  { key: 'listen.dns', env: 'MESH_DNS_LISTEN', default: ['127.0.0.1:1053', '[::1]:1053'], parse: listOf(parseListen),
+    doc: 'DNS listeners (UDP and TCP on each), `host:port` or `[v6]:port`. IPv4 and IPv6 are separate sockets.' },
+  { key: 'listen.bindHost', env: 'MCP_MESH_BIND_HOST', default: '', parse: parseIpHost,
+    doc: 'When set, replaces the host of every `listen.dns` entry (ports kept). Ignored when `MESH_DNS_LISTEN` is set.' },
+  { key: 'listen.http', env: 'MESH_DNS_HTTP_LISTEN', default: '127.0.0.1:9153', parse: parseHttpListen,
+    doc: 'Address of `/metrics`, `/health` and `/ready`; `off` disables it.' },
+  { key: 'zone.name', env: 'MESH_DNS_ZONE', default: 'mesh.local', parse: parseDomainName,
+    doc: 'The mesh zone mesh-dns is authoritative for.' },
+  { key: 'zone.ttl', env: 'MCP_MESH_DNS_CACHE_TTL', default: '5s', parse: parseTtlSeconds,
+    doc: 'TTL of mesh answers (`30s`, `5m`, or seconds). Short, because the registry itself lags 20–30 s behind an agent\'s death.' },
+  { key: 'zone.negativeTtl', env: 'MESH_DNS_NEGATIVE_TTL', default: '5s', parse: parseTtlSeconds,
+    doc: 'SOA MINIMUM: how long NXDOMAIN/NODATA for mesh names may be cached (RFC 2308).' },
+  { key: 'zone.reverseZones', env: 'MESH_DNS_REVERSE_ZONES', default: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], parse: listOf(parseCidr),
+    doc: 'Networks whose reverse zones mesh-dns answers (PTR for agent and static addresses, NXDOMAIN for the rest).' },
+  { key: 'zone.records', env: 'MESH_DNS_RECORDS', default: [], parse: listOf(parseStaticRecordSpec),
+    doc: 'Static records merged into the zone: `{name, type, value, ttl?}` with type A, AAAA, CNAME, SRV (`"prio weight port target"`) or TXT. Env form: `name type value` items, comma-separated.' },
+  { key: 'registry.url', env: 'MCP_MESH_REGISTRY_URL', default: '', parse: parseHttpUrl,
+    doc: 'MCP Mesh registry base URL. Empty: no registry, static records only.' },
+  { key: 'registry.pollInterval', env: 'MESH_DNS_REGISTRY_POLL_INTERVAL', default: '2s', parse: parseDurationMs,
+    doc: 'How often `GET /agents` is polled.' },
+  { key: 'registry.timeout', env: 'MCP_MESH_NETWORK_TIMEOUT', default: '5s', parse: parseDurationMs,
+    doc: 'Timeout of one registry request.' },
+  { key: 'registry.eventsHintInterval', env: 'MESH_DNS_REGISTRY_EVENTS_HINT_INTERVAL', default: '500ms', parse: parseDurationMs,
+    doc: 'How often `GET /events?limit=1` is checked to poll `/agents` sooner; `0` disables.' },
+  { key: 'registry.snapshotPath', env: 'MESH_DNS_SNAPSHOT_PATH', default: '.mesh-dns/registry-snapshot.json', parse: parseString,
+    doc: 'File keeping the last good registry state, loaded at start; empty disables.' },
+  { key: 'registry.resolveHostnames', env: 'MESH_DNS_RESOLVE_HOSTNAMES', default: true, parse: parseBoolean,
+    doc: 'Resolve agents that advertise a hostname through the system resolver on each sync.' },
+  { key: 'limits.udpPayloadSize', env: 'MESH_DNS_UDP_PAYLOAD_SIZE', default: 1232, parse: parseInteger(512, 4096),
+    doc: 'Our EDNS UDP payload size (DNS Flag Day 2020 value by default).' },
+  { key: 'limits.udpReceiveBuffer', env: 'MESH_DNS_UDP_RECEIVE_BUFFER', default: 4194304, parse: parseInteger(65536, 268435456),
+    doc: 'Kernel receive buffer of each UDP socket, bytes.' },
+  { key: 'limits.tcpMaxConnections', env: 'MESH_DNS_TCP_MAX_CONNECTIONS', default: 256, parse: parseInteger(1, 65535),
+    doc: 'Open TCP connections per listener; more are closed at once.' },
+  { key: 'limits.tcpMaxInFlight', env: 'MESH_DNS_TCP_MAX_IN_FLIGHT', default: 32, parse: parseInteger(1, 1024),
+    doc: 'Queries in flight on one TCP connection before reading pauses.' },
+  { key: 'limits.tcpIdleTimeout', env: 'MESH_DNS_TCP_IDLE_TIMEOUT', default: '10s', parse: parseDurationMs,
+    doc: 'Idle TCP connections are closed after this (RFC 7766 §6.2.3).' },
+  { key: 'chaos.version', env: 'MESH_DNS_VERSION_BIND', default: '', parse: parseString,
+    doc: 'Answer for CHAOS TXT `version.bind`; empty answers REFUSED.' },
+  { key: 'log.level', env: 'MESH_DNS_LOG_LEVEL', default: 'info', parse: parseEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    doc: 'pino log level.' },
+  { key: 'log.queries', env: 'MESH_DNS_LOG_QUERIES', default: false, parse: parseBoolean,
+    doc: 'Log every query (client, name, type, answer kind, rcode).' },
+  { key: 'shutdown.grace', env: 'MESH_DNS_SHUTDOWN_GRACE', default: '5s', parse: parseDurationMs,
+    doc: 'On SIGTERM, how long in-flight queries may take before the process exits.' },
+] as const satisfies readonly OptionSpec[];
+
+/** A static record as written in config, before names are made absolute. */
+export interface StaticRecordSpec {
+  name: string;
+  type: 'A' | 'AAAA' | 'CNAME' | 'SRV' | 'TXT';
+  value: string | string[];
+  ttl?: number;
+}
+
+const STATIC_TYPES = ['A', 'AAAA', 'CNAME', 'SRV', 'TXT'] as const;
+
+function parseStaticRecordSpec(item: unknown): StaticRecordSpec {
+  let spec: unknown = item;
+  if (typeof item === 'string') {
+    const [name, type, ...rest] = item.trim().split(/\s+/);
+    spec = { name, type, value: rest.join(' ') };
+  }
+  if (typeof spec !== 'object' || spec === null) throw new Error(`${JSON.stringify(item)} is not a record ({name, type, value})`);
+  const { name, type, value, ttl, ...extra } = spec as Record<string, unknown>;
+  const unknownKeys = Object.keys(extra);
+  if (unknownKeys.length > 0) throw new Error(`unknown field ${unknownKeys.join(', ')} (a record has name, type, value, ttl)`);
+  if (typeof name !== 'string' || name === '') throw new Error('record needs a name');
+  const upperType = typeof type === 'string' ? type.toUpperCase() : type;
+  if (!(STATIC_TYPES as readonly unknown[]).includes(upperType)) throw new Error(`record ${name}: type ${JSON.stringify(type)} is not one of ${STATIC_TYPES.join(', ')}`);
+  const okValue = typeof value === 'string' || (upperType === 'TXT' && Array.isArray(value) && value.every((part) => typeof part === 'string'));
+  if (!okValue) throw new Error(`record ${name}: value must be a string${upperType === 'TXT' ? ' or a list of strings' : ''}`);
+  const result: StaticRecordSpec = { name, type: upperType as StaticRecordSpec['type'], value: value as string | string[] };
+  if (ttl !== undefined) result.ttl = parseTtlSeconds(ttl);
+  return result;
+}
+
+export interface MeshDnsConfig {
+  /** Where the config came from, for messages. */
+  source: string;
+  listen: { dns: ListenAddress[]; bindHost: string; http: ListenAddress | null };
+  zone: { name: string; ttl: number; negativeTtl: number; reverseZones: string[]; records: StaticRecordSpec[] };
+  registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean };
+  limits: { udpPayloadSize: number; udpReceiveBuffer: number; tcpMaxConnections: number; tcpMaxInFlight: number; tcpIdleTimeout: number };
+  chaos: { version: string };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; queries: boolean };
+  shutdown: { grace: number };
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// The mesh-dns command: arguments, logger, signals, exit codes.
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { ConfigError, loadConfig, resolveConfigPath } from './config/load.ts';
+import { startMeshDns } from './server.ts';
+
+const USAGE = `Usage: mesh-dns [--config FILE] [--check]
+
+DNS for MCP Mesh: answers *.mesh.local from the registry.
+
+  --config FILE   YAML config (default: $MESH_DNS_CONFIG, else the packaged config/mesh-dns.yaml)
+  --check         validate the config and exit
+  --version       print the version
+  --help          this text
+
+Every config key can be set from the environment; see the README.`;
+
+function packageVersion(): string {
+  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({ options: { config: { type: 'string' }, check: { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
+  } catch (error) {
+    process.stderr.write(`mesh-dns: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.help) return void process.stdout.write(`${USAGE}\n`), 0;
+  if (args.version) return void process.stdout.write(`${packageVersion()}\n`), 0;
+
+  let loaded;
+  try {
+    loaded = loadConfig(args.config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`mesh-dns: invalid config: ${error.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    throw error;
+  }
+  if (args.check) return void process.stdout.write(`config OK: ${loaded.config.source}\n`), 0;
+
+  const logger = pino({ level: loaded.config.log.level, base: { service: 'mesh-dns' } });
+  // A DNS server must not die on a bug in one query path: log it, count it, keep serving.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
+
+  let server;
+  try {
+    server = await startMeshDns(loaded, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, `mesh-dns could not start: ${(error as Error).message}`);
+    return 1;
+  }
+  const configPath = resolveConfigPath(args.config, process.env);
+
+  process.on('SIGHUP', () => {
+    try {
+      server.reload(loadConfig(args.config));
+    } catch (error) {
+      logger.error({ err: error, config: configPath }, `reload failed, keeping the running config: ${(error as Error).message}`);
+    }
+  });
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      logger.info({ signal }, 'shutting down: no new queries, finishing those in flight');
+      resolve();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+  await server.stop();
+  logger.info('stopped');
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`mesh-dns: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,162 @@
+// Assembles a running mesh-dns: zone holder, registry sync, query pipeline, listeners and the
+// operations HTTP server, and takes them down in order. main.ts adds the process concerns
+// (arguments, signals, exit codes); tests start servers through this module directly.
+
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import type { LoadedConfig } from './config/load.ts';
+import type { MeshDnsConfig } from './config/options.ts';
+import { startOperationsServer, type OperationsServer } from './http/server.ts';
+import { formatListenAddress, ListenError, type ListenAddress } from './listeners/address.ts';
+import { startTcpListener } from './listeners/tcp.ts';
+import { startUdpListener, type DnsListener } from './listeners/udp.ts';
+import { createQueryMetrics } from './pipeline/metrics.ts';
+import { createQueryPipeline } from './pipeline/pipeline.ts';
+import { createQueryHandler, type QueryHandler } from './pipeline/query-handler.ts';
+import { createRegistryMetrics } from './registry/metrics.ts';
+import { createRegistrySync, type RegistrySync } from './registry/sync.ts';
+import { ZoneHolder, type ZoneSettings } from './zone/holder.ts';
+
+export interface MeshDnsServer {
+  readonly listeners: readonly DnsListener[];
+  readonly operations: OperationsServer | null;
+  readonly zone: ZoneHolder;
+  readonly registry: RegistrySync | null;
+  readonly metricsRegistry: Registry;
+  readonly handler: QueryHandler;
+  /** Re-applies zone settings and static records from a freshly loaded config (SIGHUP). */
+  reload(loaded: LoadedConfig): void;
+  /** Stops taking queries, lets in-flight ones finish (up to shutdown.grace), releases everything. */
+  stop(): Promise<void>;
+}
+
+function zoneSettings(config: MeshDnsConfig): ZoneSettings {
+  return { zone: config.zone.name, ttl: config.zone.ttl, negativeTtl: config.zone.negativeTtl, reverseCidrs: config.zone.reverseZones };
+}
+
+export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promise<MeshDnsServer> {
+  const { config } = loaded;
+  const metricsRegistry = new Registry();
+  collectDefaultMetrics({ register: metricsRegistry, prefix: 'meshdns_' });
+  const internalErrors = new Counter({ name: 'meshdns_internal_errors_total', help: 'Unexpected errors caught at the process boundary.', registers: [metricsRegistry] });
+
+  const zone = new ZoneHolder(zoneSettings(config), loaded.staticRecords, metricsRegistry, logger);
+  const registry = config.registry.url === '' ? null : createRegistrySync({
+    registryUrl: config.registry.url,
+    pollIntervalMs: config.registry.pollInterval,
+    requestTimeoutMs: config.registry.timeout,
+    snapshotPath: config.registry.snapshotPath === '' ? null : config.registry.snapshotPath,
+    eventsHintIntervalMs: config.registry.eventsHintInterval,
+    resolveHostnames: config.registry.resolveHostnames,
+    logger: logger.child({ component: 'registry' }),
+    metrics: createRegistryMetrics(metricsRegistry),
+    onChange: (snapshot) => {
+      zone.setInstances(snapshot.agents);
+      logger.info({ source: snapshot.source, serial: zone.current().serial, ...zone.current().stats }, 'zone updated');
+    },
+  });
+  if (!registry) logger.warn('no registry URL configured (MCP_MESH_REGISTRY_URL): serving static records only');
+
+  const stages = createQueryPipeline({
+    zone: { current: () => zone.current(), ready: () => registry === null || registry.state().ready },
+    chaosVersion: config.chaos.version,
+  });
+  const handler = createQueryHandler({
+    stages,
+    metrics: createQueryMetrics(metricsRegistry),
+    logger: logger.child({ component: 'query' }),
+    queryLog: config.log.queries,
+    udpPayloadSize: config.limits.udpPayloadSize,
+    // No recursion yet: every name outside our zones is REFUSED.
+    recursionAvailable: () => false,
+  });
+
+  const listeners = await startListeners(config, handler, logger);
+  const operations = config.listen.http
+    ? await startOperationsServer(config.listen.http, metricsRegistry, () => readiness(zone, registry, listeners), logger).catch(async (error: unknown) => {
+        await Promise.all(listeners.map((listener) => listener.close(0)));
+        throw error;
+      })
+    : null;
+  void registry?.start().catch((error: unknown) => {
+    internalErrors.inc();
+    logger.error({ err: error }, 'registry sync failed to start');
+  });
+  logger.info({ listeners: listeners.map((listener) => listener.description), http: operations?.address ?? 'off', zone: config.zone.name, registry: config.registry.url || 'none', config: config.source }, 'mesh-dns started');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    listeners,
+    operations,
+    zone,
+    registry,
+    metricsRegistry,
+    handler,
+    reload(next) {
+      zone.setStatic(zoneSettings(next.config), next.staticRecords);
+      logger.info({ records: next.staticRecords.length, serial: zone.current().serial }, 'config reloaded (zone settings and static records; listener changes need a restart)');
+    },
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all(listeners.map((listener) => listener.close(config.shutdown.grace)));
+        await registry?.stop();
+        await operations?.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Binds UDP and TCP on every address. A port in use, or no permission, fails start. IPv6 that
+ * the host does not have (no ::1 in a container, IPv6 disabled) is a warning: IPv4 serves alone.
+ */
+async function startListeners(config: MeshDnsConfig, handler: QueryHandler, logger: Logger): Promise<DnsListener[]> {
+  const started: DnsListener[] = [];
+  try {
+    for (const address of config.listen.dns) {
+      const pair = await bindPair(address, handler, logger, config);
+      if (pair) started.push(...pair);
+    }
+  } catch (error) {
+    await Promise.all(started.map((listener) => listener.close(0)));
+    throw error;
+  }
+  if (started.length === 0) throw new Error(`no DNS listener could be started on ${config.listen.dns.map(formatListenAddress).join(', ')}`);
+  return started;
+}
+
+async function bindPair(address: ListenAddress, handler: QueryHandler, logger: Logger, config: MeshDnsConfig): Promise<DnsListener[] | null> {
+  let udp: DnsListener | undefined;
+  try {
+    udp = await startUdpListener(address, handler, logger, { receiveBufferBytes: config.limits.udpReceiveBuffer });
+    // Port 0 (tests): TCP takes the port the kernel gave UDP, so both serve one address.
+    const tcp = await startTcpListener({ ...address, port: udp.port }, handler, logger, {
+      maxConnections: config.limits.tcpMaxConnections,
+      maxInFlightPerConnection: config.limits.tcpMaxInFlight,
+      idleTimeoutMs: config.limits.tcpIdleTimeout,
+      maxQueuedOutputBytes: 1 << 20,
+    });
+    return [udp, tcp];
+  } catch (error) {
+    await udp?.close(0);
+    if (error instanceof ListenError && error.ipv6Unavailable) {
+      logger.warn({ address: formatListenAddress(address), code: error.code }, 'IPv6 is not available here; serving IPv4 only');
+      return null;
+    }
+    throw error;
+  }
+}
+
+function readiness(zone: ZoneHolder, registry: RegistrySync | null, listeners: readonly DnsListener[]) {
+  const zones = zone.current();
+  const registryState = registry?.state() ?? null;
+  return {
+    ready: registryState === null || registryState.ready,
+    detail: {
+      registry: registryState ?? { configured: false },
+      zone: { serial: zones.serial, ...zones.stats },
+      listeners: listeners.map((listener) => listener.description),
+    },
+  };
+}

@@ -1,0 +1,141 @@
+// Domain names on the wire. Our own code, not dns2's: the question parse runs on every
+// query and must reject malformed names (pointers in the question, extended label types,
+// overruns, > 255 octets) instead of recovering from them.
+//
+// Names inside the server are lowercase presentation strings without the trailing dot
+// ("weather.mesh.local", root = ""). Every byte that is not a printable ASCII character,
+// and '.' and '\' themselves, is written as \DDD, so a literal '.' in a name string is
+// always a label boundary and suffix tests on strings are label-exact.
+
+import { HEADER_LENGTH, MAX_LABEL_OCTETS, MAX_NAME_OCTETS } from './constants.ts';
+
+export interface ParsedName {
+  /** Lowercased presentation form, "" for the root. */
+  name: string;
+  /** Offset just past the name. */
+  end: number;
+  /** Octets the name takes on the wire, uncompressed (root = 1). */
+  wireLength: number;
+}
+
+/** The reason a name could not be read; every one of them is a FORMERR. */
+export type NameError = 'overrun' | 'label_type' | 'too_long' | 'pointer_in_question';
+
+function appendLabelByte(out: string, byte: number): string {
+  if (byte >= 0x41 && byte <= 0x5a) return out + String.fromCharCode(byte + 0x20);
+  if (byte > 0x20 && byte < 0x7f && byte !== 0x2e && byte !== 0x5c) return out + String.fromCharCode(byte);
+  return out + '\\' + String(byte).padStart(3, '0');
+}
+
+/**
+ * Reads the question name at `offset`. Compression pointers are refused: in a query the only
+ * bytes before the question are the header, so a pointer there is malformed by construction.
+ */
+export function readQuestionName(message: Buffer, offset: number): ParsedName | NameError {
+  let position = offset;
+  let name = '';
+  let wireLength = 1;
+  for (;;) {
+    if (position >= message.length) return 'overrun';
+    const length = message[position]!;
+    if (length === 0) return { name, end: position + 1, wireLength };
+    if (length >= 0xc0) return 'pointer_in_question';
+    if (length > MAX_LABEL_OCTETS) return 'label_type'; // 0x40/0x80: extended label types (RFC 6891 §5)
+    wireLength += length + 1;
+    if (wireLength > MAX_NAME_OCTETS) return 'too_long';
+    const labelEnd = position + 1 + length;
+    if (labelEnd > message.length) return 'overrun';
+    if (name.length > 0) name += '.';
+    for (let i = position + 1; i < labelEnd; i++) name = appendLabelByte(name, message[i]!);
+    position = labelEnd;
+  }
+}
+
+/**
+ * Skips a possibly compressed name inside a record, returning the offset after it or an
+ * error. Pointers are not followed (skipping needs only their two octets) but must point
+ * backwards to an earlier offset, which also rules out loops (RFC 1035 §4.1.4: "a prior occurrence").
+ */
+export function skipRecordName(message: Buffer, offset: number): number | NameError {
+  let position = offset;
+  let wireLength = 1;
+  for (;;) {
+    if (position >= message.length) return 'overrun';
+    const length = message[position]!;
+    if (length === 0) return position + 1;
+    if (length >= 0xc0) {
+      if (position + 1 >= message.length) return 'overrun';
+      const target = ((length & 0x3f) << 8) | message[position + 1]!;
+      if (target >= position || target < HEADER_LENGTH) return 'pointer_in_question';
+      return position + 2;
+    }
+    if (length > MAX_LABEL_OCTETS) return 'label_type';
+    wireLength += length + 1;
+    if (wireLength > MAX_NAME_OCTETS) return 'too_long';
+    position += 1 + length;
+  }
+}
+
+/** Wire length of a name in our presentation form that contains no escapes (zone data). */
+export function plainNameWireLength(name: string): number {
+  return name === '' ? 1 : name.length + 2;
+}
+
+/** Encodes a plain (escape-free) presentation name, uncompressed. */
+export function encodePlainName(name: string): Buffer {
+  const out = Buffer.allocUnsafe(plainNameWireLength(name));
+  let position = 0;
+  if (name !== '') {
+    for (const label of name.split('.')) {
+      out[position++] = label.length;
+      position += out.write(label, position, 'latin1');
+    }
+  }
+  out[position] = 0;
+  return out;
+}
+
+/**
+ * Encodes `name` for a message whose question is `qname`, compressed against the question:
+ * the longest label-aligned suffix shared with the question becomes a pointer into it. Because
+ * the question always starts at offset 12, the bytes are valid for any message with that
+ * question, which is what lets answers be compiled once and copied per query.
+ */
+export function encodeNameAgainstQuestion(name: string, qname: string, qnameWireLength: number): Buffer {
+  let suffixStart = 0;
+  for (;;) {
+    const suffix = name.slice(suffixStart);
+    if (suffix !== '' && (qname === suffix || qname.endsWith('.' + suffix))) {
+      const pointerTarget = HEADER_LENGTH + qnameWireLength - plainNameWireLength(suffix);
+      const prefix = suffixStart === 0 ? '' : name.slice(0, suffixStart - 1);
+      const prefixBytes = prefix === '' ? Buffer.alloc(0) : encodePlainName(prefix).subarray(0, prefix.length + 1);
+      const out = Buffer.allocUnsafe(prefixBytes.length + 2);
+      prefixBytes.copy(out, 0);
+      out.writeUInt16BE(0xc000 | pointerTarget, prefixBytes.length);
+      return out;
+    }
+    const nextDot = name.indexOf('.', suffixStart);
+    if (nextDot < 0) return encodePlainName(name);
+    suffixStart = nextDot + 1;
+  }
+}
+
+/** True when `name` equals `zone` or lies below it (label-exact, both lowercase). */
+export function isInZone(name: string, zone: string): boolean {
+  if (zone === '') return true;
+  return name === zone || (name.length > zone.length && name.endsWith(zone) && name.charCodeAt(name.length - zone.length - 1) === 0x2e);
+}
+
+/** Number of labels ("" has 0). */
+export function labelCount(name: string): number {
+  if (name === '') return 0;
+  let count = 1;
+  for (let i = 0; i < name.length; i++) if (name.charCodeAt(i) === 0x2e) count++;
+  return count;
+}
+
+/** The name one label up ("a.b.c" → "b.c", "c" → ""). */
+export function parentName(name: string): string {
+  const dot = name.indexOf('.');
+  return dot < 0 ? '' : name.slice(dot + 1);
+}

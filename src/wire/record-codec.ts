@@ -1,0 +1,73 @@
+// The one place dns2 is used: encoding the type, class, TTL and RDATA of our own records.
+//
+// Why dns2 only here: its record codec is correct for the types we publish (A, AAAA, CNAME,
+// PTR, NS, SOA, SRV, TXT) and that is its strength. Its server loop and clients are not fit
+// for our hot path or for forwarding (shared/reference §6: quadratic bit-array encoder,
+// unhandled async rejections, no question matching). So: dns2 encodes each record once,
+// with an empty owner name and its own fresh writer, which also means no name inside RDATA
+// is compressed — RFC 2782 forbids compressing SRV targets, which dns2 would otherwise do.
+// The owner name is ours (name.ts compresses it against the question), and records are
+// encoded when an answer is first asked for, then copied as bytes.
+
+import dns2 from 'dns2';
+import { RRClass, RRType } from './constants.ts';
+
+const { Packet } = dns2;
+
+export type ZoneRecord =
+  | { type: typeof RRType.A; ttl: number; address: string }
+  | { type: typeof RRType.AAAA; ttl: number; address: string }
+  | { type: typeof RRType.CNAME; ttl: number; target: string }
+  | { type: typeof RRType.PTR; ttl: number; target: string }
+  | { type: typeof RRType.NS; ttl: number; target: string }
+  | { type: typeof RRType.TXT; ttl: number; strings: string[] }
+  | { type: typeof RRType.SRV; ttl: number; priority: number; weight: number; port: number; target: string }
+  | { type: typeof RRType.HINFO; ttl: number; cpu: string; os: string }
+  | {
+      type: typeof RRType.SOA;
+      ttl: number;
+      mname: string;
+      rname: string;
+      serial: number;
+      refresh: number;
+      retry: number;
+      expire: number;
+      minimum: number;
+    };
+
+/** dns2's field names for each record type (it keeps RDATA fields flat on the resource). */
+function toDns2Resource(record: ZoneRecord): Record<string, unknown> {
+  const base = { name: '', type: record.type, class: RRClass.IN, ttl: record.ttl };
+  switch (record.type) {
+    case RRType.A:
+    case RRType.AAAA:
+      return { ...base, address: record.address };
+    case RRType.CNAME:
+    case RRType.PTR:
+      return { ...base, domain: record.target };
+    case RRType.NS:
+      return { ...base, ns: record.target };
+    case RRType.TXT:
+      return { ...base, data: record.strings };
+    case RRType.SRV:
+      return { ...base, priority: record.priority, weight: record.weight, port: record.port, target: record.target };
+    case RRType.SOA:
+      return {
+        ...base, primary: record.mname, admin: record.rname, serial: record.serial, refresh: record.refresh,
+        retry: record.retry, expiration: record.expire, minimum: record.minimum,
+      };
+    case RRType.HINFO: {
+      // dns2 has no HINFO codec; it writes raw RDATA for types it does not know (RFC 3597).
+      const cpu = Buffer.from(record.cpu, 'latin1');
+      const os = Buffer.from(record.os, 'latin1');
+      return { ...base, data: Buffer.concat([Buffer.from([cpu.length]), cpu, Buffer.from([os.length]), os]) };
+    }
+  }
+}
+
+/** TYPE, CLASS, TTL, RDLENGTH and RDATA of a record: everything after the owner name. */
+export function encodeRecordTail(record: ZoneRecord): Buffer {
+  // dns2's typings want a Resource instance; its encoder reads plain fields, which is what we pass.
+  const encoded: Buffer = Packet.Resource.encode(toDns2Resource(record) as unknown as dns2.Packet.Resource);
+  return encoded.subarray(1); // drop the empty (root) owner name
+}

@@ -1,0 +1,144 @@
+// Parsing of an incoming query: header, the one question, and a walk over the remaining
+// records to find and validate the OPT record. Everything a malformed packet can do ends
+// here as a typed verdict (drop, or answer with an rcode); nothing throws.
+
+import { Flag, HEADER_LENGTH, Opcode, Rcode, RRType } from './constants.ts';
+import { readQuestionName, skipRecordName } from './name.ts';
+
+export interface EdnsInfo {
+  /** Requestor's UDP payload size, raised to 512 (RFC 6891 §6.2.5). */
+  udpSize: number;
+  version: number;
+  dnssecOk: boolean;
+  /** Offset of the OPT record in the request, to strip or rewrite it when forwarding. */
+  optStart: number;
+  optEnd: number;
+  /** Offsets of the EDNS Client Subnet option (RFC 7871) inside the OPT, when present. */
+  hasClientSubnet: boolean;
+}
+
+export interface DnsRequest {
+  message: Buffer;
+  id: number;
+  /** The request's flags word, from which opcode, RD and CD are echoed. */
+  flags: number;
+  opcode: number;
+  /** Lowercased presentation form of the question name (see name.ts). */
+  qname: string;
+  qnameWireLength: number;
+  qtype: number;
+  qclass: number;
+  /** The question occupies message[12, questionEnd): echoed byte for byte, case included. */
+  questionEnd: number;
+  edns: EdnsInfo | null;
+}
+
+/** A query that cannot reach the pipeline: dropped silently, or answered with an rcode. */
+export type RequestRejection =
+  | { action: 'drop'; reason: 'short_header' | 'response_packet' }
+  | {
+      action: 'respond';
+      reason: 'formerr' | 'notimp' | 'badvers';
+      rcode: number;
+      id: number;
+      flags: number;
+      /** 0 when the question could not be read; the answer then carries no question. */
+      questionEnd: number;
+      edns: EdnsInfo | null;
+    };
+
+export type ParsedRequest = { ok: true; request: DnsRequest } | ({ ok: false } & RequestRejection);
+
+const RECORD_FIXED_LENGTH = 10; // type, class, ttl, rdlength
+
+export function parseRequest(message: Buffer): ParsedRequest {
+  if (message.length < HEADER_LENGTH) return { ok: false, action: 'drop', reason: 'short_header' };
+  const id = message.readUInt16BE(0);
+  const flags = message.readUInt16BE(2);
+  // A response sent to a server is either a reflection attempt or a confused peer: answering
+  // it could start a packet loop between two servers, so it is dropped.
+  if (flags & Flag.QR) return { ok: false, action: 'drop', reason: 'response_packet' };
+  const opcode = (flags >> 11) & 0xf;
+  const qdcount = message.readUInt16BE(4);
+  const formerr = (questionEnd = 0, edns: EdnsInfo | null = null): ParsedRequest => ({
+    ok: false, action: 'respond', reason: 'formerr', rcode: Rcode.FORMERR, id, flags, questionEnd, edns,
+  });
+
+  if (qdcount !== 1) {
+    if (opcode !== Opcode.QUERY) return { ok: false, action: 'respond', reason: 'notimp', rcode: Rcode.NOTIMP, id, flags, questionEnd: 0, edns: null };
+    return formerr();
+  }
+  const parsedName = readQuestionName(message, HEADER_LENGTH);
+  if (typeof parsedName === 'string' || parsedName.end + 4 > message.length) return formerr();
+  const questionEnd = parsedName.end + 4;
+  const qtype = message.readUInt16BE(parsedName.end);
+  const qclass = message.readUInt16BE(parsedName.end + 2);
+
+  const records = walkRecords(message, questionEnd);
+  if (records === 'malformed') return formerr(questionEnd);
+  const edns = records;
+  if (opcode !== Opcode.QUERY) {
+    return { ok: false, action: 'respond', reason: 'notimp', rcode: Rcode.NOTIMP, id, flags, questionEnd, edns };
+  }
+  // RFC 6891 §6.1.3: a version we do not implement gets BADVERS, answered with our version 0.
+  if (edns && edns.version !== 0) {
+    return { ok: false, action: 'respond', reason: 'badvers', rcode: Rcode.BADVERS, id, flags, questionEnd, edns };
+  }
+  return {
+    ok: true,
+    request: { message, id, flags, opcode, qname: parsedName.name, qnameWireLength: parsedName.wireLength, qtype, qclass, questionEnd, edns },
+  };
+}
+
+/**
+ * Walks answer, authority and additional sections. Returns the OPT's details (or null), or
+ * 'malformed' for overruns, bad names, an OPT outside ADDITIONAL or with a non-root owner,
+ * more than one OPT (RFC 6891 §6.1.1), malformed EDNS options, or trailing bytes.
+ */
+function walkRecords(message: Buffer, start: number): EdnsInfo | null | 'malformed' {
+  const counts = [message.readUInt16BE(6), message.readUInt16BE(8), message.readUInt16BE(10)];
+  let position = start;
+  let edns: EdnsInfo | null = null;
+  for (let section = 0; section < 3; section++) {
+    for (let index = 0; index < counts[section]!; index++) {
+      const recordStart = position;
+      const nameEnd = skipRecordName(message, position);
+      if (typeof nameEnd === 'string' || nameEnd + RECORD_FIXED_LENGTH > message.length) return 'malformed';
+      const type = message.readUInt16BE(nameEnd);
+      const rdLength = message.readUInt16BE(nameEnd + 8);
+      const rdataStart = nameEnd + RECORD_FIXED_LENGTH;
+      const recordEnd = rdataStart + rdLength;
+      if (recordEnd > message.length) return 'malformed';
+      if (type === RRType.OPT) {
+        if (section !== 2 || edns !== null || nameEnd !== recordStart + 1) return 'malformed';
+        const options = walkEdnsOptions(message, rdataStart, recordEnd);
+        if (options === 'malformed') return 'malformed';
+        const ttl = message.readUInt32BE(nameEnd + 4);
+        edns = {
+          udpSize: Math.max(512, message.readUInt16BE(nameEnd + 2)),
+          version: (ttl >>> 16) & 0xff,
+          dnssecOk: (ttl & 0x8000) !== 0,
+          optStart: recordStart,
+          optEnd: recordEnd,
+          hasClientSubnet: options.hasClientSubnet,
+        };
+      }
+      position = recordEnd;
+    }
+  }
+  return position === message.length ? edns : 'malformed';
+}
+
+function walkEdnsOptions(message: Buffer, start: number, end: number): { hasClientSubnet: boolean } | 'malformed' {
+  let position = start;
+  let hasClientSubnet = false;
+  while (position < end) {
+    if (position + 4 > end) return 'malformed';
+    const code = message.readUInt16BE(position);
+    const length = message.readUInt16BE(position + 2);
+    position += 4 + length;
+    if (position > end) return 'malformed';
+    if (code === 8) hasClientSubnet = true;
+  }
+  return { hasClientSubnet };
+}

@@ -1,0 +1,166 @@
+// Response assembly: header + the client's question bytes + precompiled record bytes + OPT.
+// The record bytes come from the zone (compiled once per name and type) or, later, from the
+// cache; this module only splices them, applies truncation, and adds EDNS.
+
+import { CLASSIC_UDP_LIMIT, Flag, HEADER_LENGTH, Rcode, RRType } from './constants.ts';
+import type { DnsRequest, EdnsInfo, RequestRejection } from './request.ts';
+
+/** Records to put after the question, already compressed against it (see name.ts). */
+export interface RecordSections {
+  rcode: number;
+  authoritative: boolean;
+  body: Buffer;
+  answerCount: number;
+  authorityCount: number;
+  additionalCount: number;
+  /** Length of ANSWER + AUTHORITY in `body`: ADDITIONAL is optional and dropped first to fit. */
+  withoutAdditionalLength: number;
+  /** When > 0, each ANSWER record is exactly this many bytes and the set may be rotated. */
+  rotationUnit: number;
+}
+
+export interface ExtendedError {
+  code: number;
+  text: string;
+}
+
+export interface ResponseSettings {
+  recursionAvailable: boolean;
+  /** Our own EDNS UDP payload size, advertised in every OPT we send (default 1232). */
+  udpPayloadSize: number;
+  /** Largest message the transport may carry for this query (see responseSizeLimit). */
+  sizeLimit: number;
+  /** Rotation step for rotatable answer sets (any integer; taken modulo the set size). */
+  rotation: number;
+  ede?: ExtendedError | undefined;
+}
+
+export const EMPTY_SECTIONS: RecordSections = Object.freeze({
+  rcode: Rcode.NOERROR,
+  authoritative: false,
+  body: Buffer.alloc(0),
+  answerCount: 0,
+  authorityCount: 0,
+  additionalCount: 0,
+  withoutAdditionalLength: 0,
+  rotationUnit: 0,
+});
+
+export function rcodeOnly(rcode: number, authoritative = false): RecordSections {
+  return { ...EMPTY_SECTIONS, rcode, authoritative };
+}
+
+/**
+ * RFC 6891 §6.2.5 / §7: over UDP the limit is the smaller of the client's and our payload
+ * size, never under 512; without EDNS it is 512. TCP messages are bounded by the 16-bit length.
+ */
+export function responseSizeLimit(edns: EdnsInfo | null, transport: 'udp' | 'tcp', ourUdpPayloadSize: number): number {
+  if (transport === 'tcp') return 0xffff;
+  if (!edns) return CLASSIC_UDP_LIMIT;
+  return Math.max(CLASSIC_UDP_LIMIT, Math.min(edns.udpSize, ourUdpPayloadSize));
+}
+
+const plainOptCache = new Map<number, Buffer>();
+
+/** The OPT pseudo-record for a response (RFC 6891 §6.1.2), with an EDE option (RFC 8914) if given. */
+export function optRecord(udpPayloadSize: number, extendedRcode: number, dnssecOk: boolean, ede?: ExtendedError): Buffer {
+  const cacheable = extendedRcode === 0 && !ede;
+  const cacheKey = udpPayloadSize * 2 + (dnssecOk ? 1 : 0);
+  if (cacheable) {
+    const cached = plainOptCache.get(cacheKey);
+    if (cached) return cached;
+  }
+  const text = ede ? Buffer.from(ede.text, 'utf8') : null;
+  const optionsLength = text ? 4 + 2 + text.length : 0;
+  const opt = Buffer.alloc(11 + optionsLength);
+  opt[0] = 0; // root owner
+  opt.writeUInt16BE(RRType.OPT, 1);
+  opt.writeUInt16BE(udpPayloadSize, 3);
+  opt[5] = extendedRcode & 0xff;
+  opt[6] = 0; // version 0
+  opt.writeUInt16BE(dnssecOk ? 0x8000 : 0, 7); // RFC 3225 §3: DO is copied from the query
+  opt.writeUInt16BE(optionsLength, 9);
+  if (text && ede) {
+    opt.writeUInt16BE(15, 11);
+    opt.writeUInt16BE(2 + text.length, 13);
+    opt.writeUInt16BE(ede.code, 15);
+    text.copy(opt, 17);
+  }
+  if (cacheable) plainOptCache.set(cacheKey, opt);
+  return opt;
+}
+
+function writeHeader(out: Buffer, id: number, requestFlags: number, sections: RecordSections, settings: ResponseSettings, truncated: boolean, qdcount: number, ancount: number, nscount: number, arcount: number): void {
+  // Echo opcode, RD and CD (RFC 1035 §4.1.1, RFC 4035 §3.2.2); everything else is ours.
+  let flags = Flag.QR | (requestFlags & (0x7800 | Flag.RD | Flag.CD)) | (sections.rcode & 0xf);
+  if (sections.authoritative) flags |= Flag.AA;
+  if (settings.recursionAvailable) flags |= Flag.RA;
+  if (truncated) flags |= Flag.TC;
+  out.writeUInt16BE(id, 0);
+  out.writeUInt16BE(flags, 2);
+  out.writeUInt16BE(qdcount, 4);
+  out.writeUInt16BE(ancount, 6);
+  out.writeUInt16BE(nscount, 8);
+  out.writeUInt16BE(arcount, 10);
+}
+
+/**
+ * Builds the response to `request`. If the full answer does not fit the size limit, ADDITIONAL
+ * is dropped first (RFC 2181 §9: TC only when required data is missing); if it still does not
+ * fit, the answer is header + question + OPT with TC=1, so the client retries over TCP
+ * (RFC 6891 §7: the OPT is kept in truncated responses too).
+ */
+export function assembleResponse(request: DnsRequest, sections: RecordSections, settings: ResponseSettings): Buffer {
+  return assemble(request.message, request.id, request.flags, request.questionEnd, request.edns, sections, settings);
+}
+
+/** The answer to a request rejected before the pipeline (FORMERR, NOTIMP, BADVERS). */
+export function assembleRejection(message: Buffer, rejection: Extract<RequestRejection, { action: 'respond' }>, settings: ResponseSettings): Buffer {
+  return assemble(message, rejection.id, rejection.flags, rejection.questionEnd, rejection.edns, rcodeOnly(rejection.rcode), settings);
+}
+
+function assemble(message: Buffer, id: number, requestFlags: number, questionEnd: number, edns: EdnsInfo | null, sections: RecordSections, settings: ResponseSettings): Buffer {
+  const questionLength = questionEnd > 0 ? questionEnd - HEADER_LENGTH : 0;
+  const qdcount = questionEnd > 0 ? 1 : 0;
+  const opt = edns ? optRecord(settings.udpPayloadSize, sections.rcode >> 4, edns.dnssecOk, settings.ede) : null;
+  const optLength = opt ? opt.length : 0;
+  const optCount = opt ? 1 : 0;
+  const fixed = HEADER_LENGTH + questionLength + optLength;
+
+  let bodyLength = sections.body.length;
+  let additionalCount = sections.additionalCount;
+  let truncated = false;
+  if (fixed + bodyLength > settings.sizeLimit) {
+    bodyLength = sections.withoutAdditionalLength;
+    additionalCount = 0;
+    if (fixed + bodyLength > settings.sizeLimit) {
+      bodyLength = 0;
+      truncated = true;
+    }
+  }
+  const out = Buffer.allocUnsafe(fixed + bodyLength);
+  writeHeader(out, id, requestFlags, sections, settings, truncated, qdcount,
+    truncated ? 0 : sections.answerCount, truncated ? 0 : sections.authorityCount, additionalCount + optCount);
+  if (questionLength > 0) message.copy(out, HEADER_LENGTH, HEADER_LENGTH, questionEnd);
+  let position = HEADER_LENGTH + questionLength;
+  if (bodyLength > 0) {
+    position += copyBody(out, position, sections, bodyLength, settings.rotation);
+  }
+  if (opt) opt.copy(out, position);
+  return out;
+}
+
+/** Copies the record bytes, rotating the ANSWER set when it is made of equal-sized records. */
+function copyBody(out: Buffer, position: number, sections: RecordSections, bodyLength: number, rotation: number): number {
+  const { body, rotationUnit, answerCount } = sections;
+  if (rotationUnit === 0 || answerCount < 2) {
+    body.copy(out, position, 0, bodyLength);
+    return bodyLength;
+  }
+  const answerLength = rotationUnit * answerCount;
+  const split = (((rotation % answerCount) + answerCount) % answerCount) * rotationUnit;
+  body.copy(out, position, split, answerLength);
+  body.copy(out, position + answerLength - split, 0, split);
+  body.copy(out, position + answerLength, answerLength, bodyLength);
+  return bodyLength;
+}
