@@ -1,0 +1,128 @@
+// HTTP edge of the sync: two GETs against the registry, every failure mapped to a typed error.
+//
+// GET /agents has no pagination, ETag or gzip (reference §6), so every poll moves the whole list:
+// ~750 B per agent, 7.5 MB at 10,000 agents (§8). The body cap bounds memory if something other
+// than the registry answers (or the registry grows far past anything measured).
+import {
+  RegistryAbortedError,
+  RegistryConnectError,
+  RegistryError,
+  RegistryFormatError,
+  RegistryHttpError,
+  RegistryTimeoutError,
+} from './errors.ts';
+
+export const DEFAULT_MAX_AGENTS_BODY_BYTES = 64 * 1024 * 1024;
+const MAX_EVENTS_BODY_BYTES = 1024 * 1024;
+
+export interface FetchOptions {
+  /** Caller cancellation (the sync's stop()); reported as RegistryAbortedError. */
+  signal?: AbortSignal;
+  maxBodyBytes?: number;
+}
+
+/** GET <registryUrl>/agents, parsed but not validated (projectAgents does that). */
+export async function fetchAgents(registryUrl: string, timeoutMs: number, signal?: AbortSignal, options: Omit<FetchOptions, 'signal'> = {}): Promise<unknown> {
+  return getJson(joinUrl(registryUrl, '/agents'), timeoutMs, { signal, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES });
+}
+
+/**
+ * A string that changes when a new registry event is written ('' when there is none). Only a hint:
+ * endpoint, port and capability changes and purges write no event (reference §3.6), so the periodic
+ * GET /agents stays the source of truth.
+ */
+export async function fetchNewestEventMarker(registryUrl: string, timeoutMs: number, signal?: AbortSignal): Promise<string> {
+  const body = await getJson(joinUrl(registryUrl, '/events?limit=1'), timeoutMs, { signal, maxBodyBytes: MAX_EVENTS_BODY_BYTES });
+  return newestEventMarker(body);
+}
+
+/** Pure: the marker of an `EventsHistoryResponse` (`{count, events: [RegistryEventInfo]}`, newest first). */
+export function newestEventMarker(body: unknown): string {
+  if (typeof body !== 'object' || body === null) throw new RegistryFormatError('BAD_EVENTS', 'GET /events body is not an object');
+  const events = (body as Record<string, unknown>)['events'];
+  if (events === null || (Array.isArray(events) && events.length === 0)) return '';
+  if (!Array.isArray(events)) throw new RegistryFormatError('BAD_EVENTS', 'GET /events "events" is not a list');
+  const newest: unknown = events[0];
+  if (typeof newest !== 'object' || newest === null) throw new RegistryFormatError('BAD_EVENTS', 'GET /events entry is not an object');
+  const { timestamp, event_type: type, agent_id: agentId } = newest as Record<string, unknown>;
+  if (typeof timestamp !== 'string' || typeof type !== 'string' || typeof agentId !== 'string') {
+    throw new RegistryFormatError('BAD_EVENTS', 'GET /events entry lacks timestamp, event_type or agent_id');
+  }
+  // Timestamps carry nanoseconds (reference §2), so two events rarely share one; type and agent
+  // make the marker distinct even when they do.
+  return `${timestamp} ${type} ${agentId}`;
+}
+
+async function getJson(url: string, timeoutMs: number, options: FetchOptions): Promise<unknown> {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  try {
+    const response = await fetch(url, { signal, headers: { accept: 'application/json' } });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new RegistryHttpError(response.status, url);
+    }
+    const text = await readCapped(response, options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES, url);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (cause) {
+      throw new RegistryFormatError('NOT_JSON', `${url} did not answer JSON`, { cause });
+    }
+  } catch (error) {
+    throw classifyFetchError(error, url, timeoutMs, timeout, options.signal);
+  }
+}
+
+async function readCapped(response: Response, maxBytes: number, url: string): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  const tooLarge = (): RegistryFormatError =>
+    new RegistryFormatError('BODY_TOO_LARGE', `${url} body exceeds ${maxBytes} bytes`);
+  if (declared > maxBytes) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (response.body === null) return '';
+  // Large bodies are chunked with no Content-Length (reference §2), so the cap is counted here.
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks, total));
+  } catch (cause) {
+    throw new RegistryFormatError('NOT_JSON', `${url} body is not UTF-8`, { cause });
+  }
+}
+
+function classifyFetchError(error: unknown, url: string, timeoutMs: number, timeout: AbortSignal, caller?: AbortSignal): RegistryError {
+  if (error instanceof RegistryError) return error;
+  // Check the signals, not the error's name: an abort surfaces as AbortError or TimeoutError
+  // depending on whether it hit during the connect, the headers or the body stream.
+  if (caller?.aborted) return new RegistryAbortedError(url);
+  if (timeout.aborted) return new RegistryTimeoutError(url, timeoutMs);
+  // undici reports network failures as TypeError('fetch failed') with the system error as cause.
+  return new RegistryConnectError(url, systemErrorCode(error), { cause: error });
+}
+
+function systemErrorCode(error: unknown): string | null {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const code = (current as Error & { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = current.cause;
+  }
+  return null;
+}
+
+/** `http://h:8000/` + `/agents` without a double slash; keeps a path prefix (`/registry`). */
+export function joinUrl(base: string, path: string): string {
+  return base.replace(/\/+$/, '') + path;
+}

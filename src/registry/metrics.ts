@@ -1,0 +1,88 @@
+// Prometheus metrics of the registry sync. Every label has a fixed, small value set.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { SKIP_REASONS, type PollFailureReason, type SkipReason } from './types.ts';
+
+export interface RegistryMetrics {
+  polls: Counter<'result'>;
+  pollFailures: Counter<'reason'>;
+  lastSuccessTimestamp: Gauge;
+  syncDuration: Histogram;
+  agents: Gauge;
+  skippedAgents: Gauge<'reason'>;
+  zoneUpdates: Counter;
+  snapshotWrites: Counter<'result'>;
+  up: Gauge;
+}
+
+const FAILURE_REASONS: readonly PollFailureReason[] = ['http', 'timeout', 'connect', 'format', 'internal'];
+
+export function createRegistryMetrics(register: Registry): RegistryMetrics {
+  const registers = [register];
+  const metrics: RegistryMetrics = {
+    polls: new Counter({
+      name: 'meshdns_registry_polls_total',
+      help: 'GET /agents polls by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    pollFailures: new Counter({
+      name: 'meshdns_registry_poll_failures_total',
+      help: 'Failed polls by cause: http (non-2xx), timeout, connect, format (not a registry answer), internal (mesh-dns bug)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    lastSuccessTimestamp: new Gauge({
+      name: 'meshdns_registry_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful poll (0 before the first)',
+      registers,
+    }),
+    // From the request to the end of projection and hostname resolution. Reference §8: 2.6 ms at
+    // 10 agents, 44 ms at 1,000, 349–650 ms at 10,000, hence buckets up to 10 s.
+    syncDuration: new Histogram({
+      name: 'meshdns_registry_sync_duration_seconds',
+      help: 'Duration of one poll: fetch, projection, hostname resolution',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    agents: new Gauge({
+      name: 'meshdns_registry_agents',
+      help: 'Healthy agents in the projection currently served',
+      registers,
+    }),
+    skippedAgents: new Gauge({
+      name: 'meshdns_registry_skipped_agents',
+      help: 'Healthy agents left out of the zone in the last successful poll, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    zoneUpdates: new Counter({
+      name: 'meshdns_registry_zone_updates_total',
+      help: 'Projections handed to the zone builder because something changed',
+      registers,
+    }),
+    snapshotWrites: new Counter({
+      name: 'meshdns_registry_snapshot_writes_total',
+      help: 'Snapshot file writes by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    up: new Gauge({
+      name: 'meshdns_registry_up',
+      help: '1 if the last poll of the registry succeeded, else 0',
+      registers,
+    }),
+  };
+  // Pre-create every labelled series so dashboards and alerts see zeros, not absent series.
+  for (const result of ['success', 'failure']) {
+    metrics.polls.inc({ result }, 0);
+    metrics.snapshotWrites.inc({ result }, 0);
+  }
+  for (const reason of FAILURE_REASONS) metrics.pollFailures.inc({ reason }, 0);
+  setSkippedAgents(metrics, new Map());
+  return metrics;
+}
+
+/** Sets the skipped gauge for every reason (0 for reasons with no agent), so stale values vanish. */
+export function setSkippedAgents(metrics: RegistryMetrics, counts: ReadonlyMap<SkipReason, number>): void {
+  for (const reason of SKIP_REASONS) metrics.skippedAgents.set({ reason }, counts.get(reason) ?? 0);
+}

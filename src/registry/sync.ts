@@ -1,0 +1,339 @@
+// Keeps a projection of the registry's healthy agents current and hands each change to the zone.
+//
+// The registry has no push, watch or change cursor for agents (reference §6): polling GET /agents
+// is the only complete source. GET /events?limit=1 is cheap (1.2 ms) and used only as a hint to
+// poll sooner; endpoint, port and capability changes and purges write no event (§3.6), so the
+// periodic poll stays. A failing registry never empties the zone: the last good projection keeps
+// serving (and survives restarts through the snapshot file) until the registry answers again.
+import type { Logger } from 'pino';
+import { fetchAgents, fetchNewestEventMarker } from './client.ts';
+import { RegistryConnectError, RegistryError, RegistryHttpError } from './errors.ts';
+import { DEFAULT_LOOKUP_CONCURRENCY, resolveHostnameAgents, systemHostnameLookup } from './hostnames.ts';
+import { setSkippedAgents, type RegistryMetrics } from './metrics.ts';
+import { byId, projectAgents, sameAgents } from './projection.ts';
+import { loadSnapshot, saveSnapshot } from './snapshot-store.ts';
+import type {
+  AgentProjection,
+  HostnameLookup,
+  PollFailureReason,
+  PollOutcome,
+  RegistrySnapshot,
+  RegistrySyncState,
+  SkipReason,
+  SkippedAgent,
+  SnapshotSource,
+} from './types.ts';
+
+export interface RegistrySyncOptions {
+  /** Base URL of the registry, e.g. http://127.0.0.1:8000 (a path prefix is kept). */
+  registryUrl: string;
+  /** Delay between the end of one poll and the start of the next (polls never overlap). */
+  pollIntervalMs: number;
+  /** Whole-request timeout of one GET (connect, headers and body). */
+  requestTimeoutMs: number;
+  /** Where the last good projection is kept across restarts; null disables it. */
+  snapshotPath: string | null;
+  /** Interval of the GET /events?limit=1 change hint; 0 turns it off. */
+  eventsHintIntervalMs: number;
+  /** Look up hostname endpoints through the system resolver (else their addresses stay []). */
+  resolveHostnames: boolean;
+  logger: Logger;
+  metrics: RegistryMetrics;
+  /** Called with every changed projection; an exception is logged and the change retried next poll. */
+  onChange: (snapshot: RegistrySnapshot) => void;
+  /** Wall clock in epoch ms, for timestamps (tests pass their own). */
+  now?: () => number;
+  lookup?: HostnameLookup;
+  /** Per-hostname lookup timeout; default min(requestTimeoutMs, 2000). */
+  lookupTimeoutMs?: number;
+  /** Cap on the GET /agents body; default 64 MiB (10,000 agents ≈ 7.5 MB, reference §8). */
+  maxBodyBytes?: number;
+}
+
+export interface RegistrySync {
+  /** Loads the snapshot file (onChange with source 'snapshot'), runs the first poll, then polls on a timer. */
+  start(): Promise<void>;
+  /** Stops timers and aborts in-flight requests; final (a stopped sync does not restart). */
+  stop(): Promise<void>;
+  /**
+   * Polls now, or right after the poll in flight (so the answer is never older than the call).
+   * Works before start() too, without arming any timer (tests drive the sync this way).
+   */
+  pollNow(): Promise<PollOutcome>;
+  state(): RegistrySyncState;
+}
+
+/** Repeat an unchanged failure warning every this many consecutive failures. */
+export const FAILURE_LOG_EVERY = 60;
+
+export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
+  const log = options.logger.child({ component: 'registry-sync' });
+  const { metrics, registryUrl } = options;
+  const now = options.now ?? Date.now;
+  const lookup = options.lookup ?? systemHostnameLookup;
+  const lookupTimeoutMs = options.lookupTimeoutMs ?? Math.min(options.requestTimeoutMs, 2000);
+  const stopController = new AbortController();
+
+  let started = false;
+  let stopped = false;
+  let served: RegistrySnapshot | null = null;
+  let source: 'none' | SnapshotSource = 'none';
+  let lastSuccessAt: number | null = null;
+  let lastError: string | null = null;
+  let consecutiveFailures = 0;
+  let lastLoggedFailureKey: string | null = null;
+  let snapshotUnsaved = false;
+  let warnedSkips = new Set<string>();
+  let failingHostnames = new Set<string>();
+
+  let inFlight: Promise<PollOutcome> | null = null;
+  let queued: Promise<PollOutcome> | null = null;
+  let pollTimer: NodeJS.Timeout | null = null;
+  let hintTimer: NodeJS.Timeout | null = null;
+  let hintInFlight: Promise<void> | null = null;
+  let lastMarker: string | null = null;
+
+  function pollNow(): Promise<PollOutcome> {
+    if (stopped) return Promise.resolve({ result: 'stopped' });
+    if (inFlight === null) return runPoll();
+    // Coalesce: however many callers ask during one poll, one follow-up poll serves them all.
+    queued ??= inFlight.then(() => {
+      queued = null;
+      return stopped ? { result: 'stopped' as const } : runPoll();
+    });
+    return queued;
+  }
+
+  function runPoll(): Promise<PollOutcome> {
+    if (pollTimer !== null) clearTimeout(pollTimer);
+    pollTimer = null;
+    const poll = pollOnce().finally(() => {
+      inFlight = null;
+      schedulePoll();
+    });
+    inFlight = poll;
+    return poll;
+  }
+
+  function schedulePoll(): void {
+    if (stopped || !started || queued !== null) return;
+    pollTimer = setTimeout(() => void pollNow(), options.pollIntervalMs);
+    pollTimer.unref();
+  }
+
+  async function pollOnce(): Promise<PollOutcome> {
+    const startedAt = performance.now();
+    try {
+      const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { maxBodyBytes: options.maxBodyBytes });
+      const projected = projectAgents(body);
+      const resolved = options.resolveHostnames
+        ? await resolveHostnameAgents(projected.agents, served?.agents ?? [], { lookup, timeoutMs: lookupTimeoutMs, concurrency: DEFAULT_LOOKUP_CONCURRENCY })
+        : { agents: projected.agents, skipped: [], failedHostnames: [] };
+      if (stopped) return { result: 'stopped' };
+      const skipped = [...projected.skipped, ...resolved.skipped].sort(byId);
+      noteSkipped(skipped);
+      noteHostnameFailures(resolved.failedHostnames);
+      noteSuccess();
+      const changed = await applyProjection(resolved.agents);
+      return { result: changed ? 'changed' : 'unchanged', agents: resolved.agents.length, skipped: skipped.length };
+    } catch (error) {
+      if (stopped) return { result: 'stopped' };
+      return noteFailure(error);
+    } finally {
+      metrics.syncDuration.observe((performance.now() - startedAt) / 1000);
+    }
+  }
+
+  /** Publishes the projection when it differs from the one served; true when it did. */
+  async function applyProjection(agents: AgentProjection[]): Promise<boolean> {
+    // The very first projection is always published, even an empty one: the zone needs a start.
+    const changed = served === null || !sameAgents(served.agents, agents);
+    if (changed && !publish({ source: 'registry', agents, updatedAt: now(), registryUrl })) return false;
+    if ((changed || snapshotUnsaved) && served !== null) await persist(served.agents);
+    return changed;
+  }
+
+  function publish(snapshot: RegistrySnapshot): boolean {
+    try {
+      options.onChange(snapshot);
+    } catch (error) {
+      // Not committed: the next poll sees the same difference and offers it again.
+      log.error({ err: error }, 'zone update from registry projection failed');
+      return false;
+    }
+    served = snapshot;
+    snapshotUnsaved = snapshot.source === 'registry';
+    metrics.zoneUpdates.inc();
+    metrics.agents.set(snapshot.agents.length);
+    log.info({ agents: snapshot.agents.length, source: snapshot.source }, 'registry projection changed');
+    return true;
+  }
+
+  async function persist(agents: readonly AgentProjection[]): Promise<void> {
+    if (options.snapshotPath === null) return;
+    try {
+      await saveSnapshot(options.snapshotPath, registryUrl, agents, new Date(now()));
+      snapshotUnsaved = false;
+      metrics.snapshotWrites.inc({ result: 'success' });
+    } catch (error) {
+      // Kept marked unsaved: retried after the next successful poll.
+      metrics.snapshotWrites.inc({ result: 'failure' });
+      log.warn({ err: error, path: options.snapshotPath }, 'cannot write registry snapshot file');
+    }
+  }
+
+  function noteSuccess(): void {
+    if (consecutiveFailures > 0) log.info({ failures: consecutiveFailures }, 'registry reachable again');
+    consecutiveFailures = 0;
+    lastLoggedFailureKey = null;
+    lastError = null;
+    lastSuccessAt = now();
+    source = 'registry';
+    metrics.polls.inc({ result: 'success' });
+    metrics.up.set(1);
+    metrics.lastSuccessTimestamp.set(lastSuccessAt / 1000);
+  }
+
+  function noteFailure(error: unknown): PollOutcome {
+    const reason: PollFailureReason = error instanceof RegistryError && error.reason !== 'aborted' ? error.reason : 'internal';
+    const message = error instanceof Error ? error.message : String(error);
+    consecutiveFailures += 1;
+    lastError = message;
+    metrics.polls.inc({ result: 'failure' });
+    metrics.pollFailures.inc({ reason });
+    metrics.up.set(0);
+    const key = failureKey(error);
+    if (reason === 'internal') {
+      log.error({ err: error }, 'registry poll failed on an internal error; keeping the current zone');
+    } else if (shouldLogFailure(consecutiveFailures, key, lastLoggedFailureKey)) {
+      log.warn({ reason, error: message, consecutiveFailures }, 'registry poll failed; keeping the current zone');
+    }
+    lastLoggedFailureKey = key;
+    return { result: 'failed', reason, error: message };
+  }
+
+  function noteSkipped(skipped: readonly SkippedAgent[]): void {
+    const { fresh, keys } = newSkips(warnedSkips, skipped);
+    for (const skip of fresh) log.warn(skip, 'agent left out of the zone');
+    warnedSkips = keys;
+    setSkippedAgents(metrics, countByReason(skipped));
+  }
+
+  function noteHostnameFailures(failed: readonly string[]): void {
+    const current = new Set(failed);
+    for (const hostname of current) {
+      if (!failingHostnames.has(hostname)) log.warn({ hostname }, 'hostname lookup failed; previous addresses kept where known');
+    }
+    for (const hostname of failingHostnames) {
+      if (!current.has(hostname)) log.info({ hostname }, 'hostname lookup works again');
+    }
+    failingHostnames = current;
+  }
+
+  async function loadSnapshotFile(path: string): Promise<void> {
+    const loaded = await loadSnapshot(path);
+    if (loaded.snapshot === null) {
+      log.info({ path, reason: loaded.reason }, 'starting without a registry snapshot');
+      return;
+    }
+    if (loaded.snapshot.registryUrl !== registryUrl) {
+      // Another registry's agents could be another mesh entirely: serving nothing is safer.
+      log.warn({ path, snapshotRegistryUrl: loaded.snapshot.registryUrl }, 'ignoring snapshot of another registry');
+      return;
+    }
+    const agents = [...loaded.snapshot.agents].sort(byId);
+    if (publish({ source: 'snapshot', agents, updatedAt: Date.parse(loaded.snapshot.savedAt), registryUrl })) source = 'snapshot';
+  }
+
+  function scheduleHint(delayMs: number): void {
+    if (stopped) return;
+    hintTimer = setTimeout(() => {
+      hintInFlight = checkEventsHint().finally(() => {
+        hintInFlight = null;
+        scheduleHint(options.eventsHintIntervalMs);
+      });
+    }, delayMs);
+    hintTimer.unref();
+  }
+
+  async function checkEventsHint(): Promise<void> {
+    try {
+      const marker = await fetchNewestEventMarker(registryUrl, options.requestTimeoutMs, stopController.signal);
+      // The first marker is only a baseline; the first /agents poll already covers the past.
+      if (lastMarker !== null && marker !== lastMarker) {
+        log.debug({ marker }, 'registry event seen; polling now');
+        void pollNow();
+      }
+      lastMarker = marker;
+    } catch (error) {
+      // The /agents poll reports registry failures; the hint stays quiet to not double them.
+      log.debug({ err: error }, 'registry events hint failed');
+    }
+  }
+
+  return {
+    async start() {
+      if (started) throw new Error('registry sync already started');
+      started = true;
+      log.info(
+        { registryUrl, pollIntervalMs: options.pollIntervalMs, eventsHintIntervalMs: options.eventsHintIntervalMs, snapshotPath: options.snapshotPath, resolveHostnames: options.resolveHostnames },
+        'registry sync starting',
+      );
+      if (options.snapshotPath !== null) await loadSnapshotFile(options.snapshotPath);
+      if (options.eventsHintIntervalMs > 0) scheduleHint(0);
+      await pollNow();
+    },
+    async stop() {
+      stopped = true;
+      if (pollTimer !== null) clearTimeout(pollTimer);
+      if (hintTimer !== null) clearTimeout(hintTimer);
+      stopController.abort();
+      await Promise.all([inFlight, queued, hintInFlight]);
+    },
+    pollNow,
+    state() {
+      return {
+        ready: source !== 'none',
+        source,
+        lastSuccessAt,
+        lastError,
+        consecutiveFailures,
+        agents: served?.agents.length ?? 0,
+      };
+    },
+  };
+}
+
+/** Identity of a failure for log rate limiting: the same outage repeated is one key. */
+export function failureKey(error: unknown): string {
+  if (error instanceof RegistryHttpError) return `http:${error.status}`;
+  if (error instanceof RegistryConnectError) return `connect:${error.systemCode ?? ''}`;
+  if (error instanceof RegistryError) return `${error.reason}:${error.code}`;
+  return 'internal';
+}
+
+/** Warn on the first failure, when the kind of failure changes, and every FAILURE_LOG_EVERY after. */
+export function shouldLogFailure(consecutiveFailures: number, key: string, lastLoggedKey: string | null, every = FAILURE_LOG_EVERY): boolean {
+  return consecutiveFailures === 1 || key !== lastLoggedKey || consecutiveFailures % every === 0;
+}
+
+/**
+ * Skips not warned about yet, and the keys now current. A skip is warned once per (id, reason,
+ * endpoint) while it lasts: a steady `0.0.0.0` agent must not log on every 2 s poll.
+ */
+export function newSkips(warned: ReadonlySet<string>, skipped: readonly SkippedAgent[]): { fresh: SkippedAgent[]; keys: Set<string> } {
+  const keys = new Set<string>();
+  const fresh: SkippedAgent[] = [];
+  for (const skip of skipped) {
+    const key = `${skip.id}\u0000${skip.reason}\u0000${skip.endpoint}`;
+    keys.add(key);
+    if (!warned.has(key)) fresh.push(skip);
+  }
+  return { fresh, keys };
+}
+
+export function countByReason(skipped: readonly SkippedAgent[]): Map<SkipReason, number> {
+  const counts = new Map<SkipReason, number>();
+  for (const skip of skipped) counts.set(skip.reason, (counts.get(skip.reason) ?? 0) + 1);
+  return counts;
+}

@@ -1,0 +1,86 @@
+// Starts the real mesh-dns CLI as a child process on loopback with free ports, for tests that
+// need the whole program (signals, snapshot across restarts, namespaces).
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startProcess, type StartedProcess } from './processes.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const NODE_BINARY = join(REPO_ROOT, 'node_modules/.bin/node');
+export const MAIN = join(REPO_ROOT, 'src/main.ts');
+export const DEFAULT_CONFIG = join(REPO_ROOT, 'config/mesh-dns.yaml');
+
+export interface MeshDnsProcess {
+  process: StartedProcess;
+  dnsPort: number;
+  httpPort: number;
+  httpUrl: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export interface MeshDnsProcessOptions {
+  /** YAML written to a temp config file (default: an empty config, i.e. all defaults). */
+  configYaml?: string;
+  /** Extra environment (MCP_MESH_REGISTRY_URL, …). */
+  env?: NodeJS.ProcessEnv;
+  /** Reuse a directory (for the snapshot file across restarts). */
+  dir?: string;
+  /** Run under this wrapper (e.g. ['unshare', '-m', 'sh', '-c', ...]); receives the command line. */
+  wrap?: (command: string[]) => string[];
+}
+
+export async function startMeshDnsProcess(options: MeshDnsProcessOptions = {}): Promise<MeshDnsProcess> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'mesh-dns-test-')));
+  const configPath = join(dir, 'mesh-dns.yaml');
+  await writeFile(configPath, options.configYaml ?? '');
+  const dnsPort = await freePort();
+  const httpPort = await freePort();
+  const command = [NODE_BINARY, MAIN, '--config', configPath];
+  const [executable, ...args] = options.wrap ? options.wrap(command) : command;
+  const child = await startProcess({
+    name: `mesh-dns:${dnsPort}`,
+    command: executable!,
+    args,
+    cwd: dir,
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      MESH_DNS_LISTEN: `127.0.0.1:${dnsPort}`,
+      MESH_DNS_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
+      MESH_DNS_SNAPSHOT_PATH: join(dir, 'snapshot.json'),
+      MESH_DNS_LOG_LEVEL: 'info',
+      ...options.env,
+    },
+    ready: { url: `http://127.0.0.1:${httpPort}/health` },
+  });
+  return {
+    process: child,
+    dnsPort,
+    httpPort,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    dir,
+    stop: async () => {
+      await child.stop();
+      if (!options.dir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it returns true (or throws its last error after `timeoutMs`). */
+export async function eventually(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<number> {
+  const started = Date.now();
+  let lastError: unknown = null;
+  for (;;) {
+    try {
+      if (await check()) return Date.now() - started;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`condition not met within ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

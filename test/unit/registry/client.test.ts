@@ -1,0 +1,161 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { fetchAgents, fetchNewestEventMarker, joinUrl, newestEventMarker } from '../../../src/registry/client.ts';
+import {
+  RegistryAbortedError,
+  RegistryConnectError,
+  RegistryFormatError,
+  RegistryHttpError,
+  RegistryTimeoutError,
+} from '../../../src/registry/errors.ts';
+import { freePort } from '../../support/processes.ts';
+import { agentInfo, agentsBody } from '../../support/registry.ts';
+import { hang, json, startFakeRegistry, type FakeRegistry } from './fake-registry.ts';
+
+let fake: FakeRegistry | null = null;
+afterEach(async () => {
+  await fake?.close();
+  fake = null;
+});
+
+async function serve(handler: Parameters<FakeRegistry['answer']>[0]): Promise<FakeRegistry> {
+  fake = await startFakeRegistry(handler);
+  return fake;
+}
+
+describe('fetchAgents', () => {
+  it('GETs /agents under the base URL and returns the parsed body', async () => {
+    const body = agentsBody([agentInfo()]);
+    const server = await serve((_req, res) => json(res, 200, body));
+    expect(await fetchAgents(`${server.url}/`, 1000)).toEqual(body);
+    expect(server.requests).toEqual(['GET /agents']);
+  });
+
+  it('reads a chunked body without Content-Length, as the registry sends large lists', async () => {
+    const body = agentsBody(Array.from({ length: 300 }, (_, i) => agentInfo({ id: `agent-${String(i).padStart(8, '0')}` })));
+    const text = JSON.stringify(body);
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+      for (let i = 0; i < text.length; i += 4096) res.write(text.slice(i, i + 4096));
+      res.end();
+    });
+    expect(await fetchAgents(server.url, 1000)).toEqual(body);
+  });
+
+  it('maps a non-2xx status to RegistryHttpError with the status', async () => {
+    const server = await serve((_req, res) => json(res, 500, { error: 'database is locked' }));
+    const error = await fetchAgents(server.url, 1000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryHttpError);
+    expect(error).toMatchObject({ status: 500, reason: 'http', code: 'REGISTRY_HTTP_STATUS' });
+  });
+
+  it('maps a non-JSON body to RegistryFormatError NOT_JSON', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html>502 Bad Gateway</html>');
+    });
+    const error = await fetchAgents(server.url, 1000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryFormatError);
+    expect(error).toMatchObject({ code: 'NOT_JSON', reason: 'format' });
+  });
+
+  it('maps invalid UTF-8 to RegistryFormatError NOT_JSON', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200);
+      res.end(Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]));
+    });
+    await expect(fetchAgents(server.url, 1000)).rejects.toMatchObject({ code: 'NOT_JSON' });
+  });
+
+  it('refuses a declared Content-Length over the cap before reading', async () => {
+    const server = await serve((_req, res) => json(res, 200, agentsBody([agentInfo()])));
+    await expect(fetchAgents(server.url, 1000, undefined, { maxBodyBytes: 100 })).rejects.toMatchObject({ code: 'BODY_TOO_LARGE' });
+  });
+
+  it('stops reading a chunked body once it passes the cap', async () => {
+    let written = 0;
+    const server = await serve((_req, res) => {
+      res.writeHead(200);
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const timer = setInterval(() => {
+        if (written >= 64 * 1024 * 1024) {
+          clearInterval(timer);
+          res.end();
+          return;
+        }
+        written += chunk.length;
+        res.write(chunk);
+      }, 1);
+      res.on('close', () => clearInterval(timer));
+    });
+    const error = await fetchAgents(server.url, 5000, undefined, { maxBodyBytes: 1024 * 1024 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'BODY_TOO_LARGE', reason: 'format' });
+    expect(written).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it('times out a server that never answers', async () => {
+    const server = await serve(hang());
+    const startedAt = Date.now();
+    const error = await fetchAgents(server.url, 150).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryTimeoutError);
+    expect(Date.now() - startedAt).toBeLessThan(2000);
+  });
+
+  it('times out a body that stalls half-way (the timeout covers the body too)', async () => {
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"agents":[');
+    });
+    await expect(fetchAgents(server.url, 150)).rejects.toBeInstanceOf(RegistryTimeoutError);
+  });
+
+  it('maps a refused connection to RegistryConnectError ECONNREFUSED', async () => {
+    const port = await freePort();
+    const error = await fetchAgents(`http://127.0.0.1:${port}`, 1000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryConnectError);
+    expect(error).toMatchObject({ systemCode: 'ECONNREFUSED', reason: 'connect' });
+  });
+
+  it('maps a connection reset mid-body to RegistryConnectError', async () => {
+    const server = await serve((req, res) => {
+      res.writeHead(200);
+      res.write('{"agents":[');
+      setTimeout(() => req.socket.destroy(), 10);
+    });
+    await expect(fetchAgents(server.url, 1000)).rejects.toBeInstanceOf(RegistryConnectError);
+  });
+
+  it('reports a caller abort as RegistryAbortedError, not as a timeout', async () => {
+    const server = await serve(hang());
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await expect(fetchAgents(server.url, 5000, controller.signal)).rejects.toBeInstanceOf(RegistryAbortedError);
+  });
+});
+
+describe('newest event marker', () => {
+  const event = { agent_id: 'weather-a1b2c3d4', agent_name: 'weather', event_type: 'register', timestamp: '2026-11-22T01:50:42.36Z', data: {} };
+
+  it('is built from the newest event, or empty when there is none', () => {
+    expect(newestEventMarker({ count: 1, events: [event] })).toBe('2026-11-22T01:50:42.36Z register weather-a1b2c3d4');
+    expect(newestEventMarker({ count: 0, events: [] })).toBe('');
+    expect(newestEventMarker({ count: 0, events: null })).toBe('');
+  });
+
+  it.each([[null], ['x'], [{ events: {} }], [{ events: [null] }], [{ events: [{ event_type: 'register' }] }]])('rejects %j', (body) => {
+    expect(() => newestEventMarker(body)).toThrow(RegistryFormatError);
+  });
+
+  it('asks for one event only', async () => {
+    const server = await serve((_req, res) => json(res, 200, { count: 1, events: [event] }));
+    expect(await fetchNewestEventMarker(server.url, 1000)).toBe('2026-11-22T01:50:42.36Z register weather-a1b2c3d4');
+    expect(server.requests).toEqual(['GET /events?limit=1']);
+  });
+});
+
+describe('joinUrl', () => {
+  it('joins without doubling slashes and keeps a path prefix', () => {
+    expect(joinUrl('http://r:8000', '/agents')).toBe('http://r:8000/agents');
+    expect(joinUrl('http://r:8000//', '/agents')).toBe('http://r:8000/agents');
+    expect(joinUrl('https://gw.example/registry/', '/agents')).toBe('https://gw.example/registry/agents');
+  });
+});

@@ -1,0 +1,210 @@
+import { describe, expect, it } from 'vitest';
+import { RegistryFormatError } from '../../../src/registry/errors.ts';
+import { projectAgents, sameAgents } from '../../../src/registry/projection.ts';
+import type { AgentProjection } from '../../../src/registry/types.ts';
+import { agentInfo, agentsBody } from '../../support/registry.ts';
+
+const weather: AgentProjection = {
+  id: 'weather-a1b2c3d4',
+  name: 'weather',
+  status: 'healthy',
+  scheme: 'http',
+  host: '10.0.0.11',
+  hostKind: 'ipv4',
+  port: 8081,
+  capabilities: [{ name: 'weather_forecast', version: '1.2.0', tags: ['prod', 'weather'] }],
+  version: '1.2.0',
+  runtime: 'python',
+  agentType: 'mcp_agent',
+  addresses: ['10.0.0.11'],
+};
+
+function formatCode(body: unknown): string {
+  try {
+    projectAgents(body);
+  } catch (error) {
+    expect(error).toBeInstanceOf(RegistryFormatError);
+    return (error as RegistryFormatError).code;
+  }
+  throw new Error('projectAgents accepted the body');
+}
+
+describe('projectAgents', () => {
+  it('projects a registry agent to exactly the DNS-relevant fields', () => {
+    expect(projectAgents(agentsBody([agentInfo()]))).toEqual({ agents: [weather], skipped: [] });
+  });
+
+  it('treats `agents: null` (the registry\'s empty list) as no agents', () => {
+    expect(projectAgents({ agents: null, count: 0, timestamp: '2026-11-22T01:50:30.577630898Z' })).toEqual({ agents: [], skipped: [] });
+  });
+
+  it('accepts an empty list too', () => {
+    expect(projectAgents({ agents: [] })).toEqual({ agents: [], skipped: [] });
+  });
+
+  it('omits unhealthy agents without reporting them as skipped, even with junk endpoints', () => {
+    const result = projectAgents(
+      agentsBody([
+        agentInfo({ id: 'gone-00000001', status: 'unhealthy' }),
+        agentInfo({ id: 'junk-00000002', status: 'unhealthy', endpoint: 'http://not a host/../x:70000' }),
+        agentInfo({ id: 'odd-00000003', status: 'unknown' }),
+        agentInfo(),
+      ]),
+    );
+    expect(result.agents.map((a) => a.id)).toEqual(['weather-a1b2c3d4']);
+    expect(result.skipped).toEqual([]);
+  });
+
+  it('reports healthy agents with unusable endpoints as skipped, with reason and raw endpoint', () => {
+    const result = projectAgents(
+      agentsBody([
+        agentInfo({ id: 'wild-aaaa0001', endpoint: 'http://0.0.0.0:8000' }),
+        agentInfo({ id: 'stdio-aaaa0004', endpoint: 'stdio://stdio-aaaa0004' }),
+        agentInfo({ id: 'local-aaaa0002', endpoint: 'http://localhost:8001' }),
+        agentInfo({ id: 'junkhost-aaaa0006', endpoint: 'http://not a host/../x:70000' }),
+      ]),
+    );
+    expect(result.agents).toEqual([]);
+    expect(result.skipped).toEqual([
+      { id: 'junkhost-aaaa0006', reason: 'unparsable_endpoint', endpoint: 'http://not a host/../x:70000' },
+      { id: 'local-aaaa0002', reason: 'loopback', endpoint: 'http://localhost:8001' },
+      { id: 'stdio-aaaa0004', reason: 'stdio', endpoint: 'stdio://stdio-aaaa0004' },
+      { id: 'wild-aaaa0001', reason: 'unspecified_address', endpoint: 'http://0.0.0.0:8000' },
+    ]);
+  });
+
+  it('sorts agents by id whatever order the registry used', () => {
+    const ids = ['weather-e5f6a7b8', 'chat-11223344', 'geo-0c1d2e3f', 'Weather-0', 'weather-a1b2c3d4'];
+    const result = projectAgents(agentsBody(ids.map((id) => agentInfo({ id }))));
+    // Code-unit order: upper case sorts before lower case, independent of locale.
+    expect(result.agents.map((a) => a.id)).toEqual(['Weather-0', 'chat-11223344', 'geo-0c1d2e3f', 'weather-a1b2c3d4', 'weather-e5f6a7b8']);
+  });
+
+  it('fills addresses with the literal for IP hosts and leaves hostnames for resolution', () => {
+    const result = projectAgents(
+      agentsBody([
+        agentInfo({ id: 'geo-0c1d2e3f', endpoint: 'http://fd00::12:9090' }),
+        agentInfo({ id: 'chat-11223344', endpoint: 'https://Chat.Internal.Example:7000' }),
+      ]),
+    );
+    expect(result.agents.map((a) => [a.id, a.scheme, a.hostKind, a.host, a.port, a.addresses])).toEqual([
+      ['chat-11223344', 'https', 'hostname', 'chat.internal.example', 7000, []],
+      ['geo-0c1d2e3f', 'http', 'ipv6', 'fd00::12', 9090, ['fd00::12']],
+    ]);
+  });
+
+  it('maps `capabilities: null` to [] and sorts capabilities by name and tags alphabetically', () => {
+    const result = projectAgents(
+      agentsBody([
+        agentInfo({ id: 'api-aaaa0007', agent_type: 'api', capabilities: null }),
+        agentInfo({
+          id: 'geo-0c1d2e3f',
+          capabilities: [
+            { name: 'geo.reverse', version: '2.0.1', tags: ['maps'], function_name: 'reverse', available: true },
+            { name: 'geo.geocode', version: '2.0.1', tags: ['v2', 'maps'], function_name: 'geocode', available: true },
+            { name: 'geo.geocode', version: '1.0.0', tags: [], function_name: 'geocode_v1', available: true },
+          ],
+        }),
+      ]),
+    );
+    expect(result.agents[0]).toMatchObject({ id: 'api-aaaa0007', agentType: 'api', capabilities: [] });
+    expect(result.agents[1]?.capabilities).toEqual([
+      { name: 'geo.geocode', version: '1.0.0', tags: [] },
+      { name: 'geo.geocode', version: '2.0.1', tags: ['maps', 'v2'] },
+      { name: 'geo.reverse', version: '2.0.1', tags: ['maps'] },
+    ]);
+  });
+
+  it('defaults missing or null optional fields and capability version/tags', () => {
+    const raw = agentInfo({ version: null, capabilities: [{ name: 'bare' }] });
+    delete raw['runtime'];
+    delete raw['agent_type'];
+    expect(projectAgents({ agents: [raw] }).agents[0]).toMatchObject({
+      version: '',
+      runtime: '',
+      agentType: '',
+      capabilities: [{ name: 'bare', version: '', tags: [] }],
+    });
+  });
+
+  it.each([
+    ['a string body', '{"agents":[]}', 'NOT_AN_OBJECT'],
+    ['null', null, 'NOT_AN_OBJECT'],
+    ['a list', [agentInfo()], 'NOT_AN_OBJECT'],
+    ['no agents key', { count: 0 }, 'AGENTS_NOT_A_LIST'],
+    ['agents as an object', { agents: { id: 'x' } }, 'AGENTS_NOT_A_LIST'],
+    ['agents as a string', { agents: 'none' }, 'AGENTS_NOT_A_LIST'],
+    ['an entry that is a string', { agents: ['weather-a1b2c3d4'] }, 'BAD_AGENT'],
+    ['an entry that is null', { agents: [agentInfo(), null] }, 'BAD_AGENT'],
+    ['a numeric id', { agents: [agentInfo({ id: 42 })] }, 'BAD_AGENT'],
+    ['no name', { agents: [agentInfo({ name: undefined })] }, 'BAD_AGENT'],
+    ['a null endpoint', { agents: [agentInfo({ endpoint: null })] }, 'BAD_AGENT'],
+    ['a boolean status', { agents: [agentInfo({ status: true })] }, 'BAD_AGENT'],
+    ['a numeric version', { agents: [agentInfo({ version: 1.2 })] }, 'BAD_AGENT'],
+    ['capabilities as an object', { agents: [agentInfo({ capabilities: {} })] }, 'BAD_CAPABILITY'],
+    ['a capability without name', { agents: [agentInfo({ capabilities: [{ version: '1' }] })] }, 'BAD_CAPABILITY'],
+    ['tags as a string', { agents: [agentInfo({ capabilities: [{ name: 'c', tags: 'a,b' }] })] }, 'BAD_CAPABILITY'],
+    ['a numeric tag', { agents: [agentInfo({ capabilities: [{ name: 'c', tags: ['a', 1] }] })] }, 'BAD_CAPABILITY'],
+    ['two agents with one id', { agents: [agentInfo(), agentInfo({ endpoint: 'http://10.0.0.12:8081' })] }, 'DUPLICATE_AGENT_ID'],
+  ])('rejects %s with RegistryFormatError', (_label, body, code) => {
+    expect(formatCode(body)).toBe(code);
+  });
+
+  it('fails the whole poll on one bad entry, even an unhealthy one, rather than dropping it', () => {
+    const body = { agents: [agentInfo(), agentInfo({ id: 'gone-00000001', status: 'unhealthy', name: 7 })] };
+    expect(formatCode(body)).toBe('BAD_AGENT');
+  });
+});
+
+describe('sameAgents', () => {
+  const project = (overrides: Record<string, unknown>[]): AgentProjection[] =>
+    projectAgents(agentsBody(overrides.map((o) => agentInfo(o)))).agents;
+
+  it('ignores last_seen, created_at, timestamps, counts and descriptions (heartbeat churn)', () => {
+    const before = project([{}, { id: 'weather-e5f6a7b8', endpoint: 'http://10.0.0.12:8081' }]);
+    const after = project([
+      { id: 'weather-e5f6a7b8', endpoint: 'http://10.0.0.12:8081', last_seen: '2026-11-22T01:55:00.1Z' },
+      { last_seen: '2026-11-22T01:55:01.9Z', created_at: '2026-11-22T01:51:00Z', description: 'new text', dependencies_resolved: 3 },
+    ]);
+    expect(sameAgents(before, after)).toBe(true);
+  });
+
+  it('ignores capability and tag order from the registry', () => {
+    const caps = [
+      { name: 'b', version: '1', tags: ['x', 'y'] },
+      { name: 'a', version: '1', tags: [] },
+    ];
+    const reordered = [
+      { name: 'a', version: '1', tags: [] },
+      { name: 'b', version: '1', tags: ['y', 'x'] },
+    ];
+    expect(sameAgents(project([{ capabilities: caps }]), project([{ capabilities: reordered }]))).toBe(true);
+  });
+
+  it.each([
+    ['endpoint host', { endpoint: 'http://10.0.0.21:8081' }],
+    ['endpoint port', { endpoint: 'http://10.0.0.11:9081' }],
+    ['scheme', { endpoint: 'https://10.0.0.11:8081' }],
+    ['name', { name: 'weather2' }],
+    ['version', { version: '1.3.0' }],
+    ['runtime', { runtime: 'java' }],
+    ['agent type', { agent_type: 'a2a' }],
+    ['capability tags', { capabilities: [{ name: 'weather_forecast', version: '1.2.0', tags: ['weather'] }] }],
+    ['capability version', { capabilities: [{ name: 'weather_forecast', version: '1.2.1', tags: ['weather', 'prod'] }] }],
+    ['capabilities wiped by a bare POST', { capabilities: null }],
+  ])('sees a change of %s', (_label, override) => {
+    expect(sameAgents(project([{}]), project([override]))).toBe(false);
+  });
+
+  it('sees agents appearing, disappearing and hostname addresses changing', () => {
+    const one = project([{}]);
+    const two = project([{}, { id: 'weather-e5f6a7b8' }]);
+    expect(sameAgents(one, two)).toBe(false);
+    expect(sameAgents(two, one)).toBe(false);
+    const named = project([{ endpoint: 'http://chat.internal.example:7000' }]);
+    const resolvedA = named.map((a) => ({ ...a, addresses: ['10.1.0.1'] }));
+    const resolvedB = named.map((a) => ({ ...a, addresses: ['10.1.0.2'] }));
+    expect(sameAgents(resolvedA, resolvedA.map((a) => ({ ...a, addresses: [...a.addresses] })))).toBe(true);
+    expect(sameAgents(resolvedA, resolvedB)).toBe(false);
+  });
+});
