@@ -10,6 +10,7 @@
 // encoded when an answer is first asked for, then copied as bytes.
 
 import dns2 from 'dns2';
+import ipaddr from 'ipaddr.js';
 import { RRClass, RRType } from './constants.ts';
 
 const { Packet } = dns2;
@@ -35,13 +36,24 @@ export type ZoneRecord =
       minimum: number;
     };
 
+/**
+ * An IPv6 literal as eight hex groups. dns2's AAAA encoder splits the text on ':' and reads
+ * every group as hex, so the RFC 4291 §2.2 mixed form that net.isIPv6 accepts for static
+ * records ("::ffff:192.0.2.1") went out as ::ffff:192 — a different address. ipaddr.js reads
+ * both forms; a zone index ("%eth0") cannot be carried in an AAAA and is dropped here.
+ */
+function ipv6HexGroups(address: string): string {
+  return ipaddr.IPv6.parse(address).parts.map((part) => part.toString(16)).join(':');
+}
+
 /** dns2's field names for each record type (it keeps RDATA fields flat on the resource). */
 function toDns2Resource(record: ZoneRecord): Record<string, unknown> {
   const base = { name: '', type: record.type, class: RRClass.IN, ttl: record.ttl };
   switch (record.type) {
     case RRType.A:
-    case RRType.AAAA:
       return { ...base, address: record.address };
+    case RRType.AAAA:
+      return { ...base, address: ipv6HexGroups(record.address) };
     case RRType.CNAME:
     case RRType.PTR:
       return { ...base, domain: record.target };

@@ -65,8 +65,13 @@ export function parseRequest(message: Buffer): ParsedRequest {
   });
 
   if (qdcount !== 1) {
-    if (opcode !== Opcode.QUERY) return { ok: false, action: 'respond', reason: 'notimp', rcode: Rcode.NOTIMP, id, flags, questionEnd: 0, edns: null };
-    return formerr();
+    // RFC 6891 §6.1.1: a request with an OPT gets an OPT back, error responses included. With no
+    // question (QDCOUNT 0, e.g. a DNS Cookie probe, RFC 7873 §5.4) the records start right after
+    // the header and can still be walked; with several questions they are not located.
+    const walked = qdcount === 0 ? walkRecords(message, HEADER_LENGTH) : null;
+    const edns = walked === 'malformed' ? null : walked;
+    if (opcode !== Opcode.QUERY) return { ok: false, action: 'respond', reason: 'notimp', rcode: Rcode.NOTIMP, id, flags, questionEnd: 0, edns };
+    return formerr(0, edns);
   }
   const parsedName = readQuestionName(message, HEADER_LENGTH);
   if (typeof parsedName === 'string' || parsedName.end + 4 > message.length) return formerr();

@@ -139,7 +139,9 @@ function addressRecord(address: string, ttl: number): ZoneRecord {
 
 export function compileZone(instances: readonly MeshInstance[], staticRecords: readonly StaticRecord[], options: ZoneCompileOptions): ZoneSet {
   const mesh = new ZoneBuilder(options.zone, options);
-  const reverse = options.reverseZones.map((apex) => new ZoneBuilder(apex, options));
+  // One builder per distinct apex: with a zone listed twice (two CIDRs can give the same zone),
+  // byApex keeps the last twin while PTRs went into the first, and every PTR went missing.
+  const reverse = [...new Set(options.reverseZones)].map((apex) => new ZoneBuilder(apex, options));
   const skipped: SkippedInstance[] = [];
   const { zone, ttl } = options;
 
@@ -148,7 +150,13 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
 
   const addPtr = (address: string, target: string) => {
     const owner = reverseName(address);
-    const builder = reverse.find((candidate) => isInZone(owner, candidate.zone.apex));
+    // The most specific zone holds the name: findZone (answer.ts) answers from the longest apex,
+    // so with 10.0.0.0/8 and 10.1.0.0/16 both configured a PTR filed under 10.in-addr.arpa was
+    // never found and 1.10.in-addr.arpa answered NXDOMAIN for it.
+    let builder: ZoneBuilder | undefined;
+    for (const candidate of reverse) {
+      if (isInZone(owner, candidate.zone.apex) && (!builder || candidate.zone.apex.length > builder.zone.apex.length)) builder = candidate;
+    }
     builder?.add(owner, { type: RRType.PTR, ttl, target });
   };
 
@@ -197,6 +205,7 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
     for (const node of built.nodes.values()) for (const rrset of node.values()) records += rrset.length;
   }
   return {
+    meshApex: options.zone,
     byApex: new Map(zones.map((built) => [built.apex, built])),
     stats: { zones: zones.length, names, records, agents },
     skipped,

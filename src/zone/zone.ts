@@ -30,6 +30,8 @@ export interface SkippedInstance {
 
 /** Everything the mesh-zone stage needs; replaced as a whole on every registry change. */
 export interface ZoneSet {
+  /** The mesh zone's apex ("mesh.local"); the other zones are reverse zones. */
+  meshApex: string;
   /** Zones by apex; lookups walk the query name's suffixes against this map. */
   byApex: Map<string, AuthoritativeZone>;
   stats: ZoneStats;
