@@ -47,6 +47,13 @@ async function main(): Promise<number> {
   if (args.check) return void process.stdout.write(`config OK: ${loaded.config.source}\n`), 0;
 
   const logger = pino({ level: loaded.config.log.level, base: { service: 'mesh-dns' } });
+  // Installed before start-up: the default action of SIGHUP is to exit, and an operator's reload
+  // during a slow start must not kill the server. A reload asked for while starting runs after.
+  let reloadPending = false;
+  let reload = () => {
+    reloadPending = true;
+  };
+  process.on('SIGHUP', () => reload());
   // A DNS server must not die on a bug in one query path: log it, count it, keep serving.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 
@@ -59,20 +66,29 @@ async function main(): Promise<number> {
   }
   const configPath = resolveConfigPath(args.config, process.env);
 
-  process.on('SIGHUP', () => {
+  reload = () => {
     try {
       server.reload(loadConfig(args.config));
     } catch (error) {
       logger.error({ err: error, config: configPath }, `reload failed, keeping the running config: ${(error as Error).message}`);
     }
-  });
+  };
+  if (reloadPending) reload();
   await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
+    let stopping = false;
+    const shutdown = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // Supervisors repeat SIGTERM (npm forwards it to a child that the process group already
+        // signalled): let the graceful stop finish. A second Ctrl-C is an operator insisting.
+        if (signal === 'SIGINT') process.exit(130);
+        return;
+      }
+      stopping = true;
       logger.info({ signal }, 'shutting down: no new queries, finishing those in flight');
       resolve();
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
   });
   await server.stop();
   logger.info('stopped');

@@ -45,7 +45,7 @@ export async function startOperationsServer(address: ListenAddress, register: Re
   server.headersTimeout = 5_000;
   server.maxConnections = 64;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => reject(new ListenError('TCP', address, error)));
+    server.once('error', (error) => reject(new ListenError('HTTP', address, error)));
     server.listen({ host: address.host, port: address.port, ipv6Only: address.family === 'ipv6' }, () => resolve());
   });
   server.removeAllListeners('error');

@@ -30,7 +30,7 @@ export class ListenError extends Error {
   readonly code: string;
   readonly ipv6Unavailable: boolean;
 
-  constructor(protocol: 'UDP' | 'TCP', address: ListenAddress, cause: NodeJS.ErrnoException) {
+  constructor(protocol: 'UDP' | 'TCP' | 'HTTP', address: ListenAddress, cause: NodeJS.ErrnoException) {
     const where = `${protocol} ${formatListenAddress(address)}`;
     const code = cause.code ?? 'UNKNOWN';
     const reason =

@@ -69,6 +69,7 @@ describe.skipIf(!canNamespace)('glibc resolver (getent) in a network namespace',
       mount --bind ${dir}/hosts /etc/hosts
       MESH_DNS_LISTEN=127.0.0.1:53 MESH_DNS_HTTP_LISTEN=127.0.0.1:9153 ${NODE_BINARY} ${MAIN} > ${dir}/mesh-dns.log 2>&1 &
       pid=$!
+      trap 'kill -TERM $pid 2>/dev/null' EXIT
       for i in $(seq 1 100); do getent hosts hello.mesh.local >/dev/null 2>&1 && break; sleep 0.1; done
       for query in "ahostsv4 hello.mesh.local" "ahostsv6 hello.mesh.local" "ahosts hello.mesh.local" "hosts hello" "ahostsv4 www" "hosts nobody.mesh.local"; do
         echo "== $query"

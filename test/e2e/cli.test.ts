@@ -1,0 +1,602 @@
+// The mesh-dns command as an operator runs it: `node src/main.ts --config FILE` (and `npm start`)
+// as a child process on loopback ports. Config validation and its exit code (78), listen
+// failures, the IPv6-missing warning, SIGTERM/SIGINT shutdown, SIGHUP reload, the operations
+// HTTP endpoints, and the README's first command. Every child is stopped by pid (or, for
+// `npm start`, by its process group) after each test, whatever the test's outcome.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startProcess, stopAllProcesses, type StartedProcess } from '../support/processes.ts';
+
+const execFileAsync = promisify(execFile);
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const NODE = join(REPO, 'node_modules/.bin/node');
+const MAIN = join(REPO, 'src/main.ts');
+const DEFAULT_CONFIG = join(REPO, 'config/mesh-dns.yaml');
+const EX_CONFIG = 78;
+
+let workDir = '';
+
+beforeAll(async () => {
+  workDir = await mkdtemp(join(tmpdir(), 'mesh-dns-cli-'));
+});
+
+// ---- children that are expected to exit (bad config, listen failures) -----------------------
+
+const exitingChildren = new Set<ChildProcess>();
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The child's whole environment: nothing from the shell running the tests (MESH_DNS_*, MCP_MESH_*). */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workDir, ...extra };
+}
+
+/** Runs the CLI to its exit; a child still running after `timeoutMs` is killed (and the test fails on its code). */
+function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Finished> {
+  const child = spawn(NODE, [MAIN, ...args], { env: options.env ?? childEnv(), cwd: options.cwd ?? workDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  exitingChildren.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 10_000);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      exitingChildren.delete(child);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+// ---- servers that keep running ---------------------------------------------------------------
+
+interface RunningServer {
+  process: StartedProcess;
+  dnsPort: number;
+  httpPort: number;
+  configPath: string;
+}
+
+interface Ports {
+  dns: number;
+  http: number;
+}
+
+function serverConfig(ports: Ports, extra: { records?: string[]; listen?: string[]; sections?: string } = {}): string {
+  const records = extra.records ?? [
+    '{ name: hello, type: A, value: 192.0.2.10 }',
+    '{ name: hello, type: A, value: 192.0.2.11 }',
+    '{ name: hello, type: AAAA, value: "2001:db8::10" }',
+  ];
+  const listen = extra.listen ?? [`127.0.0.1:${ports.dns}`];
+  return [
+    'listen:',
+    `  dns: ${JSON.stringify(listen)}`,
+    `  http: "127.0.0.1:${ports.http}"`,
+    'zone:',
+    '  name: mesh.local',
+    '  ttl: 5s',
+    '  records:',
+    ...records.map((record) => `    - ${record}`),
+    'registry:',
+    '  url: ""',
+    '  snapshotPath: ""',
+    extra.sections ?? 'shutdown:\n  grace: 2s',
+    '',
+  ].join('\n');
+}
+
+async function canListenTcp(port: number, host = '127.0.0.1'): Promise<boolean> {
+  const server = net.createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+async function canBindUdp(port: number, host = '127.0.0.1'): Promise<boolean> {
+  const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  return new Promise((resolve) => {
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind({ port, address: host, exclusive: true }, () => socket.close(() => resolve(true)));
+  });
+}
+
+/** A port free for both UDP and TCP on 127.0.0.1 a moment ago (the listener binds both). */
+async function freeDnsPort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await freePort();
+    if (await canBindUdp(port)) return port;
+  }
+  throw new Error('no port free for both UDP and TCP on 127.0.0.1');
+}
+
+/**
+ * Writes a config on fresh ports and starts the CLI on it. freePort can lose a race with another
+ * process; a start that fails with "already in use" is retried on new ports.
+ */
+async function startServer(name: string, config: (ports: Ports) => string): Promise<RunningServer> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = { dns: await freeDnsPort(), http: await freePort() };
+    const configPath = join(workDir, `${name}-${attempt}.yaml`);
+    await writeFile(configPath, config(ports));
+    try {
+      const started = await startProcess({
+        name: `mesh-dns ${name}`,
+        command: NODE,
+        args: [MAIN, '--config', configPath],
+        env: childEnv(),
+        cwd: workDir,
+        ready: { url: `http://127.0.0.1:${ports.http}/health` },
+      });
+      // /health could in theory be another process's: make sure it is ours that started.
+      await until(() => logLines(started.output()).some((line) => line.msg === 'mesh-dns started'), 5000, `${name} to log "mesh-dns started"`);
+      return { process: started, dnsPort: ports.dns, httpPort: ports.http, configPath };
+    } catch (error) {
+      if (attempt >= 3 || !/already in use/.test((error as Error).message)) throw error;
+    }
+  }
+}
+
+afterEach(async () => {
+  for (const child of exitingChildren) {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
+  }
+  exitingChildren.clear();
+  await stopAllProcesses();
+  await stopNpmGroups();
+});
+
+afterAll(async () => {
+  await stopAllProcesses();
+  await stopNpmGroups();
+  if (workDir !== '') await rm(workDir, { recursive: true, force: true });
+});
+
+// ---- logs, dig, polling ---------------------------------------------------------------------
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+function logLines(output: string): LogLine[] {
+  return output.split('\n').filter((line) => line.startsWith('{')).flatMap((line) => {
+    try {
+      return [JSON.parse(line) as LogLine];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+interface DigResult {
+  status: string;
+  flags: string[];
+  answer: string[];
+}
+
+async function dig(port: number, name: string, type = 'A', options: string[] = []): Promise<DigResult> {
+  const { stdout } = await execFileAsync('dig', ['@127.0.0.1', '-p', String(port), name, type, '+time=2', '+tries=1', ...options], { timeout: 15_000 });
+  const status = /status: (\w+)/.exec(stdout)?.[1];
+  const flags = /;; flags: ([a-z ]*);/.exec(stdout)?.[1];
+  if (status === undefined || flags === undefined) throw new Error(`unexpected dig output:\n${stdout}`);
+  const answerSection = /;; ANSWER SECTION:\n([\s\S]*?)\n\n/.exec(stdout)?.[1] ?? '';
+  return {
+    status,
+    flags: flags.trim().split(/\s+/).sort(),
+    // Sorted: equal-sized answer sets are rotated between responses.
+    answer: answerSection.split('\n').filter((line) => line !== '').map((line) => line.split(/\s+/).join(' ')).sort(),
+  };
+}
+
+const HELLO_A = ['hello.mesh.local. 5 IN A 192.0.2.10', 'hello.mesh.local. 5 IN A 192.0.2.11'];
+
+// ---- tests ----------------------------------------------------------------------------------
+
+describe('--check', () => {
+  it('accepts the packaged default config and exits 0 without serving', async () => {
+    const result = await runCli(['--check'], { cwd: REPO });
+    expect(result).toEqual({ code: 0, signal: null, stdout: `config OK: ${DEFAULT_CONFIG}\n`, stderr: '' });
+  });
+
+  it('checks the file named by MESH_DNS_CONFIG and exits 78 when it is invalid', async () => {
+    const path = join(workDir, 'env-named.yaml');
+    await writeFile(path, 'limits:\n  tcpMaxConnections: lots\n');
+    const result = await runCli(['--check'], { env: childEnv({ MESH_DNS_CONFIG: path }) });
+    expect(result.code).toBe(EX_CONFIG);
+    expect(result.stderr).toBe(`mesh-dns: invalid config: ${path}: limits.tcpMaxConnections: "lots" is not a whole number from 1 to 65535\n`);
+    expect(result.stdout).toBe('');
+  });
+});
+
+describe('an invalid config stops the start with exit code 78, naming file, key and reason', () => {
+  const valid = (body: string) => `listen:\n  dns: ["127.0.0.1:1"]\n  http: "off"\n${body}`;
+  it.each([
+    {
+      case: 'a bad duration',
+      yaml: valid('limits:\n  tcpIdleTimeout: 10 parsecs\n'),
+      key: 'limits.tcpIdleTimeout',
+      reason: '"10 parsecs" is not a duration (use 250ms, 30s, 5m, 1h, or a number of seconds)',
+    },
+    {
+      case: 'an unknown key',
+      yaml: valid('zone:\n  name: mesh.local\n  nmae: typo\n'),
+      key: 'zone.nmae',
+      // The list of known keys grows with features; it must name the real one the typo was meant to be.
+      reason: /^unknown key \(known under zone: name, [^)]*\brecords\b[^)]*\)$/,
+    },
+    {
+      case: 'an unknown section',
+      yaml: valid('zones:\n  name: mesh.local\n'),
+      key: 'zones',
+      reason: /^unknown section \(known: listen, zone, registry, [^)]*\bshutdown\b[^)]*\)$/,
+    },
+    {
+      case: 'YAML syntax',
+      yaml: 'zone:\n  name: mesh.local\n  ttl: 5s: x\n',
+      key: '(syntax)',
+      reason: 'not valid YAML at line 3: Nested mappings are not allowed in compact mappings at line 3, column 8:',
+    },
+    {
+      case: 'a static record of a type mesh-dns does not serve',
+      // The SOA is the zone's own, built from zone.*: never a static record.
+      yaml: valid('zone:\n  records:\n    - { name: apex, type: SOA, value: "ns hostmaster 1 2 3 4 5" }\n'),
+      key: 'zone.records',
+      reason: /^item 1: record apex: type "SOA" is not one of A, AAAA, CNAME, [A-Z, ]*$/,
+    },
+    {
+      case: 'a static record whose value is not of its type',
+      yaml: valid('zone:\n  records:\n    - { name: hello, type: A, value: 192.0.2.10 }\n    - { name: hello, type: A, value: "2001:db8::1" }\n'),
+      key: 'zone.records',
+      reason: 'record 2 (hello A): "2001:db8::1" is not an IPv4 address',
+    },
+  ])('$case', async ({ case: name, yaml, key, reason }) => {
+    const path = join(workDir, `invalid-${name.replaceAll(' ', '-')}.yaml`);
+    await writeFile(path, yaml);
+    const result = await runCli(['--config', path]);
+    expect(result.code).toBe(EX_CONFIG);
+    const prefix = `mesh-dns: invalid config: ${path}: ${key}: `;
+    expect(result.stderr.startsWith(prefix), result.stderr).toBe(true);
+    expect(result.stderr.endsWith('\n')).toBe(true);
+    const stated = result.stderr.slice(prefix.length, -1);
+    if (typeof reason === 'string') expect(stated).toBe(reason);
+    else expect(stated).toMatch(reason);
+    // Nothing was logged: the server never started.
+    expect(result.stdout).toBe('');
+  });
+});
+
+describe('listen failures', () => {
+  async function expectStartFailure(config: string, expected: RegExp): Promise<void> {
+    const path = join(workDir, `listen-failure-${Math.random().toString(36).slice(2)}.yaml`);
+    await writeFile(path, config);
+    const result = await runCli(['--config', path]);
+    expect(result.code).toBe(1);
+    const fatal = logLines(result.stdout).filter((line) => line.level === 60);
+    expect(fatal, result.stdout + result.stderr).toHaveLength(1);
+    expect(fatal[0]!.msg).toMatch(expected);
+    expect(logLines(result.stdout).some((line) => line.msg === 'mesh-dns started')).toBe(false);
+  }
+
+  it('a UDP port already in use: exit 1, naming the address', async () => {
+    const taken = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => taken.bind({ port: 0, address: '127.0.0.1', exclusive: true }, resolve));
+    try {
+      const port = taken.address().port;
+      await expectStartFailure(serverConfig({ dns: port, http: await freePort() }),
+        new RegExp(`^mesh-dns could not start: cannot listen on UDP 127\\.0\\.0\\.1:${port}: the port is already in use by another process \\(EADDRINUSE\\)$`));
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('a TCP port already in use: exit 1, naming the address', async () => {
+    let taken: net.Server | null = null;
+    let port = 0;
+    // A TCP port whose UDP twin is free, so it is TCP that fails.
+    for (let attempt = 0; attempt < 20 && taken === null; attempt++) {
+      const server = net.createServer();
+      await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve));
+      port = (server.address() as net.AddressInfo).port;
+      if (await canBindUdp(port)) taken = server;
+      else server.close();
+    }
+    expect(taken).not.toBeNull();
+    try {
+      await expectStartFailure(serverConfig({ dns: port, http: await freePort() }),
+        new RegExp(`^mesh-dns could not start: cannot listen on TCP 127\\.0\\.0\\.1:${port}: the port is already in use by another process \\(EADDRINUSE\\)$`));
+    } finally {
+      taken!.close();
+    }
+  });
+
+  it('the HTTP port already in use: exit 1, naming the address', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve));
+    try {
+      const port = (taken.address() as net.AddressInfo).port;
+      await expectStartFailure(serverConfig({ dns: await freeDnsPort(), http: port }),
+        new RegExp(`^mesh-dns could not start: cannot listen on HTTP 127\\.0\\.0\\.1:${port}: the port is already in use by another process \\(EADDRINUSE\\)$`));
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('an IPv6 address this host does not have: WARN, and IPv4 keeps serving', async () => {
+    const server = await startServer('ipv6-missing', (ports) => serverConfig(ports, { listen: [`127.0.0.1:${ports.dns}`, `[fd00::dead]:${ports.dns}`] }));
+    const lines = logLines(server.process.output());
+    const warning = lines.find((line) => line.level === 40 && line.msg === 'IPv6 is not available here; serving IPv4 only');
+    expect(warning).toMatchObject({ address: `[fd00::dead]:${server.dnsPort}`, code: 'EADDRNOTAVAIL' });
+    expect(lines.find((line) => line.msg === 'mesh-dns started')).toMatchObject({
+      listeners: [`udp 127.0.0.1:${server.dnsPort}`, `tcp 127.0.0.1:${server.dnsPort}`],
+    });
+    const answer = await dig(server.dnsPort, 'hello.mesh.local');
+    expect(answer).toMatchObject({ status: 'NOERROR', answer: HELLO_A });
+    expect(answer.flags).toContain('aa');
+  });
+
+  it('when no listener at all can start: exit 1', async () => {
+    const port = await freeDnsPort();
+    await expectStartFailure(serverConfig({ dns: port, http: await freePort() }, { listen: [`[fd00::dead]:${port}`] }),
+      new RegExp(`^mesh-dns could not start: no DNS listener could be started on \\[fd00::dead\\]:${port}$`));
+  });
+});
+
+describe('signals', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s while serving: exit 0 within the grace period, open connections get FIN, last log "stopped"', async (signal) => {
+    const server = await startServer(`stop-${signal}`, (ports) => serverConfig(ports, { sections: 'shutdown:\n  grace: 2s\nlimits:\n  tcpIdleTimeout: 30s' }));
+    expect((await dig(server.dnsPort, 'hello.mesh.local')).answer).toEqual(HELLO_A);
+    // An idle client connection must not hold the process until the grace period or idle timeout.
+    const idle = net.connect({ host: '127.0.0.1', port: server.dnsPort });
+    let finAt: number | null = null;
+    idle.on('end', () => (finAt = performance.now()));
+    idle.on('error', () => {});
+    await new Promise<void>((resolve) => idle.once('connect', resolve));
+    try {
+      const signalledAt = performance.now();
+      process.kill(server.process.pid, signal);
+      const exit = await Promise.race([server.process.exited, sleep(2000).then(() => 'still running' as const)]);
+      const exitedAfter = performance.now() - signalledAt;
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(exitedAfter).toBeLessThan(2000);
+      expect(finAt).not.toBeNull();
+      const lines = logLines(server.process.output());
+      expect(lines.at(-2)).toMatchObject({ level: 30, signal, msg: 'shutting down: no new queries, finishing those in flight' });
+      expect(lines.at(-1)).toMatchObject({ level: 30, msg: 'stopped' });
+    } finally {
+      idle.destroy();
+    }
+  });
+
+  it('SIGHUP with an edited config: the new static record is served by the same process', async () => {
+    const config = (records?: string[]) => (ports: Ports) => serverConfig(ports, records ? { records } : {});
+    const server = await startServer('reload', config());
+    let exited = false;
+    void server.process.exited.then(() => (exited = true));
+    expect((await dig(server.dnsPort, 'added.mesh.local')).status).toBe('NXDOMAIN');
+
+    await writeFile(server.configPath, config([
+      '{ name: hello, type: A, value: 192.0.2.10 }',
+      '{ name: hello, type: A, value: 192.0.2.11 }',
+      '{ name: added, type: A, value: 192.0.2.99, ttl: 30s }',
+    ])({ dns: server.dnsPort, http: server.httpPort }));
+    process.kill(server.process.pid, 'SIGHUP');
+    await until(() => logLines(server.process.output()).some((line) => line.msg.startsWith('config reloaded')), 5000, '"config reloaded" in the log');
+
+    const added = await dig(server.dnsPort, 'added.mesh.local');
+    expect(added).toMatchObject({ status: 'NOERROR', answer: ['added.mesh.local. 30 IN A 192.0.2.99'] });
+    expect(added.flags).toContain('aa');
+    expect((await dig(server.dnsPort, 'hello.mesh.local')).answer).toEqual(HELLO_A);
+    // The record removed from the file is gone too.
+    expect((await dig(server.dnsPort, 'hello.mesh.local', 'AAAA')).answer).toEqual([]);
+    // Same process: still running, started once.
+    expect(exited).toBe(false);
+    expect(() => process.kill(server.process.pid, 0)).not.toThrow();
+    expect(logLines(server.process.output()).filter((line) => line.msg === 'mesh-dns started')).toHaveLength(1);
+    expect(logLines(server.process.output()).find((line) => line.msg.startsWith('config reloaded'))).toMatchObject({ level: 30, records: 3 });
+  });
+
+  it('SIGHUP with a broken config: the error is logged and the running records keep answering', async () => {
+    const server = await startServer('reload-broken', (ports) => serverConfig(ports));
+    let exited = false;
+    void server.process.exited.then(() => (exited = true));
+
+    const failures = () => logLines(server.process.output()).filter((line) => line.msg.startsWith('reload failed'));
+    await writeFile(server.configPath, 'zone:\n  name: mesh.local\n  ttl: 5s: x\n');
+    process.kill(server.process.pid, 'SIGHUP');
+    await until(() => failures().length === 1, 5000, 'the first "reload failed" log line');
+    expect(failures()[0]).toMatchObject({ level: 50, config: server.configPath });
+    expect(failures()[0]!.msg).toBe(`reload failed, keeping the running config: ${server.configPath}: (syntax): not valid YAML at line 3: Nested mappings are not allowed in compact mappings at line 3, column 8:`);
+    expect((await dig(server.dnsPort, 'hello.mesh.local')).answer).toEqual(HELLO_A);
+
+    // Valid YAML, invalid value: refused as well.
+    await writeFile(server.configPath, serverConfig({ dns: server.dnsPort, http: server.httpPort }, { records: ['{ name: hello, type: A, value: not-an-address }'] }));
+    process.kill(server.process.pid, 'SIGHUP');
+    await until(() => failures().length === 2, 5000, 'the second "reload failed" log line');
+    expect(failures()[1]!.msg).toBe(`reload failed, keeping the running config: ${server.configPath}: zone.records: record 1 (hello A): "not-an-address" is not an IPv4 address`);
+    const hello = await dig(server.dnsPort, 'hello.mesh.local');
+    expect(hello).toMatchObject({ status: 'NOERROR', answer: HELLO_A });
+    expect((await dig(server.dnsPort, 'hello.mesh.local', 'AAAA')).answer).toEqual(['hello.mesh.local. 5 IN AAAA 2001:db8::10']);
+    expect(exited).toBe(false);
+    expect(logLines(server.process.output()).some((line) => line.msg.startsWith('config reloaded'))).toBe(false);
+  });
+});
+
+describe('operations HTTP', () => {
+  it('/health: 200 JSON; an unknown path: 404', async () => {
+    const server = await startServer('health', (ports) => serverConfig(ports));
+    const health = await fetch(`http://127.0.0.1:${server.httpPort}/health`);
+    expect(health.status).toBe(200);
+    expect(health.headers.get('content-type')).toBe('application/json');
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const missing = await fetch(`http://127.0.0.1:${server.httpPort}/nope`);
+    expect(missing.status).toBe(404);
+    await missing.body?.cancel();
+  });
+
+  it('/ready: 200 with JSON detail for a static-only config (no registry)', async () => {
+    const server = await startServer('ready', (ports) => serverConfig(ports));
+    const ready = await fetch(`http://127.0.0.1:${server.httpPort}/ready`);
+    expect(ready.status).toBe(200);
+    expect(ready.headers.get('content-type')).toBe('application/json');
+    const body = (await ready.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      ready: true,
+      registry: { configured: false },
+      zone: { agents: 0, records: expect.any(Number), serial: expect.any(Number) },
+      listeners: [`udp 127.0.0.1:${server.dnsPort}`, `tcp 127.0.0.1:${server.dnsPort}`],
+    });
+  });
+
+  it('/metrics: request and response counters with bounded labels, never the query name', async () => {
+    const server = await startServer('metrics', (ports) => serverConfig(ports));
+    const randomLabel = `q${Math.random().toString(36).slice(2, 12)}`;
+    expect((await dig(server.dnsPort, 'hello.mesh.local', 'A')).status).toBe('NOERROR');
+    expect((await dig(server.dnsPort, 'hello.mesh.local', 'AAAA', ['+tcp'])).status).toBe('NOERROR');
+    expect((await dig(server.dnsPort, `${randomLabel}.mesh.local`, 'TXT')).status).toBe('NXDOMAIN');
+
+    const response = await fetch(`http://127.0.0.1:${server.httpPort}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await response.text();
+    const samples = text.split('\n').filter((line) => line.startsWith('meshdns_dns_re'));
+    expect(samples).toContain('meshdns_dns_requests_total{proto="udp",family="ipv4",type="A"} 1');
+    expect(samples).toContain('meshdns_dns_requests_total{proto="tcp",family="ipv4",type="AAAA"} 1');
+    expect(samples).toContain('meshdns_dns_requests_total{proto="udp",family="ipv4",type="TXT"} 1');
+    expect(samples).toContain('meshdns_dns_responses_total{rcode="NOERROR",kind="authoritative"} 2');
+    expect(samples).toContain('meshdns_dns_responses_total{rcode="NXDOMAIN",kind="authoritative"} 1');
+    expect(text).not.toContain(randomLabel);
+    const labelValues = [...text.matchAll(/="([^"]*)"/g)].map((match) => match[1]!);
+    expect(labelValues.length).toBeGreaterThan(0);
+    expect(labelValues.filter((value) => value.includes('mesh.local'))).toEqual([]);
+  });
+});
+
+// ---- npm start --------------------------------------------------------------------------------
+
+/** `npm start` runs `sh -c "node src/main.ts"`: npm does not pass SIGTERM on, so its process group is signalled. */
+const npmGroups = new Map<number, Promise<unknown>>();
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopNpmGroup(pgid: number): Promise<void> {
+  const exited = npmGroups.get(pgid);
+  npmGroups.delete(pgid);
+  if (groupAlive(pgid)) process.kill(-pgid, 'SIGTERM');
+  const deadline = performance.now() + 5000;
+  while (groupAlive(pgid) && performance.now() < deadline) await sleep(20);
+  if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
+  await exited;
+}
+
+async function stopNpmGroups(): Promise<void> {
+  await Promise.all([...npmGroups.keys()].map(stopNpmGroup));
+}
+
+interface NpmStart {
+  pgid: number;
+  output(): string;
+  /** Resolves when npm and every process holding its stdout (the server) are gone. */
+  finished: Promise<void>;
+}
+
+function npmStart(env: Record<string, string>): NpmStart {
+  // The user's shell PATH, not the one npx gave the tests: npm itself puts node_modules/.bin first.
+  const path = (process.env.PATH ?? '/usr/bin:/bin').split(delimiter).filter((entry) => !entry.includes('node_modules')).join(delimiter);
+  const child = spawn('npm', ['start'], {
+    cwd: REPO,
+    env: { PATH: path, HOME: process.env.HOME ?? workDir, ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  const finished = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  npmGroups.set(child.pid!, finished);
+  return { pgid: child.pid!, output: () => output, finished };
+}
+
+describe('npm start (the README\'s first command)', () => {
+  it('serves hello.mesh.local from config/mesh-dns.yaml', async () => {
+    // The packaged ports (1053 on 127.0.0.1 and ::1, HTTP 9153) when this machine has them free,
+    // otherwise the same config moved to free ports through the environment.
+    const defaultsFree = (await canBindUdp(1053)) && (await canListenTcp(1053)) && (await canBindUdp(1053, '::1'))
+      && (await canListenTcp(1053, '::1')) && (await canListenTcp(9153));
+    const attempts: Record<string, string>[] = defaultsFree ? [{}] : [];
+    for (let index = attempts.length; index < 3; index++) {
+      const dnsPort = await freeDnsPort();
+      attempts.push({ MESH_DNS_LISTEN: `127.0.0.1:${dnsPort}`, MESH_DNS_HTTP_LISTEN: `127.0.0.1:${await freePort()}` });
+    }
+
+    let started: { run: NpmStart; port: number; env: Record<string, string> } | null = null;
+    for (const env of attempts) {
+      const run = npmStart(env);
+      let exited = false;
+      void run.finished.then(() => (exited = true));
+      const logsStart = () => logLines(run.output()).some((line) => line.msg === 'mesh-dns started');
+      await until(() => logsStart() || exited, 20_000, '"mesh-dns started" from npm start');
+      if (logsStart()) {
+        const port = env.MESH_DNS_LISTEN ? Number(env.MESH_DNS_LISTEN.split(':')[1]) : 1053;
+        started = { run, port, env };
+        break;
+      }
+      // Only a port lost to another process since the check may be retried elsewhere.
+      expect(run.output()).toMatch(/already in use/);
+      await stopNpmGroup(run.pgid);
+    }
+    expect(started, 'npm start did not start').not.toBeNull();
+    const { run, port, env } = started!;
+
+    const startLine = logLines(run.output()).find((line) => line.msg === 'mesh-dns started')!;
+    expect(startLine).toMatchObject({ config: DEFAULT_CONFIG, zone: 'mesh.local', registry: 'none' });
+    if (!env.MESH_DNS_LISTEN) {
+      expect(startLine).toMatchObject({ listeners: ['udp 127.0.0.1:1053', 'tcp 127.0.0.1:1053', 'udp [::1]:1053', 'tcp [::1]:1053'], http: 'http://127.0.0.1:9153' });
+    }
+
+    const hello = await dig(port, 'hello.mesh.local');
+    expect(hello.status).toBe('NOERROR');
+    expect(hello.flags).toContain('aa');
+    expect(hello.answer).toEqual(HELLO_A);
+
+    await stopNpmGroup(run.pgid);
+    await run.finished;
+    expect(logLines(run.output()).at(-1)).toMatchObject({ msg: 'stopped' });
+  });
+});
