@@ -60,6 +60,8 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   const stages = createQueryPipeline({
     zone: { current: () => zone.current(), ready: () => registry === null || registry.state().ready },
     chaosVersion: config.chaos.version,
+    access: config.access,
+    localNames: config.names,
   });
   const handler = createQueryHandler({
     stages,
@@ -67,8 +69,6 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     logger: logger.child({ component: 'query' }),
     queryLog: config.log.queries,
     udpPayloadSize: config.limits.udpPayloadSize,
-    // No recursion yet: every name outside our zones is REFUSED.
-    recursionAvailable: () => false,
   });
 
   const listeners = await startListeners(config, handler, logger);

@@ -2,9 +2,11 @@
 // load.ts reads it to parse and validate; the README's config table is written from it.
 
 import type { ListenAddress } from '../listeners/address.ts';
+import { PRIVATE_NETWORKS } from '../pipeline/stages/access-control.ts';
 import {
   listOf, parseBoolean, parseCidr, parseDomainName, parseDurationMs, parseEnum, parseHttpListen, parseHttpUrl,
-  parseInteger, parseIpHost, parseListen, parseString, parseTtlSeconds,
+  parseDomainUpstream, parseInteger, parseIpHost, parseListen, parseString, parseTtlSeconds, parseUpstream,
+  type DomainUpstream,
 } from './values.ts';
 
 export interface OptionSpec {
@@ -44,6 +46,58 @@ export const OPTIONS = [
     doc: 'File keeping the last good registry state, loaded at start; empty disables.' },
   { key: 'registry.resolveHostnames', env: 'MESH_DNS_RESOLVE_HOSTNAMES', default: true, parse: parseBoolean,
     doc: 'Resolve agents that advertise a hostname through the system resolver on each sync.' },
+  { key: 'access.recursionNetworks', env: 'MESH_DNS_RECURSION_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
+    doc: 'Clients (CIDRs) whose names outside our zones are forwarded. Others get REFUSED: not an open resolver.' },
+  { key: 'access.meshNetworks', env: 'MESH_DNS_MESH_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
+    doc: 'Clients (CIDRs) that get answers from the mesh and reverse zones. Others get REFUSED.' },
+  { key: 'names.domainNeeded', env: 'MESH_DNS_DOMAIN_NEEDED', default: true, parse: parseBoolean,
+    doc: 'Answer single-label names NXDOMAIN locally instead of forwarding them (dnsmasq `domain-needed`).' },
+  { key: 'names.bogusPriv', env: 'MESH_DNS_BOGUS_PRIV', default: true, parse: parseBoolean,
+    doc: 'Answer reverse lookups in private/special ranges outside `zone.reverseZones` NXDOMAIN locally (dnsmasq `bogus-priv`, RFC 6303).' },
+  { key: 'upstreams.servers', env: 'MESH_DNS_UPSTREAMS', default: [], parse: listOf(parseUpstream),
+    doc: 'Upstream resolvers: `ip`, `ip:port` or `[v6]:port`. Empty: the nameservers of `upstreams.resolvConf`.' },
+  { key: 'upstreams.resolvConf', env: 'MESH_DNS_RESOLV_CONF', default: '/etc/resolv.conf', parse: parseString,
+    doc: 'Where upstreams come from when `upstreams.servers` is empty; empty string: none (mesh and local names only).' },
+  { key: 'upstreams.domains', env: 'MESH_DNS_DOMAIN_UPSTREAMS', default: [], parse: listOf(parseDomainUpstream),
+    doc: 'Per-domain upstreams in dnsmasq form `/corp.example/10.0.0.2` (several servers: `/corp.example/10.0.0.2 10.0.0.3`); longest suffix wins.' },
+  { key: 'upstreams.policy', env: 'MESH_DNS_UPSTREAM_POLICY', default: 'fastest', parse: parseEnum(['sequential', 'random', 'fastest'] as const),
+    doc: 'Which upstream first: `sequential` (config order, dnsmasq `strict-order`), `random`, `fastest` (lowest latency, failures down-weighted).' },
+  { key: 'upstreams.tryTimeout', env: 'MESH_DNS_UPSTREAM_TIMEOUT', default: '2s', parse: parseDurationMs,
+    doc: 'Timeout of one try to one upstream.' },
+  { key: 'upstreams.deadline', env: 'MESH_DNS_UPSTREAM_DEADLINE', default: '5s', parse: parseDurationMs,
+    doc: 'Whole-query deadline for forwarding: past it the client gets SERVFAIL with an Extended DNS Error, never silence.' },
+  { key: 'upstreams.maxTries', env: 'MESH_DNS_UPSTREAM_TRIES', default: 3, parse: parseInteger(1, 10),
+    doc: 'Tries per query across upstreams (within the deadline).' },
+  { key: 'upstreams.forceTcp', env: 'MESH_DNS_UPSTREAM_FORCE_TCP', default: false, parse: parseBoolean,
+    doc: 'Send upstream queries over reused, pipelined TCP connections (NodeLocal DNSCache `force_tcp`: no UDP conntrack races).' },
+  { key: 'upstreams.maxOutstanding', env: 'MESH_DNS_UPSTREAM_MAX_OUTSTANDING', default: 1024, parse: parseInteger(1, 65536),
+    doc: 'Upstream queries in flight at once; over it, SERVFAIL with EDE at once (dnsmasq `dns-forward-max`).' },
+  { key: 'upstreams.maxFails', env: 'MESH_DNS_UPSTREAM_MAX_FAILS', default: 2, parse: parseInteger(1, 100),
+    doc: 'Consecutive failures that take an upstream out of rotation until its health probe answers.' },
+  { key: 'upstreams.healthCheckInterval', env: 'MESH_DNS_UPSTREAM_HEALTH_CHECK_INTERVAL', default: '500ms', parse: parseDurationMs,
+    doc: 'How often an upstream out of rotation is probed (`. NS`).' },
+  { key: 'upstreams.loopDetect', env: 'MESH_DNS_LOOP_DETECT', default: true, parse: parseBoolean,
+    doc: 'Probe each upstream at start for a forwarding loop back to mesh-dns (CoreDNS `loop`, dnsmasq `dns-loop-detect`).' },
+  { key: 'cache.maxEntries', env: 'MESH_DNS_CACHE_SIZE', default: 10000, parse: parseInteger(0, 10_000_000),
+    doc: 'Cached answers at most (forwarded names); 0 disables the cache.' },
+  { key: 'cache.maxBytes', env: 'MESH_DNS_CACHE_MAX_BYTES', default: 67108864, parse: parseInteger(65536, 4294967296),
+    doc: 'Bytes of cached answers at most.' },
+  { key: 'cache.minTtl', env: 'MESH_DNS_CACHE_MIN_TTL', default: '5s', parse: parseTtlSeconds,
+    doc: 'Answers are cached at least this long (CoreDNS default).' },
+  { key: 'cache.maxTtl', env: 'MESH_DNS_CACHE_MAX_TTL', default: '1h', parse: parseTtlSeconds,
+    doc: 'Answers are cached at most this long.' },
+  { key: 'cache.negativeMaxTtl', env: 'MESH_DNS_CACHE_NEGATIVE_MAX_TTL', default: '30m', parse: parseTtlSeconds,
+    doc: 'NXDOMAIN/NODATA are cached for the SOA minimum (RFC 2308), at most this long.' },
+  { key: 'cache.servfailTtl', env: 'MESH_DNS_CACHE_SERVFAIL_TTL', default: '5s', parse: parseTtlSeconds,
+    doc: 'An upstream failure is remembered this long (answered SERVFAIL with EDE 13 without asking again).' },
+  { key: 'cache.prefetch', env: 'MESH_DNS_CACHE_PREFETCH', default: true, parse: parseBoolean,
+    doc: 'Refresh popular entries (3+ hits) in the background when under 10% of their lifetime is left.' },
+  { key: 'cache.serveStale', env: 'MESH_DNS_SERVE_STALE', default: true, parse: parseBoolean,
+    doc: 'When every upstream fails, answer expired entries with TTL 30 and EDE 3 (RFC 8767), refreshing them in the background.' },
+  { key: 'cache.staleMaxAge', env: 'MESH_DNS_STALE_MAX_AGE', default: '1d', parse: parseDurationMs,
+    doc: 'How long past expiry an entry may still be served stale.' },
+  { key: 'cache.staleAnswerTimeout', env: 'MESH_DNS_STALE_ANSWER_TIMEOUT', default: '1.8s', parse: parseDurationMs,
+    doc: 'With a stale entry at hand, answer it after this long if the upstreams have not (RFC 8767 client response timer).' },
   { key: 'limits.udpPayloadSize', env: 'MESH_DNS_UDP_PAYLOAD_SIZE', default: 1232, parse: parseInteger(512, 4096),
     doc: 'Our EDNS UDP payload size (DNS Flag Day 2020 value by default).' },
   { key: 'limits.udpReceiveBuffer', env: 'MESH_DNS_UDP_RECEIVE_BUFFER', default: 4194304, parse: parseInteger(65536, 268435456),
@@ -101,6 +155,17 @@ export interface MeshDnsConfig {
   zone: { name: string; ttl: number; negativeTtl: number; reverseZones: string[]; records: StaticRecordSpec[] };
   registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean };
   limits: { udpPayloadSize: number; udpReceiveBuffer: number; tcpMaxConnections: number; tcpMaxInFlight: number; tcpIdleTimeout: number };
+  access: { recursionNetworks: string[]; meshNetworks: string[] };
+  names: { domainNeeded: boolean; bogusPriv: boolean };
+  upstreams: {
+    servers: ListenAddress[]; resolvConf: string; domains: DomainUpstream[]; policy: 'sequential' | 'random' | 'fastest';
+    tryTimeout: number; deadline: number; maxTries: number; forceTcp: boolean; maxOutstanding: number; maxFails: number;
+    healthCheckInterval: number; loopDetect: boolean;
+  };
+  cache: {
+    maxEntries: number; maxBytes: number; minTtl: number; maxTtl: number; negativeMaxTtl: number; servfailTtl: number;
+    prefetch: boolean; serveStale: boolean; staleMaxAge: number; staleAnswerTimeout: number;
+  };
   chaos: { version: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; queries: boolean };
   shutdown: { grace: number };

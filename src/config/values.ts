@@ -125,3 +125,24 @@ export function parseHttpUrl(value: unknown): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigValueError(`${JSON.stringify(value)} must be http:// or https://`);
   return text.replace(/\/+$/, '');
 }
+
+/** An upstream resolver: `ip` (port 53), `ip:port` or `[v6]:port`. */
+export function parseUpstream(value: unknown): ListenAddress {
+  const text = parseString(value).trim();
+  if (ipaddr.isValid(text)) return { host: text, port: 53, family: text.includes(':') ? 'ipv6' : 'ipv4' };
+  const address = parseListenAddress(text);
+  if (!address || address.port === 0) throw new ConfigValueError(`${JSON.stringify(value)} is not an upstream (ip, ip:port or [ipv6]:port)`);
+  return address;
+}
+
+export interface DomainUpstream {
+  domain: string;
+  servers: ListenAddress[];
+}
+
+/** dnsmasq's `server=/domain/ip` form: "/corp.example/10.0.0.2" or "/corp.example/10.0.0.2 [fd00::2]:5353". */
+export function parseDomainUpstream(value: unknown): DomainUpstream {
+  const match = /^\/([^/]+)\/(.+)$/.exec(parseString(value).trim());
+  if (!match) throw new ConfigValueError(`${JSON.stringify(value)} is not /domain/server (dnsmasq server= form)`);
+  return { domain: parseDomainName(match[1]), servers: match[2]!.trim().split(/\s+/).map(parseUpstream) };
+}

@@ -1,33 +1,63 @@
 // The order of the query pipeline, written in one place. Each stage answers or passes on.
 
 import type { MeshZoneSource } from './stages/mesh-zone.ts';
+import { createAccessControlStage, DEFAULT_ACCESS_POLICY, type AccessPolicy } from './stages/access-control.ts';
+import { createLocalNamesStage, type LocalNamesOptions } from './stages/local-names.ts';
 import { createChaosStage } from './stages/chaos.ts';
 import { createMeshZoneStage } from './stages/mesh-zone.ts';
 import { createOutsideZoneStage } from './stages/outside-zone.ts';
 import { createProtocolStage } from './stages/protocol.ts';
-import type { PipelineStage, QueryContext, StageAnswer } from './types.ts';
+import type { NextStages, PipelineStage, QueryContext, StageAnswer } from './types.ts';
 import { Rcode } from '../wire/constants.ts';
 import { rcodeOnly } from '../wire/response.ts';
 
 export interface PipelineOptions {
   zone: MeshZoneSource;
   chaosVersion: string;
+  /** Client views; default DEFAULT_ACCESS_POLICY (loopback and private networks only). */
+  access?: AccessPolicy;
+  /** Special-use, single-label and private reverse names; default all on. */
+  localNames?: Omit<LocalNamesOptions, 'meshZone'>;
+  /** Cache and forwarder; without them names outside our zones are REFUSED. */
+  recursion?: RecursionStages | null;
+}
+
+/** The stages that resolve names outside our zones, built by server.ts from the config. */
+export interface RecursionStages {
+  cache: PipelineStage | null;
+  forward: PipelineStage;
 }
 
 export function createQueryPipeline(options: PipelineOptions): PipelineStage[] {
+  const recursion = options.recursion ?? null;
+  const access = options.access ?? DEFAULT_ACCESS_POLICY;
   return [
-    // First: qtypes/classes that are errors or policy refusals whatever the name (OPT, AXFR,
-    // HS), so no later stage has to consider them.
+    // First: qtypes/classes that are errors or policy refusals whatever the name or client
+    // (OPT, AXFR, HS), so no later stage has to consider them.
     createProtocolStage(),
+    // Client views next, on the socket address: a client that may see nothing is refused before
+    // any data is looked at, and every later stage reads its decision from the context.
+    // Without a forwarder nobody is offered recursion (RA=0, outside names REFUSED).
+    createAccessControlStage(recursion ? access : { ...access, recursionNetworks: [] }),
     // CHAOS before the zones: version.bind is not an IN name and must never be forwarded.
     createChaosStage(options.chaosVersion),
     // The mesh and reverse zones: authoritative, synchronous, the hot path. Before anything
     // that could forward, so mesh names never leave the process.
     createMeshZoneStage(options.zone),
-    // Last: whatever is not ours.
-    createOutsideZoneStage(),
+    // Names that must not leave the machine either (localhost, .local, single labels, private
+    // reverse ranges): after our zones, which own some of them, before cache and forwarder.
+    createLocalNamesStage({ meshZone: options.zone.current().meshApex, domainNeeded: true, bogusPriv: true, ...options.localNames }),
+    // The cache wraps the forwarder: it answers hits, stores what the forwarder returns, and
+    // serves stale answers when the forwarder fails (RFC 8767).
+    ...(recursion?.cache ? [recursion.cache] : []),
+    // Last: whatever is not ours goes upstream, or is REFUSED when there is no forwarder.
+    recursion ? recursion.forward : createOutsideZoneStage(),
   ];
 }
+
+const noContinuation: NextStages = () => {
+  throw new Error('a stage without wrapsNext called next()');
+};
 
 const NO_ANSWER: StageAnswer = { kind: 'servfail', sections: rcodeOnly(Rcode.SERVFAIL) };
 
@@ -35,18 +65,13 @@ const NO_ANSWER: StageAnswer = { kind: 'servfail', sections: rcodeOnly(Rcode.SER
  * Runs the stages in order. Stays synchronous while every stage is (the authoritative hot path
  * never allocates a promise) and switches to async at the first stage that returns one.
  */
-export function runPipeline(stages: readonly PipelineStage[], context: QueryContext): StageAnswer | Promise<StageAnswer> {
-  for (let index = 0; index < stages.length; index++) {
-    const result = stages[index]!.resolve(context);
-    if (result instanceof Promise) return result.then((resolved) => resolved ?? runPipelineAsync(stages, context, index + 1));
-    if (result) return result;
-  }
-  return NO_ANSWER;
-}
-
-async function runPipelineAsync(stages: readonly PipelineStage[], context: QueryContext, from: number): Promise<StageAnswer> {
+export function runPipeline(stages: readonly PipelineStage[], context: QueryContext, from = 0): StageAnswer | Promise<StageAnswer> {
   for (let index = from; index < stages.length; index++) {
-    const result = await stages[index]!.resolve(context);
+    const stage = stages[index]!;
+    // Only wrapping stages get a continuation: no closure per stage per query on the hot path.
+    const rest: NextStages = stage.wrapsNext ? () => runPipeline(stages, context, index + 1) : noContinuation;
+    const result = stage.resolve(context, rest);
+    if (result instanceof Promise) return result.then((resolved) => resolved ?? runPipeline(stages, context, index + 1));
     if (result) return result;
   }
   return NO_ANSWER;

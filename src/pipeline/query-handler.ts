@@ -23,8 +23,6 @@ export interface QueryHandlerOptions {
   /** Log every query at info level (off by default: it costs throughput). */
   queryLog: boolean;
   udpPayloadSize: number;
-  /** Whether RA is set for this client (recursion offered to it). */
-  recursionAvailable(context: QueryContext): boolean;
 }
 
 export type QueryHandler = (message: Buffer, client: ClientInfo) => Buffer | null | Promise<Buffer | null>;
@@ -38,11 +36,12 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
   const finish = (context: QueryContext, answer: StageAnswer, startedAt: number): Buffer => {
     const { request, transport } = context;
     const settings: ResponseSettings = {
-      recursionAvailable: options.recursionAvailable(context),
+      recursionAvailable: context.recursionAllowed,
       udpPayloadSize,
       sizeLimit: responseSizeLimit(request.edns, transport, udpPayloadSize),
       rotation: rotation++,
       ede: answer.ede,
+      ttlAdjust: answer.ttlAdjust,
     };
     const response = assembleResponse(request, answer.sections, settings);
     metrics.response(answer.sections.rcode, answer.kind, transport, (performance.now() - startedAt) / 1000);
@@ -68,7 +67,10 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
       metrics.response(parsed.rcode, kind, client.transport, (performance.now() - startedAt) / 1000);
       return assembleRejection(message, parsed, settings);
     }
-    const context: QueryContext = { request: parsed.request, transport: client.transport, family: client.family, clientAddress: client.address };
+    const context: QueryContext = {
+      request: parsed.request, transport: client.transport, family: client.family, clientAddress: client.address,
+      recursionAllowed: false, meshAllowed: false,
+    };
     metrics.request(client.transport, client.family, parsed.request.qtype);
     let result: StageAnswer | Promise<StageAnswer>;
     try {

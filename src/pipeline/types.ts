@@ -18,27 +18,51 @@ export type AnswerKind =
   | 'formerr' // malformed request
   | 'notimp' // opcode other than QUERY
   | 'badvers' // EDNS version other than 0
-  | 'servfail'; // an internal failure, answered rather than dropped
+  | 'servfail' // an internal failure, answered rather than dropped
+  | 'local' // special-use names and private reverse zones answered without forwarding
+  | 'cached' // from the cache, fresh
+  | 'stale' // from the cache, expired, because upstreams failed (RFC 8767)
+  | 'cached_error' // a recent upstream failure, remembered for a few seconds
+  | 'forwarded' // relayed from an upstream
+  | 'upstream_failed'; // every upstream failed within the deadline: SERVFAIL + EDE
 
-export const ANSWER_KINDS: readonly AnswerKind[] = ['authoritative', 'not_ready', 'chaos', 'refused', 'formerr', 'notimp', 'badvers', 'servfail'];
+export const ANSWER_KINDS: readonly AnswerKind[] = [
+  'authoritative', 'not_ready', 'chaos', 'refused', 'formerr', 'notimp', 'badvers', 'servfail',
+  'local', 'cached', 'stale', 'cached_error', 'forwarded', 'upstream_failed',
+];
 
 export interface QueryContext {
   request: DnsRequest;
   transport: Transport;
   family: AddressFamily;
   clientAddress: string;
+  /** Client views, decided by the access-control stage: what this client may be answered. */
+  recursionAllowed: boolean;
+  meshAllowed: boolean;
 }
 
 export interface StageAnswer {
   kind: AnswerKind;
   sections: RecordSections;
   ede?: ExtendedError;
+  /** How to rewrite the TTLs listed in `sections.ttlOffsets` (cached answers count down). */
+  ttlAdjust?: TtlAdjust;
+  /** A forwarded answer's upstream message, for the cache stage to store. */
+  upstream?: unknown;
 }
+
+/** Cached answers: subtract the time spent in the cache; stale ones: one fixed TTL (RFC 8767 §4). */
+export type TtlAdjust = { subtract: number } | { set: number };
 
 /** A stage answers (StageAnswer) or passes the query on (null). Async only where it must be. */
 export type StageResult = StageAnswer | null;
 
+/** The rest of the pipeline after a stage, for stages that wrap it (the cache wraps the forwarder). */
+export type NextStages = () => StageAnswer | Promise<StageAnswer>;
+
 export interface PipelineStage {
   readonly name: string;
-  resolve(context: QueryContext): StageResult | Promise<StageResult>;
+  /** Set by stages that call `next` themselves to post-process the rest of the pipeline. */
+  readonly wrapsNext?: boolean;
+  resolve(context: QueryContext, next: NextStages): StageResult | Promise<StageResult>;
 }

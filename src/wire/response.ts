@@ -17,6 +17,8 @@ export interface RecordSections {
   withoutAdditionalLength: number;
   /** When > 0, each ANSWER record is exactly this many bytes and the set may be rotated. */
   rotationUnit: number;
+  /** Offsets in `body` of every record's TTL field, for answers whose TTLs are rewritten (cache). */
+  ttlOffsets?: Uint32Array;
 }
 
 export interface ExtendedError {
@@ -33,6 +35,8 @@ export interface ResponseSettings {
   /** Rotation step for rotatable answer sets (any integer; taken modulo the set size). */
   rotation: number;
   ede?: ExtendedError | undefined;
+  /** Rewrite the TTLs at `sections.ttlOffsets`: minus seconds spent in the cache, or one fixed value. */
+  ttlAdjust?: { subtract: number } | { set: number } | undefined;
 }
 
 export const EMPTY_SECTIONS: RecordSections = Object.freeze({
@@ -144,7 +148,9 @@ function assemble(message: Buffer, id: number, requestFlags: number, questionEnd
   if (questionLength > 0) message.copy(out, HEADER_LENGTH, HEADER_LENGTH, questionEnd);
   let position = HEADER_LENGTH + questionLength;
   if (bodyLength > 0) {
+    const bodyStart = position;
     position += copyBody(out, position, sections, bodyLength, settings.rotation);
+    if (settings.ttlAdjust && sections.ttlOffsets) adjustTtls(out, bodyStart, bodyLength, sections.ttlOffsets, settings.ttlAdjust);
   }
   if (opt) opt.copy(out, position);
   return out;
@@ -163,4 +169,18 @@ function copyBody(out: Buffer, position: number, sections: RecordSections, bodyL
   body.copy(out, position + answerLength - split, 0, split);
   body.copy(out, position + answerLength, answerLength, bodyLength);
   return bodyLength;
+}
+
+/**
+ * Rewrites record TTLs in place, only inside the body bytes actually copied (ADDITIONAL may have
+ * been dropped to fit). Offsets are ascending; rotation is never combined with TTL rewriting.
+ */
+function adjustTtls(out: Buffer, bodyStart: number, bodyLength: number, offsets: Uint32Array, adjust: { subtract: number } | { set: number }): void {
+  for (let index = 0; index < offsets.length; index++) {
+    const offset = offsets[index]!;
+    if (offset + 4 > bodyLength) break;
+    const at = bodyStart + offset;
+    const ttl = 'set' in adjust ? adjust.set : Math.max(0, out.readUInt32BE(at) - adjust.subtract);
+    out.writeUInt32BE(ttl, at);
+  }
 }

@@ -5,6 +5,7 @@ import { rcodeOnly } from '../../wire/response.ts';
 import { answerFromZone } from '../../zone/answer.ts';
 import type { ZoneSet } from '../../zone/zone.ts';
 import type { PipelineStage, QueryContext, StageResult } from '../types.ts';
+import { PROHIBITED } from './access-control.ts';
 
 export interface MeshZoneSource {
   /** The zone set to answer from; swapped atomically by the registry sync. */
@@ -16,12 +17,17 @@ export interface MeshZoneSource {
 export function createMeshZoneStage(source: MeshZoneSource): PipelineStage {
   return {
     name: 'mesh-zone',
-    resolve({ request }: QueryContext): StageResult {
+    resolve(context: QueryContext): StageResult {
+      const { request } = context;
       const sections = answerFromZone(source.current(), request.qname, request.qtype, request.qnameWireLength);
       if (!sections) return null;
+      // Ours, but this client's view does not include the mesh: refused, never forwarded.
+      if (!context.meshAllowed) return { kind: 'refused', sections: rcodeOnly(Rcode.REFUSED), ede: PROHIBITED };
       // Before the registry has been read, "no such agent" is not known to be true, and a
       // negative answer would be cached downstream for the SOA minimum: say "not ready" instead.
-      if (sections.answerCount === 0 && !source.ready()) {
+      // Negative includes a CNAME chain that ends in NXDOMAIN/NODATA (RFC 6604 §3, RFC 2308 §2):
+      // it has ANSWER records but carries the SOA in AUTHORITY, which only negative answers do.
+      if ((sections.answerCount === 0 || sections.authorityCount > 0) && !source.ready()) {
         return { kind: 'not_ready', sections: rcodeOnly(Rcode.SERVFAIL), ede: { code: EdeCode.NOT_READY, text: 'registry not synced yet' } };
       }
       return { kind: 'authoritative', sections };

@@ -1,0 +1,76 @@
+// Client views: which clients may use recursion, and which may see the mesh zone. First among
+// the name-based stages, so a client that may have nothing costs one lookup and gets REFUSED
+// (RFC 8914 EDE 18 "Prohibited"). Decided on the socket's source address, never on anything
+// inside the packet (an ECS option must not choose the view, the reason Blocky rate-limits
+// before ECS handling).
+
+import ipaddr from 'ipaddr.js';
+import { EdeCode, Rcode } from '../../wire/constants.ts';
+import { rcodeOnly } from '../../wire/response.ts';
+import type { PipelineStage, QueryContext, StageResult } from '../types.ts';
+
+type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
+
+/** Loopback, RFC 1918, RFC 6598 shared, ULA and link-local: where containers and pods live. */
+export const PRIVATE_NETWORKS: readonly string[] = ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7', 'fe80::/10'];
+
+/** Not an open resolver out of the box: recursion and the mesh for private networks only. */
+export const DEFAULT_ACCESS_POLICY: AccessPolicy = { recursionNetworks: PRIVATE_NETWORKS, meshNetworks: PRIVATE_NETWORKS };
+
+export interface AccessPolicy {
+  /** CIDRs whose clients get names outside our zones resolved (forwarded). */
+  recursionNetworks: readonly string[];
+  /** CIDRs whose clients get answers from the mesh and reverse zones. */
+  meshNetworks: readonly string[];
+}
+
+const RECURSION = 1;
+const MESH = 2;
+// Decisions per client address are remembered; the map is cleared when full so a scan from many
+// source addresses cannot grow it without bound.
+const MEMO_LIMIT = 4096;
+
+function parseRanges(cidrs: readonly string[]): Range[] {
+  return cidrs.map((cidr) => ipaddr.parseCIDR(cidr));
+}
+
+function matchesAny(address: ipaddr.IPv4 | ipaddr.IPv6, ranges: readonly Range[]): boolean {
+  return ranges.some(([network, prefix]) => network.kind() === address.kind() && address.match(network, prefix));
+}
+
+/** The views of one client address (bit set of RECURSION and MESH); 0 for unparsable addresses. */
+export function createAccessClassifier(policy: AccessPolicy): (clientAddress: string) => number {
+  const recursion = parseRanges(policy.recursionNetworks);
+  const mesh = parseRanges(policy.meshNetworks);
+  const memo = new Map<string, number>();
+  return (clientAddress) => {
+    let views = memo.get(clientAddress);
+    if (views !== undefined) return views;
+    views = 0;
+    if (ipaddr.isValid(clientAddress)) {
+      // ipaddr.process turns IPv4-mapped IPv6 (::ffff:a.b.c.d) into the IPv4 address it carries.
+      const address = ipaddr.process(clientAddress);
+      if (matchesAny(address, recursion)) views |= RECURSION;
+      if (matchesAny(address, mesh)) views |= MESH;
+    }
+    if (memo.size >= MEMO_LIMIT) memo.clear();
+    memo.set(clientAddress, views);
+    return views;
+  };
+}
+
+export const PROHIBITED = { code: EdeCode.PROHIBITED, text: 'client not allowed' };
+
+export function createAccessControlStage(policy: AccessPolicy): PipelineStage {
+  const classify = createAccessClassifier(policy);
+  return {
+    name: 'access-control',
+    resolve(context: QueryContext): StageResult {
+      const views = classify(context.clientAddress);
+      if (views === 0) return { kind: 'refused', sections: rcodeOnly(Rcode.REFUSED), ede: PROHIBITED };
+      context.recursionAllowed = (views & RECURSION) !== 0;
+      context.meshAllowed = (views & MESH) !== 0;
+      return null;
+    },
+  };
+}
