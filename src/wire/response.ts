@@ -4,6 +4,7 @@
 
 import { CLASSIC_UDP_LIMIT, Flag, HEADER_LENGTH, Rcode, RRType } from './constants.ts';
 import type { DnsRequest, EdnsInfo, RequestRejection } from './request.ts';
+import { countDownTtls, patchTtls } from './ttl.ts';
 
 /** Records to put after the question, already compressed against it (see name.ts). */
 export interface RecordSections {
@@ -19,6 +20,8 @@ export interface RecordSections {
   rotationUnit: number;
   /** Offsets in `body` of every record's TTL field, for answers whose TTLs are rewritten (cache). */
   ttlOffsets?: Uint32Array;
+  /** The upstream set AD (RFC 4035 §3.2.3); relayed only to clients that set DO or AD (RFC 6840 §5.8). */
+  authenticData?: boolean;
 }
 
 export interface ExtendedError {
@@ -94,10 +97,11 @@ export function optRecord(udpPayloadSize: number, extendedRcode: number, dnssecO
   return opt;
 }
 
-function writeHeader(out: Buffer, id: number, requestFlags: number, sections: RecordSections, settings: ResponseSettings, truncated: boolean, qdcount: number, ancount: number, nscount: number, arcount: number): void {
+function writeHeader(out: Buffer, id: number, requestFlags: number, dnssecOk: boolean, sections: RecordSections, settings: ResponseSettings, truncated: boolean, qdcount: number, ancount: number, nscount: number, arcount: number): void {
   // Echo opcode, RD and CD (RFC 1035 §4.1.1, RFC 4035 §3.2.2); everything else is ours.
   let flags = Flag.QR | (requestFlags & (0x7800 | Flag.RD | Flag.CD)) | (sections.rcode & 0xf);
   if (sections.authoritative) flags |= Flag.AA;
+  if (sections.authenticData && ((requestFlags & Flag.AD) !== 0 || dnssecOk)) flags |= Flag.AD;
   if (settings.recursionAvailable) flags |= Flag.RA;
   if (truncated) flags |= Flag.TC;
   out.writeUInt16BE(id, 0);
@@ -143,14 +147,18 @@ function assemble(message: Buffer, id: number, requestFlags: number, questionEnd
     }
   }
   const out = Buffer.allocUnsafe(fixed + bodyLength);
-  writeHeader(out, id, requestFlags, sections, settings, truncated, qdcount,
+  writeHeader(out, id, requestFlags, edns?.dnssecOk === true, sections, settings, truncated, qdcount,
     truncated ? 0 : sections.answerCount, truncated ? 0 : sections.authorityCount, additionalCount + optCount);
   if (questionLength > 0) message.copy(out, HEADER_LENGTH, HEADER_LENGTH, questionEnd);
   let position = HEADER_LENGTH + questionLength;
   if (bodyLength > 0) {
     const bodyStart = position;
     position += copyBody(out, position, sections, bodyLength, settings.rotation);
-    if (settings.ttlAdjust && sections.ttlOffsets) adjustTtls(out, bodyStart, bodyLength, sections.ttlOffsets, settings.ttlAdjust);
+    const adjust = settings.ttlAdjust;
+    if (adjust && sections.ttlOffsets) {
+      if ('set' in adjust) patchTtls(out, bodyStart, sections.ttlOffsets, bodyLength, () => adjust.set);
+      else countDownTtls(out, bodyStart, sections.ttlOffsets, bodyLength, adjust.subtract);
+    }
   }
   if (opt) opt.copy(out, position);
   return out;
@@ -171,16 +179,3 @@ function copyBody(out: Buffer, position: number, sections: RecordSections, bodyL
   return bodyLength;
 }
 
-/**
- * Rewrites record TTLs in place, only inside the body bytes actually copied (ADDITIONAL may have
- * been dropped to fit). Offsets are ascending; rotation is never combined with TTL rewriting.
- */
-function adjustTtls(out: Buffer, bodyStart: number, bodyLength: number, offsets: Uint32Array, adjust: { subtract: number } | { set: number }): void {
-  for (let index = 0; index < offsets.length; index++) {
-    const offset = offsets[index]!;
-    if (offset + 4 > bodyLength) break;
-    const at = bodyStart + offset;
-    const ttl = 'set' in adjust ? adjust.set : Math.max(0, out.readUInt32BE(at) - adjust.subtract);
-    out.writeUInt32BE(ttl, at);
-  }
-}
