@@ -1,0 +1,281 @@
+// The forwarder: one client question in, one typed result out, always within the deadline.
+//
+// forward(query)
+//   1. coalesce   — an identical question already in flight upstream is joined, not re-sent
+//                   (key: name, type, class, DO, CD, and RD, which changes what the upstream does)
+//   2. cap        — over `maxOutstanding` upstream queries, fail at once (`overloaded`): a bounded
+//                   queue instead of an unbounded one (CoreDNS max_concurrent, dnsmasq dns-forward-max)
+//   3. group      — the upstreams for the name: the longest configured domain suffix (dnsmasq
+//                   server=/domain/ip, label-exact), else the default upstreams
+//   4. order      — selection.ts, by policy and health
+//   5. tries      — up to `maxTries`, cycling through the order (a single upstream gets retried,
+//                   which is what rescues a lost UDP datagram); each try over UDP (TC → the same
+//                   upstream over TCP) or over the TCP pool with `forceTcp`. A try that times out
+//                   or fails marks the upstream and moves on.
+//   6. deadline   — every try's timeout is cut to what is left of `deadlineMs`, and a timer aborts
+//                   whatever is still running at the deadline, so the caller always gets a result.
+
+import type { Logger } from 'pino';
+import { parentName } from '../wire/name.ts';
+import { DEFAULT_UDP_PAYLOAD_SIZE, headerRcode } from './message.ts';
+import type { ForwardMetrics } from './metrics.ts';
+import { selectOrder } from './selection.ts';
+import { createTcpPool, type TcpPool, type TcpPoolOptions } from './tcp-pool.ts';
+import { forwardFailure, upstreamName, type ForwardResult, type SelectionPolicy, type UpstreamAddress, type UpstreamQuery } from './types.ts';
+import { exchangeUdp, type ExchangeOutcome } from './udp-exchange.ts';
+import { HEALTH_PROBE_QUERY, Upstream, type UpstreamState } from './upstream.ts';
+
+export interface ForwarderOptions {
+  upstreams: readonly UpstreamAddress[];
+  /** Lowercase domain (no trailing dot) → its upstreams; the longest matching suffix wins. */
+  domainUpstreams?: ReadonlyMap<string, readonly UpstreamAddress[]>;
+  policy?: SelectionPolicy;
+  /** One try's timeout (CoreDNS readTimeout 2 s). */
+  tryTimeoutMs?: number;
+  /** The whole forward, every try included (CoreDNS defaultTimeout 5 s). */
+  deadlineMs?: number;
+  /** Tries across upstreams per query. */
+  maxTries?: number;
+  /** Every query over the TCP pool (NodeLocal DNSCache force_tcp). */
+  forceTcp?: boolean;
+  /** Upstream queries in flight at once; over it, `overloaded`. */
+  maxOutstanding?: number;
+  /** Our EDNS buffer size towards upstreams. */
+  udpPayloadSize?: number;
+  maxFails?: number;
+  healthCheckIntervalMs?: number;
+  /** Timeout of one health probe (CoreDNS: 1 s). */
+  healthCheckTimeoutMs?: number;
+  tcp?: Omit<TcpPoolOptions, 'udpPayloadSize'>;
+  logger: Logger;
+  metrics: ForwardMetrics;
+  /** Randomness for the selection policies (tests pass a fixed sequence). */
+  random?: () => number;
+}
+
+export const FORWARDER_DEFAULTS = Object.freeze({
+  policy: 'fastest' as SelectionPolicy,
+  tryTimeoutMs: 2_000,
+  deadlineMs: 5_000,
+  maxTries: 3,
+  forceTcp: false,
+  maxOutstanding: 1_024,
+  udpPayloadSize: DEFAULT_UDP_PAYLOAD_SIZE,
+  maxFails: 2,
+  healthCheckIntervalMs: 500,
+  healthCheckTimeoutMs: 1_000,
+});
+
+export interface Forwarder {
+  forward(query: UpstreamQuery): Promise<ForwardResult>;
+  /**
+   * Takes an upstream ("host:port", as in state()) out of rotation for good: the loop detector
+   * saw our probe come back through it. Returns false when no such upstream is configured.
+   */
+  markLooping(to: string): boolean;
+  /** Per upstream: health, failures, latency (for /ready detail). */
+  state(): UpstreamState[];
+  /** Ends every forward in flight (as `network` failures), probes, and TCP connections. */
+  close(): void;
+}
+
+interface TryResult {
+  outcome: ExchangeOutcome;
+  transport: 'udp' | 'tcp';
+}
+
+export function createForwarder(options: ForwarderOptions): Forwarder {
+  const policy = options.policy ?? FORWARDER_DEFAULTS.policy;
+  const tryTimeoutMs = options.tryTimeoutMs ?? FORWARDER_DEFAULTS.tryTimeoutMs;
+  const deadlineMs = options.deadlineMs ?? FORWARDER_DEFAULTS.deadlineMs;
+  const maxTries = Math.max(1, options.maxTries ?? FORWARDER_DEFAULTS.maxTries);
+  const forceTcp = options.forceTcp ?? FORWARDER_DEFAULTS.forceTcp;
+  const maxOutstanding = options.maxOutstanding ?? FORWARDER_DEFAULTS.maxOutstanding;
+  const udpPayloadSize = options.udpPayloadSize ?? FORWARDER_DEFAULTS.udpPayloadSize;
+  const maxFails = options.maxFails ?? FORWARDER_DEFAULTS.maxFails;
+  const healthCheckIntervalMs = options.healthCheckIntervalMs ?? FORWARDER_DEFAULTS.healthCheckIntervalMs;
+  const healthCheckTimeoutMs = options.healthCheckTimeoutMs ?? FORWARDER_DEFAULTS.healthCheckTimeoutMs;
+  const random = options.random ?? Math.random;
+  const { logger, metrics } = options;
+
+  // One Upstream per address, shared by every group it appears in: health is per server.
+  const byName = new Map<string, Upstream>();
+  const pools = new Map<Upstream, TcpPool>();
+  const poolFor = (upstream: Upstream): TcpPool => {
+    let pool = pools.get(upstream);
+    if (!pool) pools.set(upstream, (pool = createTcpPool(upstream.address, { ...options.tcp, udpPayloadSize })));
+    return pool;
+  };
+  const upstreamFor = (address: UpstreamAddress): Upstream => {
+    const name = upstreamName(address);
+    let upstream = byName.get(name);
+    if (upstream) return upstream;
+    upstream = new Upstream(address, {
+      maxFails,
+      healthCheckIntervalMs,
+      failurePenaltyMs: tryTimeoutMs,
+      // The probe travels like the queries (CoreDNS health-checks over TCP with force_tcp): a UDP
+      // probe could pass while TCP, the path queries take, is broken.
+      probe: async (signal) => {
+        const outcome = forceTcp
+          ? await poolFor(upstream!).exchange(HEALTH_PROBE_QUERY, { timeoutMs: healthCheckTimeoutMs, signal })
+          : await exchangeUdp(address, HEALTH_PROBE_QUERY, { timeoutMs: healthCheckTimeoutMs, udpPayloadSize, signal });
+        return outcome.kind === 'response' || outcome.kind === 'truncated';
+      },
+      onStateChange: (changed, up, reason) => {
+        metrics.upstreamUp(changed.name, up);
+        if (up) logger.info({ upstream: changed.name, reason }, 'upstream is up again');
+        else logger.warn({ upstream: changed.name, reason, maxFails, probeEveryMs: healthCheckIntervalMs }, 'upstream marked down; probing it in the background');
+      },
+    });
+    byName.set(name, upstream);
+    metrics.addUpstream(name);
+    return upstream;
+  };
+
+  const defaultGroup = options.upstreams.map(upstreamFor);
+  const domainGroups = new Map<string, Upstream[]>();
+  for (const [domain, addresses] of options.domainUpstreams ?? []) {
+    domainGroups.set(normalizeDomain(domain), addresses.map(upstreamFor));
+  }
+
+  /** dnsmasq server=/domain/ip: the longest configured suffix of the name, whole labels only. */
+  function groupFor(qname: string): Upstream[] {
+    if (domainGroups.size === 0) return defaultGroup;
+    let name = qname;
+    for (;;) {
+      const group = domainGroups.get(name);
+      if (group) return group;
+      if (name === '') return defaultGroup;
+      name = parentName(name);
+    }
+  }
+
+  const inFlight = new Map<string, Promise<ForwardResult>>();
+  const active = new Set<AbortController>();
+  let outstanding = 0;
+  let closed = false;
+  metrics.outstanding(0);
+
+  async function tryUpstream(upstream: Upstream, query: UpstreamQuery, timeoutMs: number, deadlineAt: number, signal: AbortSignal): Promise<TryResult> {
+    if (forceTcp) return { outcome: await poolFor(upstream).exchange(query, { timeoutMs, signal }), transport: 'tcp' };
+    const outcome = await exchangeUdp(upstream.address, query, { timeoutMs, udpPayloadSize, signal });
+    if (outcome.kind !== 'truncated') return { outcome, transport: 'udp' };
+    // RFC 1035 §4.2.1 (TC) and RFC 7766 §5 (a forwarder must let large answers reach its clients):
+    // retry over TCP at the same upstream, which has the answer, just too big for UDP. The TCP try
+    // gets its own timeout, within the deadline.
+    metrics.tcpFallback();
+    const tcpTimeoutMs = Math.min(tryTimeoutMs, deadlineAt - performance.now());
+    if (tcpTimeoutMs <= 0) return { outcome: { kind: 'timeout' }, transport: 'tcp' };
+    return { outcome: await poolFor(upstream).exchange(query, { timeoutMs: tcpTimeoutMs, signal }), transport: 'tcp' };
+  }
+
+  async function runForward(query: UpstreamQuery): Promise<ForwardResult> {
+    const group = groupFor(query.qname);
+    if (group.length === 0) return forwardFailure('no_upstream');
+    const candidates = group.filter((upstream) => !upstream.isLooping());
+    if (candidates.length === 0) return forwardFailure('loop');
+    const order = selectOrder(policy, candidates.map((upstream) => upstream.view()), random);
+
+    const started = performance.now();
+    const deadlineAt = started + deadlineMs;
+    const controller = new AbortController();
+    active.add(controller);
+    const deadlineTimer = setTimeout(() => controller.abort(), deadlineMs);
+    let sawTimeout = false;
+    try {
+      for (let attempt = 0; attempt < maxTries; attempt++) {
+        const upstream = candidates[order[attempt % order.length]!]!;
+        // Cycling back to an upstream that is down is pointless. This also makes the all-down case
+        // (selection.ts returns one upstream) a single try.
+        if (attempt >= order.length && !upstream.isUp()) continue;
+        const remaining = deadlineAt - performance.now();
+        if (remaining <= 0 || controller.signal.aborted) {
+          sawTimeout = true;
+          break;
+        }
+        const tryStarted = performance.now();
+        const { outcome, transport } = await tryUpstream(upstream, query, Math.min(tryTimeoutMs, remaining), deadlineAt, controller.signal);
+        const durationMs = performance.now() - tryStarted;
+        if (outcome.kind === 'response') {
+          upstream.recordResponse(durationMs);
+          metrics.response(upstream.name, headerRcode(outcome.response), durationMs / 1000);
+          return { ok: true, response: outcome.response, upstream: upstream.name, transport, durationMs: performance.now() - started };
+        }
+        if (outcome.kind === 'aborted') {
+          // The deadline (or close()) cut this try short: it says nothing about the upstream.
+          sawTimeout = true;
+          break;
+        }
+        // 'truncated' cannot come back from tryUpstream; 'timeout' and 'network' are failures.
+        const reason = outcome.kind === 'network' ? 'network' : 'timeout';
+        if (reason === 'timeout') sawTimeout = true;
+        metrics.failure(upstream.name, reason);
+        upstream.recordFailure(outcome.kind === 'network' ? outcome.error : `no answer within ${Math.round(durationMs)} ms over ${transport}`);
+        logger.debug({ upstream: upstream.name, qname: query.qname, qtype: query.qtype, reason, transport, attempt }, 'upstream try failed');
+      }
+    } finally {
+      clearTimeout(deadlineTimer);
+      active.delete(controller);
+    }
+    if (closed) return forwardFailure('network');
+    return forwardFailure(sawTimeout ? 'timeout' : 'network');
+  }
+
+  return {
+    forward(query) {
+      if (closed) return Promise.resolve(forwardFailure('network'));
+      // RD is in the key besides the issue's (name, type, class, DO, CD): an RD=0 query gets a
+      // different answer from a recursive upstream and must not share an RD=1 query's.
+      const key = `${query.qname}|${query.qtype}|${query.qclass}|${query.dnssecOk ? 1 : 0}${query.checkingDisabled ? 1 : 0}${query.recursionDesired ? 1 : 0}`;
+      const existing = inFlight.get(key);
+      if (existing) {
+        metrics.coalesced();
+        // Each joiner owns its bytes: callers patch ID and question case in place.
+        return existing.then((result) => (result.ok ? { ...result, response: Buffer.from(result.response) } : result));
+      }
+      if (outstanding >= maxOutstanding) {
+        metrics.rejected();
+        return Promise.resolve(forwardFailure('overloaded'));
+      }
+      outstanding++;
+      metrics.outstanding(outstanding);
+      const promise = runForward(query)
+        .catch((error: unknown) => {
+          // A bug, not an upstream failure: still an answer for the client, and loud in the log.
+          logger.error({ err: error, qname: query.qname }, 'forwarder failed unexpectedly');
+          return forwardFailure('network');
+        })
+        .finally(() => {
+          outstanding--;
+          metrics.outstanding(outstanding);
+          inFlight.delete(key);
+        });
+      inFlight.set(key, promise);
+      return promise;
+    },
+    markLooping(to) {
+      const upstream = byName.get(to);
+      if (!upstream) return false;
+      upstream.markLooping();
+      metrics.upstreamUp(upstream.name, false);
+      logger.error({ upstream: upstream.name }, 'forwarding loop: our own probe came back through this upstream; it is taken out of rotation');
+      return true;
+    },
+    state() {
+      return [...byName.values()].map((upstream) => upstream.state());
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      for (const controller of active) controller.abort();
+      for (const upstream of byName.values()) upstream.close();
+      for (const pool of pools.values()) pool.close();
+    },
+  };
+}
+
+function normalizeDomain(domain: string): string {
+  const lower = domain.toLowerCase();
+  return lower.endsWith('.') ? lower.slice(0, -1) : lower;
+}

@@ -1,0 +1,417 @@
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createForwarder, type Forwarder, type ForwarderOptions } from '../../../src/forward/forwarder.ts';
+import { createForwardMetrics } from '../../../src/forward/metrics.ts';
+import type { ForwardResult } from '../../../src/forward/types.ts';
+import { freePort } from '../../support/processes.ts';
+import { metricValue } from '../../support/registry.ts';
+import {
+  answerFor, answerNow, firstAddress, neverAnswer, openHandles, settledHandles, sleep, startFakeUpstream, upstreamQuery, waitFor,
+  type FakeUpstream, type ReceivedQuery, type TcpHandler, type UdpHandler,
+} from './fake-upstream.ts';
+
+let fakes: FakeUpstream[] = [];
+let forwarders: Forwarder[] = [];
+let register: Registry;
+let baseline: Record<string, number>;
+beforeEach(() => {
+  baseline = openHandles();
+  register = new Registry();
+});
+afterEach(async () => {
+  for (const forwarder of forwarders) forwarder.close();
+  forwarders = [];
+  await Promise.all(fakes.map((fake) => fake.close()));
+  fakes = [];
+  expect(await settledHandles(baseline)).toEqual(baseline);
+});
+
+async function fake(udp: UdpHandler = answerNow, tcp: TcpHandler = answerNow): Promise<FakeUpstream> {
+  const upstream = await startFakeUpstream({ udp, tcp });
+  fakes.push(upstream);
+  return upstream;
+}
+
+function forwarder(options: Partial<ForwarderOptions> & Pick<ForwarderOptions, 'upstreams'>): Forwarder {
+  const created = createForwarder({
+    logger: pino({ level: 'silent' }),
+    metrics: createForwardMetrics(register),
+    policy: 'sequential',
+    // No exploration noise in ordering assertions.
+    random: () => 0.999,
+    ...options,
+  });
+  forwarders.push(created);
+  return created;
+}
+
+function delayed(ms: number, address = '192.0.2.1'): UdpHandler & TcpHandler {
+  return (query, reply) => {
+    setTimeout(() => reply(answerFor(query, { address })), ms);
+  };
+}
+
+function expectAnswer(result: ForwardResult, address: string): asserts result is Extract<ForwardResult, { ok: true }> {
+  expect(result.ok).toBe(true);
+  if (result.ok) expect(firstAddress(result.response)).toBe(address);
+}
+
+async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await run();
+  return { value, ms: performance.now() - started };
+}
+
+const named = (name: string) => (query: ReceivedQuery) => query.qname === name;
+
+describe('forwarder: the exchange', () => {
+  it('relays the upstream answer over UDP, bytes untouched, with upstream, transport and duration', async () => {
+    let sent: Buffer | null = null;
+    const upstream = await fake((query, reply) => reply((sent = answerFor(query, { address: '198.51.100.1', ttl: 1234 }))));
+    const forward = forwarder({ upstreams: [upstream.address] });
+    const result = await forward.forward(upstreamQuery('Www.Example.com'));
+    expectAnswer(result, '198.51.100.1');
+    expect(result.response).toEqual(sent);
+    expect(result).toMatchObject({ upstream: upstream.name, transport: 'udp' });
+    expect(result.durationMs).toBeGreaterThan(0);
+    expect(upstream.clientQueries()).toHaveLength(1);
+    expect(upstream.clientQueries()[0]!.question).toEqual(upstreamQuery('Www.Example.com').question);
+    expect(await metricValue(register, 'meshdns_forward_upstream_up', { to: upstream.name })).toBe(1);
+    const histogram = await register.getSingleMetric('meshdns_forward_request_duration_seconds')!.get();
+    const count = histogram.values.find((v) => (v as { metricName?: string }).metricName === 'meshdns_forward_request_duration_seconds_count');
+    expect(count).toMatchObject({ value: 1, labels: { to: upstream.name, rcode: 'NOERROR' } });
+  });
+
+  it('retries a truncated UDP answer over TCP at the same upstream', async () => {
+    const upstream = await fake(
+      (query, reply) => reply(answerFor(query, { tc: true })),
+      (query, reply) => reply(answerFor(query, { count: 120, address: '10.0.0.0' })),
+    );
+    const forward = forwarder({ upstreams: [upstream.address] });
+    const result = await forward.forward(upstreamQuery('big.example'));
+    expectAnswer(result, '10.0.0.0');
+    expect(result.transport).toBe('tcp');
+    expect(result.response.length).toBeGreaterThan(1232);
+    expect(result.response.readUInt16BE(2) & 0x0200).toBe(0);
+    expect(upstream.clientQueries().map((q) => q.transport)).toEqual(['udp', 'tcp']);
+    expect(await metricValue(register, 'meshdns_forward_tcp_fallbacks_total')).toBe(1);
+  });
+
+  it('forceTcp: pipelines concurrent queries on one connection, answers out of order', async () => {
+    const held: Array<() => void> = [];
+    const upstream = await fake(neverAnswer, (query, reply) => {
+      held.push(() => reply(answerFor(query, { address: `192.0.2.${query.qname.slice(1, 2)}` })));
+      if (held.length === 4) held.reverse().forEach((answer) => answer());
+    });
+    const forward = forwarder({ upstreams: [upstream.address], forceTcp: true });
+    const results = await Promise.all(['q1.example', 'q2.example', 'q3.example', 'q4.example'].map((name) => forward.forward(upstreamQuery(name))));
+    results.forEach((result, index) => {
+      expectAnswer(result, `192.0.2.${index + 1}`);
+      expect(result.transport).toBe('tcp');
+    });
+    expect(upstream.tcpConnectionsAccepted()).toBe(1);
+    expect(upstream.clientQueries().every((q) => q.transport === 'tcp' && q.source === 0)).toBe(true);
+  });
+
+  it('a try that times out moves on to the next upstream', async () => {
+    const dead = await fake(neverAnswer);
+    const good = await fake(delayed(0, '192.0.2.2'));
+    const forward = forwarder({ upstreams: [dead.address, good.address], tryTimeoutMs: 150 });
+    const { value: result, ms } = await timed(() => forward.forward(upstreamQuery('a.example')));
+    expectAnswer(result, '192.0.2.2');
+    expect(result.upstream).toBe(good.name);
+    expect(ms).toBeGreaterThanOrEqual(145);
+    expect(ms).toBeLessThan(400);
+    expect(dead.clientQueries()).toHaveLength(1);
+    expect(await metricValue(register, 'meshdns_forward_failures_total', { to: dead.name, reason: 'timeout' })).toBe(1);
+  });
+
+  it('a network error (nothing listening) moves on at once', async () => {
+    const port = await freePort();
+    const good = await fake(delayed(0, '192.0.2.3'));
+    const forward = forwarder({ upstreams: [{ host: '127.0.0.1', port, family: 'ipv4' }, good.address], tryTimeoutMs: 2000 });
+    const { value: result, ms } = await timed(() => forward.forward(upstreamQuery('a.example')));
+    expectAnswer(result, '192.0.2.3');
+    expect(ms).toBeLessThan(500);
+    expect(await metricValue(register, 'meshdns_forward_failures_total', { to: `127.0.0.1:${port}`, reason: 'network' })).toBe(1);
+  });
+
+  it('a lost datagram to a single upstream is rescued by the next try', async () => {
+    let seen = 0;
+    const upstream = await fake((query, reply) => {
+      if (++seen > 1) reply(answerFor(query, { address: '192.0.2.4' }));
+    });
+    const forward = forwarder({ upstreams: [upstream.address], tryTimeoutMs: 100 });
+    expectAnswer(await forward.forward(upstreamQuery('a.example')), '192.0.2.4');
+    expect(upstream.clientQueries()).toHaveLength(2);
+  });
+
+  it('ignores wrong-ID and wrong-question answers and takes the right one', async () => {
+    const upstream = await fake((query, reply) => {
+      reply(answerFor(query, { id: query.id ^ 1, address: '203.0.113.1' }));
+      reply(answerFor(query, { name: 'other.example', address: '203.0.113.2' }));
+      setTimeout(() => reply(answerFor(query, { address: '192.0.2.5' })), 10);
+    });
+    const forward = forwarder({ upstreams: [upstream.address] });
+    expectAnswer(await forward.forward(upstreamQuery('a.example')), '192.0.2.5');
+  });
+
+  it('SERVFAIL and REFUSED from the upstream are answers, relayed, and count as alive', async () => {
+    const upstream = await fake((query, reply) => reply(answerFor(query, { rcode: query.qname.startsWith('s') ? 2 : 5 })));
+    const forward = forwarder({ upstreams: [upstream.address], maxFails: 1 });
+    const servfail = await forward.forward(upstreamQuery('s.example'));
+    const refused = await forward.forward(upstreamQuery('r.example'));
+    expect(servfail.ok && servfail.response.readUInt16BE(2) & 0xf).toBe(2);
+    expect(refused.ok && refused.response.readUInt16BE(2) & 0xf).toBe(5);
+    expect(forward.state()[0]).toMatchObject({ up: true, consecutiveFailures: 0 });
+    expect(upstream.probes()).toHaveLength(0);
+  });
+});
+
+describe('forwarder: the deadline', () => {
+  it('answers within deadlineMs when no upstream answers (per-try timeouts larger than the deadline)', async () => {
+    const holes = await Promise.all([fake(neverAnswer), fake(neverAnswer), fake(neverAnswer)]);
+    const forward = forwarder({ upstreams: holes.map((h) => h.address), tryTimeoutMs: 2000, deadlineMs: 300 });
+    const { value: result, ms } = await timed(() => forward.forward(upstreamQuery('a.example')));
+    expect(result).toEqual({ ok: false, reason: 'timeout', ede: { code: 22, text: 'no upstream answered in time' } });
+    expect(ms).toBeGreaterThanOrEqual(295);
+    expect(ms).toBeLessThan(400);
+  });
+
+  it('maxTries × tryTimeout inside the deadline: three tries, then the failure', async () => {
+    const holes = await Promise.all([fake(neverAnswer), fake(neverAnswer)]);
+    const forward = forwarder({ upstreams: holes.map((h) => h.address), tryTimeoutMs: 100, deadlineMs: 5000, maxTries: 3, maxFails: 10 });
+    const { value: result, ms } = await timed(() => forward.forward(upstreamQuery('a.example')));
+    expect(result.ok === false && result.reason).toBe('timeout');
+    expect(ms).toBeGreaterThanOrEqual(295);
+    expect(ms).toBeLessThan(500);
+    // Cycled through the order: first, second, first again.
+    expect(holes.map((h) => h.clientQueries().length)).toEqual([2, 1]);
+  });
+
+  it('holds over forceTcp too: a TCP upstream that accepts and never answers', async () => {
+    const hole = await fake(neverAnswer, neverAnswer);
+    const forward = forwarder({ upstreams: [hole.address], forceTcp: true, tryTimeoutMs: 2000, deadlineMs: 250 });
+    const { value: result, ms } = await timed(() => forward.forward(upstreamQuery('a.example')));
+    expect(result.ok === false && result.reason).toBe('timeout');
+    expect(ms).toBeLessThan(350);
+  });
+
+  it('holds over a slow TCP fallback', async () => {
+    const upstream = await fake((query, reply) => reply(answerFor(query, { tc: true })), neverAnswer);
+    const forward = forwarder({ upstreams: [upstream.address], tryTimeoutMs: 2000, deadlineMs: 250 });
+    const { value: result, ms } = await timed(() => forward.forward(upstreamQuery('a.example')));
+    expect(result.ok === false && result.reason).toBe('timeout');
+    expect(ms).toBeLessThan(350);
+  });
+
+  it('all tries failing with network errors gives EDE 23', async () => {
+    const port = await freePort();
+    const forward = forwarder({ upstreams: [{ host: '127.0.0.1', port, family: 'ipv4' }] });
+    expect(await forward.forward(upstreamQuery('a.example'))).toEqual({ ok: false, reason: 'network', ede: { code: 23, text: 'upstream network error' } });
+  });
+});
+
+describe('forwarder: upstream health', () => {
+  it('skips a dead upstream after maxFails, probes it, and uses it again once it answers', async () => {
+    let alive = false;
+    const flaky = await fake((query, reply) => {
+      if (alive) reply(answerFor(query, { address: '192.0.2.100' }));
+    });
+    const good = await fake(delayed(0, '192.0.2.200'));
+    const forward = forwarder({ upstreams: [flaky.address, good.address], tryTimeoutMs: 100, maxFails: 2, healthCheckIntervalMs: 30, healthCheckTimeoutMs: 50 });
+
+    // The first two queries wait for the dead upstream's timeout, then get the good one's answer.
+    expectAnswer(await forward.forward(upstreamQuery('q1.example')), '192.0.2.200');
+    expectAnswer(await forward.forward(upstreamQuery('q2.example')), '192.0.2.200');
+    expect(forward.state().find((s) => s.to === flaky.name)).toMatchObject({ up: false, consecutiveFailures: 2 });
+    expect(await metricValue(register, 'meshdns_forward_upstream_up', { to: flaky.name })).toBe(0);
+
+    // While down: no query waits for it, and it receives none of them, only probes.
+    for (let n = 3; n <= 8; n++) {
+      const { value: result, ms } = await timed(() => forward.forward(upstreamQuery(`q${n}.example`)));
+      expectAnswer(result, '192.0.2.200');
+      expect(ms).toBeLessThan(50);
+    }
+    expect(flaky.clientQueries().map((q) => q.qname)).toEqual(['q1.example', 'q2.example']);
+    expect(await waitFor(() => flaky.probes().length >= 2, 1000)).toBe(true);
+    expect(flaky.probes()[0]).toMatchObject({ qname: '', qtype: 2, transport: 'udp' });
+    expect(flaky.probes()[0]!.flags & 0x0100).toBe(0x0100);
+
+    // It comes back: the probe sees it, and (sequential) it is first again.
+    alive = true;
+    expect(await waitFor(() => forward.state().find((s) => s.to === flaky.name)!.up, 1000)).toBe(true);
+    expect(await metricValue(register, 'meshdns_forward_upstream_up', { to: flaky.name })).toBe(1);
+    const back = await forward.forward(upstreamQuery('q9.example'));
+    expectAnswer(back, '192.0.2.100');
+    expect(back.upstream).toBe(flaky.name);
+    const probesAfter = flaky.probes().length;
+    await sleep(100);
+    expect(flaky.probes().length).toBe(probesAfter); // probing stopped
+  });
+
+  it('a single upstream that is down still gets one try per query, and recovers on its first answer', async () => {
+    let alive = false;
+    const only = await fake((query, reply) => {
+      if (alive) reply(answerFor(query, { address: '192.0.2.7' }));
+    });
+    const forward = forwarder({ upstreams: [only.address], tryTimeoutMs: 80, maxTries: 3, maxFails: 2, healthCheckIntervalMs: 10_000 });
+    const first = await forward.forward(upstreamQuery('q1.example'));
+    expect(first.ok).toBe(false);
+    expect(only.clientQueries()).toHaveLength(2); // two tries took it down; the third was skipped
+    expect(forward.state()[0]!.up).toBe(false);
+
+    const { value: second, ms } = await timed(() => forward.forward(upstreamQuery('q2.example')));
+    expect(second.ok).toBe(false);
+    expect(only.clientQueries().filter(named('q2.example'))).toHaveLength(1);
+    expect(ms).toBeLessThan(200);
+
+    alive = true;
+    expectAnswer(await forward.forward(upstreamQuery('q3.example')), '192.0.2.7');
+    expect(forward.state()[0]).toMatchObject({ up: true, consecutiveFailures: 0 });
+  });
+
+  it('health probes travel over TCP when forceTcp is set', async () => {
+    let alive = false;
+    // Over TCP nothing is answered until `alive`; over UDP never (a UDP probe would not see it).
+    const upstream = await fake(neverAnswer, (query, reply) => {
+      if (alive) reply(answerFor(query));
+    });
+    const forward = forwarder({ upstreams: [upstream.address], forceTcp: true, tryTimeoutMs: 60, maxTries: 1, maxFails: 1, healthCheckIntervalMs: 20, healthCheckTimeoutMs: 50 });
+    expect((await forward.forward(upstreamQuery('a.example'))).ok).toBe(false);
+    expect(await waitFor(() => upstream.probes().length >= 1, 1000)).toBe(true);
+    expect(upstream.probes().every((q) => q.transport === 'tcp')).toBe(true);
+    alive = true;
+    expect(await waitFor(() => forward.state()[0]!.up, 2000)).toBe(true);
+  });
+
+  it('fastest prefers the quicker upstream once both are measured', async () => {
+    const slow = await fake(delayed(60, '192.0.2.1'));
+    const quick = await fake(delayed(0, '192.0.2.2'));
+    const forward = forwarder({ upstreams: [slow.address, quick.address], policy: 'fastest' });
+    // Unmeasured upstreams (latency 0) come first, so each gets measured once.
+    await forward.forward(upstreamQuery('m1.example'));
+    await forward.forward(upstreamQuery('m2.example'));
+    expect(slow.clientQueries()).toHaveLength(1);
+    expect(quick.clientQueries()).toHaveLength(1);
+    for (let n = 0; n < 5; n++) expectAnswer(await forward.forward(upstreamQuery(`f${n}.example`)), '192.0.2.2');
+    expect(slow.clientQueries()).toHaveLength(1);
+    const [slowState, quickState] = forward.state();
+    expect(slowState!.latencyMs).toBeGreaterThan(quickState!.latencyMs!);
+  });
+});
+
+describe('forwarder: coalescing and the outstanding cap', () => {
+  it('50 identical concurrent queries make one upstream query; every caller gets its own copy', async () => {
+    const upstream = await fake(delayed(50, '192.0.2.50'));
+    const forward = forwarder({ upstreams: [upstream.address] });
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => forward.forward(upstreamQuery(i % 2 ? 'SAME.example' : 'same.example'))));
+    expect(upstream.clientQueries()).toHaveLength(1);
+    for (const result of results) expectAnswer(result, '192.0.2.50');
+    const buffers = results.map((result) => (result.ok ? result.response : null));
+    expect(new Set(buffers).size).toBe(50);
+    expect(await metricValue(register, 'meshdns_forward_coalesced_total')).toBe(49);
+    expect(await metricValue(register, 'meshdns_forward_outstanding')).toBe(0);
+  });
+
+  it('does not coalesce queries that differ in DO, CD, RD or type', async () => {
+    const upstream = await fake(delayed(30));
+    const forward = forwarder({ upstreams: [upstream.address] });
+    await Promise.all([
+      forward.forward(upstreamQuery('a.example')),
+      forward.forward(upstreamQuery('a.example', { dnssecOk: true })),
+      forward.forward(upstreamQuery('a.example', { checkingDisabled: true })),
+      forward.forward(upstreamQuery('a.example', { recursionDesired: false })),
+      forward.forward(upstreamQuery('a.example', { qtype: 28 })),
+    ]);
+    expect(upstream.clientQueries()).toHaveLength(5);
+    expect(await metricValue(register, 'meshdns_forward_coalesced_total')).toBe(0);
+  });
+
+  it('over maxOutstanding, fails at once with overloaded (EDE 0) and counts it; joining a query in flight is still allowed', async () => {
+    const upstream = await fake(delayed(80));
+    const forward = forwarder({ upstreams: [upstream.address], maxOutstanding: 2 });
+    const first = forward.forward(upstreamQuery('a.example'));
+    const second = forward.forward(upstreamQuery('b.example'));
+    expect(await metricValue(register, 'meshdns_forward_outstanding')).toBe(2);
+    const { value: third, ms } = await timed(() => forward.forward(upstreamQuery('c.example')));
+    expect(third).toEqual({ ok: false, reason: 'overloaded', ede: { code: 0, text: 'too many outstanding upstream queries' } });
+    expect(ms).toBeLessThan(20);
+    const joined = forward.forward(upstreamQuery('a.example'));
+    expect((await first).ok && (await second).ok && (await joined).ok).toBe(true);
+    expect(await metricValue(register, 'meshdns_forward_rejected_total')).toBe(1);
+    expect(upstream.clientQueries().map((q) => q.qname).sort()).toEqual(['a.example', 'b.example']);
+    // The slots are free again.
+    expect((await forward.forward(upstreamQuery('c.example'))).ok).toBe(true);
+  });
+});
+
+describe('forwarder: upstream groups', () => {
+  it('domain upstreams: the longest matching suffix wins, whole labels only', async () => {
+    const general = await fake(delayed(0, '192.0.2.1'));
+    const corp = await fake(delayed(0, '192.0.2.2'));
+    const lab = await fake(delayed(0, '192.0.2.3'));
+    const forward = forwarder({
+      upstreams: [general.address],
+      domainUpstreams: new Map([['corp.example', [corp.address]], ['Lab.Corp.Example.', [lab.address]]]),
+    });
+    const cases: Array<[string, string]> = [
+      ['corp.example', '192.0.2.2'],
+      ['www.corp.example', '192.0.2.2'],
+      ['lab.corp.example', '192.0.2.3'],
+      ['host.LAB.corp.example', '192.0.2.3'],
+      ['xlab.corp.example', '192.0.2.2'], // "lab.corp.example" is not a label suffix of it
+      ['notcorp.example', '192.0.2.1'],
+      ['corp.example.org', '192.0.2.1'],
+      ['example', '192.0.2.1'],
+    ];
+    for (const [name, address] of cases) expectAnswer(await forward.forward(upstreamQuery(name)), address);
+    expect(corp.clientQueries().map((q) => q.qname)).toEqual(['corp.example', 'www.corp.example', 'xlab.corp.example']);
+    expect(lab.clientQueries().map((q) => q.qname)).toEqual(['lab.corp.example', 'host.lab.corp.example']);
+  });
+
+  it('an upstream shared by two groups has one health state', async () => {
+    const shared = await fake(neverAnswer);
+    const forward = forwarder({ upstreams: [shared.address], domainUpstreams: new Map([['corp.example', [shared.address]]]), tryTimeoutMs: 50, maxTries: 1 });
+    await forward.forward(upstreamQuery('a.example'));
+    await forward.forward(upstreamQuery('a.corp.example'));
+    expect(forward.state()).toEqual([expect.objectContaining({ to: shared.name, up: false, consecutiveFailures: 2 })]);
+  });
+
+  it('no upstreams for the name: no_upstream, EDE 22', async () => {
+    const forward = forwarder({ upstreams: [] });
+    expect(await forward.forward(upstreamQuery('a.example'))).toEqual({ ok: false, reason: 'no_upstream', ede: { code: 22, text: 'no upstream configured for this name' } });
+  });
+
+  it('markLooping takes an upstream out of rotation; with none left, the result is loop', async () => {
+    const a = await fake(delayed(0, '192.0.2.1'));
+    const b = await fake(delayed(0, '192.0.2.2'));
+    const forward = forwarder({ upstreams: [a.address, b.address] });
+    expect(forward.markLooping(a.name)).toBe(true);
+    expect(forward.markLooping('192.0.2.99:53')).toBe(false);
+    expectAnswer(await forward.forward(upstreamQuery('x.example')), '192.0.2.2');
+    expect(a.clientQueries()).toHaveLength(0);
+    forward.markLooping(b.name);
+    const result = await forward.forward(upstreamQuery('y.example'));
+    expect(result.ok === false && result.reason).toBe('loop');
+    expect(forward.state().map((s) => s.looping)).toEqual([true, true]);
+    expect(await metricValue(register, 'meshdns_forward_upstream_up', { to: a.name })).toBe(0);
+  });
+});
+
+describe('forwarder: close', () => {
+  it('ends forwards in flight at once and refuses new ones', async () => {
+    const hole = await fake(neverAnswer);
+    const forward = forwarder({ upstreams: [hole.address], tryTimeoutMs: 5000, deadlineMs: 5000 });
+    const pending = forward.forward(upstreamQuery('a.example'));
+    await waitFor(() => hole.clientQueries().length === 1, 1000);
+    const { value: result, ms } = await timed(async () => {
+      forward.close();
+      return pending;
+    });
+    expect(result).toMatchObject({ ok: false, reason: 'network' });
+    expect(ms).toBeLessThan(50);
+    expect(await forward.forward(upstreamQuery('b.example'))).toMatchObject({ ok: false, reason: 'network' });
+  });
+});
