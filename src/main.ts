@@ -61,6 +61,10 @@ async function main(): Promise<number> {
   try {
     server = await startMeshDns(loaded, logger);
   } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`mesh-dns: invalid config: ${error.message}\n`);
+      return 78;
+    }
     logger.fatal({ err: error }, `mesh-dns could not start: ${(error as Error).message}`);
     return 1;
   }

@@ -16,6 +16,8 @@ import { createQueryHandler, type QueryHandler } from './pipeline/query-handler.
 import { createRegistryMetrics } from './registry/metrics.ts';
 import { createRegistrySync, type RegistrySync } from './registry/sync.ts';
 import { ZoneHolder, type ZoneSettings } from './zone/holder.ts';
+import { setUpRecursion, type Recursion } from './forward/setup.ts';
+import { upstreamName } from './forward/types.ts';
 
 export interface MeshDnsServer {
   readonly listeners: readonly DnsListener[];
@@ -57,11 +59,14 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   });
   if (!registry) logger.warn('no registry URL configured (MCP_MESH_REGISTRY_URL): serving static records only');
 
+  const recursion = setUpRecursion(config, metricsRegistry, logger);
+  if (!recursion) logger.warn('no upstreams: names outside the mesh zone will be REFUSED');
   const stages = createQueryPipeline({
     zone: { current: () => zone.current(), ready: () => registry === null || registry.state().ready },
     chaosVersion: config.chaos.version,
     access: config.access,
     localNames: config.names,
+    recursion: recursion?.stages ?? null,
   });
   const handler = createQueryHandler({
     stages,
@@ -71,10 +76,14 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     udpPayloadSize: config.limits.udpPayloadSize,
   });
 
-  const listeners = await startListeners(config, handler, logger);
+  const listeners = await startListeners(config, handler, logger).catch((error: unknown) => {
+    recursion?.close();
+    throw error;
+  });
   const operations = config.listen.http
-    ? await startOperationsServer(config.listen.http, metricsRegistry, () => readiness(zone, registry, listeners), logger).catch(async (error: unknown) => {
+    ? await startOperationsServer(config.listen.http, metricsRegistry, () => readiness(zone, registry, listeners, recursion), logger).catch(async (error: unknown) => {
         await Promise.all(listeners.map((listener) => listener.close(0)));
+        recursion?.close();
         throw error;
       })
     : null;
@@ -82,6 +91,9 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     internalErrors.inc();
     logger.error({ err: error }, 'registry sync failed to start');
   });
+  // After the listeners: a probe that an upstream sends back must find us listening.
+  void recursion?.loopDetector?.start().catch((error: unknown) => logger.warn({ err: error }, 'loop probe failed'));
+  logger.info({ upstreams: recursion?.upstreams.map(upstreamName) ?? [], policy: config.upstreams.policy, cache: config.cache.maxEntries }, 'recursion');
   logger.info({ listeners: listeners.map((listener) => listener.description), http: operations?.address ?? 'off', zone: config.zone.name, registry: config.registry.url || 'none', config: config.source }, 'mesh-dns started');
 
   let stopping: Promise<void> | null = null;
@@ -100,6 +112,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
       stopping ??= (async () => {
         await Promise.all(listeners.map((listener) => listener.close(config.shutdown.grace)));
         await registry?.stop();
+        recursion?.close();
         await operations?.close();
       })();
       return stopping;
@@ -148,7 +161,7 @@ async function bindPair(address: ListenAddress, handler: QueryHandler, logger: L
   }
 }
 
-function readiness(zone: ZoneHolder, registry: RegistrySync | null, listeners: readonly DnsListener[]) {
+function readiness(zone: ZoneHolder, registry: RegistrySync | null, listeners: readonly DnsListener[], recursion: Recursion | null) {
   const zones = zone.current();
   const registryState = registry?.state() ?? null;
   return {
@@ -157,6 +170,8 @@ function readiness(zone: ZoneHolder, registry: RegistrySync | null, listeners: r
       registry: registryState ?? { configured: false },
       zone: { serial: zones.serial, ...zones.stats },
       listeners: listeners.map((listener) => listener.description),
+      upstreams: recursion?.forwarder.state() ?? [],
+      cache: recursion?.cache?.stats() ?? null,
     },
   };
 }

@@ -8,5 +8,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Every test process: sockets to anything but loopback throw; mesh-dns gets a loopback resolv.conf.
+    setupFiles: ['test/support/loopback-guard.ts'],
   },
 });

@@ -283,17 +283,19 @@ export class AnswerCache {
    * answer, which gets EDE 3 (RFC 8914 §4.4) unless `settings` carries another EDE.
    */
   responseFromEntry(request: DnsRequest, entry: CacheEntry, timing: { ageSeconds: number } | { staleTtl: number }, settings: ResponseSettings): Buffer {
-    const stale = 'staleTtl' in timing;
-    const response = assembleResponse(request, entry, {
-      ...settings,
-      ede: stale && settings.ede === undefined ? STALE_EDE : settings.ede,
-      ttlAdjust: stale ? { set: timing.staleTtl } : { subtract: timing.ageSeconds },
-    });
-    if (stale) {
-      this.counters.servedStale++;
-      this.metrics?.servedStale();
-    }
-    return response;
+    const served = this.serve(entry, timing);
+    return assembleResponse(request, entry, { ...settings, ede: settings.ede ?? served.ede, ttlAdjust: served.ttlAdjust });
+  }
+
+  /**
+   * How an entry is answered: its records, with TTLs counted down by the time spent here, or
+   * all set to `staleTtl` with EDE 3 for a stale answer (counted as served stale).
+   */
+  serve(entry: CacheEntry, timing: { ageSeconds: number } | { staleTtl: number }): { ttlAdjust: { subtract: number } | { set: number }; ede: ExtendedError | undefined } {
+    if (!('staleTtl' in timing)) return { ttlAdjust: { subtract: timing.ageSeconds }, ede: undefined };
+    this.counters.servedStale++;
+    this.metrics?.servedStale();
+    return { ttlAdjust: { set: timing.staleTtl }, ede: STALE_EDE };
   }
 
   flush(): void {

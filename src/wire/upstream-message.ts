@@ -180,6 +180,7 @@ export function indexUpstreamMessage(message: Buffer): IndexResult {
     flags,
     rcode: opt ? (opt.extendedRcode << 4) | headerRcode : headerRcode,
     authoritative: false,
+    authenticData: (flags & Flag.AD) !== 0,
     rotationUnit: 0,
     truncated,
     questionEnd,

@@ -223,6 +223,8 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
         ...inherited,
         MESH_DNS_LISTEN: `127.0.0.1:${port}`,
         MESH_DNS_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
+        // Never the machine's resolv.conf: upstreams only where the scenario configures them.
+        MESH_DNS_RESOLV_CONF: '',
       };
       const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), ['src/main.ts', '--config', conf]);
       return {

@@ -12,6 +12,7 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { TEST_RESOLV_CONF } from '../support/mesh-dns.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startProcess, stopAllProcesses, type StartedProcess } from '../support/processes.ts';
 
@@ -42,7 +43,7 @@ interface Finished {
 
 /** The child's whole environment: nothing from the shell running the tests (MESH_DNS_*, MCP_MESH_*). */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workDir, ...extra };
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workDir, MESH_DNS_RESOLV_CONF: TEST_RESOLV_CONF, ...extra };
 }
 
 /** Runs the CLI to its exit; a child still running after `timeoutMs` is killed (and the test fails on its code). */
@@ -541,7 +542,7 @@ function npmStart(env: Record<string, string>): NpmStart {
   const path = (process.env.PATH ?? '/usr/bin:/bin').split(delimiter).filter((entry) => !entry.includes('node_modules')).join(delimiter);
   const child = spawn('npm', ['start'], {
     cwd: REPO,
-    env: { PATH: path, HOME: process.env.HOME ?? workDir, ...env },
+    env: { PATH: path, HOME: process.env.HOME ?? workDir, MESH_DNS_RESOLV_CONF: TEST_RESOLV_CONF, ...env },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -59,7 +59,8 @@ describe.skipIf(!digAvailable)('mesh-dns answering from the real MCP Mesh regist
       expect(result.protocol).toBe(transport.length ? 'TCP' : 'UDP');
       expect(result.status).toBe('NOERROR');
       expect(result.flags).toEqual(expect.arrayContaining(['qr', 'aa']));
-      expect(result.flags).not.toContain('ra');
+      // RA: this loopback client is offered recursion (the process has an upstream).
+      expect(result.flags).toContain('ra');
       expect(addressesOf(result)).toEqual(['10.0.0.11', '10.0.0.12']);
       expect(result.answer.every((record) => record.ttl === TTL && record.name === 'weather.mesh.local.')).toBe(true);
       expect(result.authority).toEqual([]);

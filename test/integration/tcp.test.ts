@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pino from 'pino';
+import { TEST_RESOLV_CONF } from '../support/mesh-dns.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { startMeshDns, type MeshDnsServer } from '../../src/server.ts';
@@ -65,7 +66,7 @@ async function startServer(name: string, limits: Record<string, string | number>
   const path = join(configDir, `${name}.yaml`);
   await writeFile(path, configYaml(limits));
   // An empty environment: nothing from the shell running the tests (MESH_DNS_*) leaks in.
-  const server = await startMeshDns(loadConfig(path, {}), pino({ level: 'silent' }));
+  const server = await startMeshDns(loadConfig(path, { MESH_DNS_RESOLV_CONF: TEST_RESOLV_CONF }), pino({ level: 'silent' }));
   servers.push(server);
   const port = (protocol: string) => server.listeners.find((listener) => listener.description.startsWith(`${protocol} 127.0.0.1:`))!.port;
   return { server, tcpPort: port('tcp'), udpPort: port('udp') };

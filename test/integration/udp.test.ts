@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pino from 'pino';
+import { TEST_RESOLV_CONF } from '../support/mesh-dns.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { startMeshDns, type MeshDnsServer } from '../../src/server.ts';
@@ -52,7 +53,7 @@ beforeAll(async () => {
   const path = join(configDir, 'mesh-dns.yaml');
   await writeFile(path, CONFIG);
   // An empty environment: nothing from the shell running the tests (MESH_DNS_*) leaks in.
-  server = await startMeshDns(loadConfig(path, {}), pino({ level: 'silent' }));
+  server = await startMeshDns(loadConfig(path, { MESH_DNS_RESOLV_CONF: TEST_RESOLV_CONF }), pino({ level: 'silent' }));
   const port = (prefix: string) => {
     const listener = server.listeners.find((candidate) => candidate.description.startsWith(prefix));
     if (!listener) throw new Error(`no listener "${prefix}…" among ${server.listeners.map((l) => l.description).join(', ')}`);

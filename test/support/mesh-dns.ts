@@ -11,6 +11,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const NODE_BINARY = join(REPO_ROOT, 'node_modules/.bin/node');
 export const MAIN = join(REPO_ROOT, 'src/main.ts');
 export const DEFAULT_CONFIG = join(REPO_ROOT, 'config/mesh-dns.yaml');
+/** Upstreams for child processes that configure none: a loopback address where nothing listens. */
+export const TEST_RESOLV_CONF = join(REPO_ROOT, 'test/support/resolv.conf');
 
 export interface MeshDnsProcess {
   process: StartedProcess;
@@ -51,6 +53,7 @@ export async function startMeshDnsProcess(options: MeshDnsProcessOptions = {}): 
       MESH_DNS_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
       MESH_DNS_SNAPSHOT_PATH: join(dir, 'snapshot.json'),
       MESH_DNS_LOG_LEVEL: 'info',
+      MESH_DNS_RESOLV_CONF: TEST_RESOLV_CONF,
       ...options.env,
     },
     ready: { url: `http://127.0.0.1:${httpPort}/health` },
