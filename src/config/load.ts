@@ -94,11 +94,18 @@ export function loadConfig(cliPath: string | undefined, env: NodeJS.ProcessEnv =
     }
   }
   const config = { source: path, ...tree } as unknown as MeshDnsConfig;
+  // Cross-field checks name where the offending value came from, as single-value errors do.
+  const sourceOf = (key: string) => {
+    const option = OPTIONS.find((candidate) => candidate.key === key)!;
+    return env[option.env] !== undefined ? `environment variable ${option.env}` : fileValues.has(key) ? path : 'default';
+  };
 
-  if (config.listen.dns.length === 0) throw new ConfigError(path, 'listen.dns', 'at least one DNS listen address is needed');
+  if (config.listen.dns.length === 0) throw new ConfigError(sourceOf('listen.dns'), 'listen.dns', 'at least one DNS listen address is needed');
   if (config.listen.bindHost !== '' && env.MESH_DNS_LISTEN === undefined) config.listen.dns = withBindHost(config.listen.dns, config.listen.bindHost);
-  if (config.registry.pollInterval < 100) throw new ConfigError(path, 'registry.pollInterval', 'must be at least 100ms');
-  if (config.registry.timeout < 50) throw new ConfigError(path, 'registry.timeout', 'must be at least 50ms');
+  if (config.registry.pollInterval < 100) throw new ConfigError(sourceOf('registry.pollInterval'), 'registry.pollInterval', 'must be at least 100ms');
+  if (config.registry.timeout < 50) throw new ConfigError(sourceOf('registry.timeout'), 'registry.timeout', 'must be at least 50ms');
+  if (config.cache.minTtl > config.cache.maxTtl) throw new ConfigError(sourceOf('cache.minTtl'), 'cache.minTtl', `${config.cache.minTtl}s is above cache.maxTtl (${config.cache.maxTtl}s)`);
+  if (config.upstreams.tryTimeout > config.upstreams.deadline) throw new ConfigError(sourceOf('upstreams.tryTimeout'), 'upstreams.tryTimeout', `is longer than upstreams.deadline (${config.upstreams.deadline}ms)`);
 
   let staticRecords: StaticRecord[];
   try {

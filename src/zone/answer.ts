@@ -45,7 +45,10 @@ export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qna
 
   const direct = qtype === RRType.ANY ? (node.size > 0 ? 'any' : undefined) : node.has(qtype) ? 'rrset' : undefined;
   if (direct || (node.has(RRType.CNAME) && qtype !== RRType.CNAME)) {
-    const key = `${qtype}:${qname}`;
+    // At a CNAME, every type that no zone holds gets the same answer (the chain, then NODATA):
+    // one memo entry for all of them, so cycling 65k qtypes at a CNAME adds one entry, not 65k.
+    const keyType = zones.typesPresent.has(qtype) || qtype === RRType.ANY ? qtype : 0;
+    const key = `${keyType}:${qname}`;
     const memo = zones.answerMemo.get(key);
     if (memo) return memo;
     const built = positiveAnswer(zones, zone, qname, qtype, qnameWireLength);

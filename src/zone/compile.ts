@@ -65,7 +65,7 @@ export function capabilityLabel(capability: string): string | null {
   return CAPABILITY_LABEL.test(lower) ? `_${lower}` : null;
 }
 
-function truncateUtf8(text: string, maxBytes: number): string {
+export function truncateUtf8(text: string, maxBytes: number): string {
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= maxBytes) return text;
   // Cut at a character boundary so the string stays valid UTF-8.
@@ -109,11 +109,17 @@ class ZoneBuilder {
   }
 
   /** Adds a record, creating the owner and its empty non-terminal ancestors up to the apex. */
+  /** (owner, record) pairs already added: duplicates (two agents on one address) are dropped in O(1). */
+  private readonly seen = new Set<string>();
+
   add(owner: string, record: ZoneRecord): void {
+    const key = `${owner}|${JSON.stringify(record)}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
     const node = this.nodeFor(owner);
     const rrset = node.get(record.type);
     if (!rrset) node.set(record.type, [record]);
-    else if (!rrset.some((existing) => sameRecord(existing, record))) rrset.push(record);
+    else rrset.push(record);
   }
 
   nodeFor(owner: string): ZoneNode {
@@ -127,10 +133,6 @@ class ZoneBuilder {
     }
     return node;
   }
-}
-
-function sameRecord(a: ZoneRecord, b: ZoneRecord): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function addressRecord(address: string, ttl: number): ZoneRecord {
@@ -193,6 +195,13 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
   }
 
   for (const { name, record } of staticRecords) {
+    // RFC 1034 §3.6.2: a CNAME stands alone. The operator's static CNAME wins over agent records
+    // that landed on the same name, and they are reported.
+    const existing = record.type === RRType.CNAME ? mesh.zone.nodes.get(name) : undefined;
+    if (existing && existing.size > 0) {
+      for (const [type, rrset] of existing) if (type !== RRType.CNAME) skipped.push({ id: name, reason: 'shadowed_by_static_cname', detail: `${rrset.length} record(s) of type ${type}` });
+      existing.clear();
+    }
     mesh.add(name, record);
     if (record.type === RRType.A || record.type === RRType.AAAA) addPtr(record.address, name);
   }
@@ -200,12 +209,19 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
   const zones = [mesh.zone, ...reverse.map((builder) => builder.zone)];
   let names = 0;
   let records = 0;
+  const typesPresent = new Set<number>();
   for (const built of zones) {
     names += built.nodes.size;
-    for (const node of built.nodes.values()) for (const rrset of node.values()) records += rrset.length;
+    for (const node of built.nodes.values()) {
+      for (const [type, rrset] of node) {
+        records += rrset.length;
+        typesPresent.add(type);
+      }
+    }
   }
   return {
     meshApex: options.zone,
+    typesPresent,
     byApex: new Map(zones.map((built) => [built.apex, built])),
     stats: { zones: zones.length, names, records, agents },
     skipped,

@@ -43,8 +43,12 @@ function toRecord(spec: StaticRecordSpec, zone: string, ttl: number): ZoneRecord
       throw new ConfigValueError(`${JSON.stringify(text)} is not an IPv6 address`);
     case 'CNAME':
       return { type: RRType.CNAME, ttl, target: absoluteName(text, zone) };
-    case 'TXT':
-      return { type: RRType.TXT, ttl, strings: (Array.isArray(value) ? value : [value]).flatMap(splitTxt) };
+    case 'TXT': {
+      const strings = (Array.isArray(value) ? value : [value]).flatMap(splitTxt);
+      // RFC 1035 §3.3.14: TXT RDATA is one or more character-strings.
+      if (strings.length === 0) throw new ConfigValueError('a TXT record needs at least one string');
+      return { type: RRType.TXT, ttl, strings };
+    }
     case 'SRV': {
       const [priority, weight, port, target, ...extra] = text.split(/\s+/);
       const numbers = [priority, weight, port].map(Number);

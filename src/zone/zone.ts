@@ -24,7 +24,7 @@ export interface ZoneStats {
 
 export interface SkippedInstance {
   id: string;
-  reason: 'invalid_name_label' | 'invalid_id_label' | 'invalid_capability_label';
+  reason: 'invalid_name_label' | 'invalid_id_label' | 'invalid_capability_label' | 'shadowed_by_static_cname';
   detail: string;
 }
 
@@ -32,6 +32,8 @@ export interface SkippedInstance {
 export interface ZoneSet {
   /** The mesh zone's apex ("mesh.local"); the other zones are reverse zones. */
   meshApex: string;
+  /** Every RR type held anywhere in the zones (bounds the answer memo's keys, see answer.ts). */
+  typesPresent: ReadonlySet<number>;
   /** Zones by apex; lookups walk the query name's suffixes against this map. */
   byApex: Map<string, AuthoritativeZone>;
   stats: ZoneStats;

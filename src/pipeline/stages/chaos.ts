@@ -3,13 +3,14 @@
 
 import { Rcode, RRClass, RRType } from '../../wire/constants.ts';
 import { encodeNameAgainstQuestion } from '../../wire/name.ts';
+import { truncateUtf8 } from '../../zone/compile.ts';
 import { rcodeOnly, type RecordSections } from '../../wire/response.ts';
 import type { PipelineStage, QueryContext, StageResult } from '../types.ts';
 
 const VERSION_NAMES = new Set(['version.bind', 'version.server']);
 
 function versionTxt(qname: string, qnameWireLength: number, version: string): RecordSections {
-  const text = Buffer.from(version.slice(0, 255), 'utf8').subarray(0, 255);
+  const text = Buffer.from(truncateUtf8(version, 255), 'utf8');
   const rdata = Buffer.concat([Buffer.from([text.length]), text]);
   const tail = Buffer.alloc(10);
   tail.writeUInt16BE(RRType.TXT, 0);

@@ -296,10 +296,15 @@ describe('loadConfig: errors name the source, the key and the reason', () => {
       .toBe('environment variable MCP_MESH_DNS_CACHE_TTL: zone.ttl: "5 minutes" is not a duration (use 250ms, 30s, 5m, 1h, or a number of seconds)');
   });
 
-  it('cross-field checks name the key and the reason for environment values too', () => {
-    // (The source reported for these is the file even when the value came from the environment.)
+  it('cross-field checks name the environment variable a value came from', () => {
     const error = configError(emptyFile, { MESH_DNS_REGISTRY_POLL_INTERVAL: '50ms' });
-    expect({ key: error.key, reason: error.reason }).toEqual({ key: 'registry.pollInterval', reason: 'must be at least 100ms' });
+    expect(error.message).toBe('environment variable MESH_DNS_REGISTRY_POLL_INTERVAL: registry.pollInterval: must be at least 100ms');
+  });
+
+  it('rejects a cache minimum above its maximum and a try timeout above the deadline', () => {
+    expect(configError(yamlFile('cache:\n  minTtl: 2h\n')).message).toMatch(/: cache\.minTtl: 7200s is above cache\.maxTtl \(3600s\)$/);
+    expect(configError(emptyFile, { MESH_DNS_UPSTREAM_TIMEOUT: '10s' }).message)
+      .toBe('environment variable MESH_DNS_UPSTREAM_TIMEOUT: upstreams.tryTimeout: is longer than upstreams.deadline (5000ms)');
   });
 
   it('an unknown section lists the known ones', () => {
