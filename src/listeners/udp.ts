@@ -38,10 +38,11 @@ export async function startUdpListener(address: ListenAddress, handler: QueryHan
   let inFlight = 0;
   let drained: (() => void) | null = null;
 
+  // No completion callback: Node sends synchronously when it can, and a callback would cost a
+  // closure and a nextTick per answer on the hot path. A failed send is a lost
+  // datagram either way; the client retries, as it would after any UDP loss.
   const send = (response: Buffer, rinfo: dgram.RemoteInfo) => {
-    socket.send(response, rinfo.port, rinfo.address, (error) => {
-      if (error) logger.debug({ err: error, listener: description }, 'UDP send failed');
-    });
+    socket.send(response, rinfo.port, rinfo.address);
   };
 
   socket.on('message', (message, rinfo) => {
