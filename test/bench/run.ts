@@ -21,7 +21,9 @@
  * correctness probe with dig (agent-0007 and the last name must resolve to the expected address,
  * otherwise the server is marked invalid and not measured) → warm-up run (not recorded) →
  * measured dnsperf run → RSS from /proc/<pid>/status and CPU time from /proc/<pid>/stat → stop.
- * A server whose binary / entry point (src/main.ts) is missing is skipped with the reason.
+ * A server whose binary / entry point is missing is skipped with the reason. mesh-dns runs as it
+ * ships (dist/main.js, built at the start of the run): running src/*.ts directly would add Node's
+ * type-stripping compiler, ~30 MiB of RSS, to its figures.
  *
  * Options (each also readable from the environment as BENCH_<NAME>, e.g. BENCH_SECONDS=3):
  *   --scenario S     mesh-a | forward-cache | all                     (all)
@@ -684,6 +686,7 @@ async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   if (!which('dnsperf')) throw new Error('dnsperf not found (Debian package dnsperf)');
   if (!which('dig')) throw new Error('dig not found (Debian package bind9-dnsutils)');
+  if (opts.only.includes('mesh-dns')) execFileSync(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
 
   // Overall deadline: generous per-measurement allowance; kills everything if the run hangs.
   const perServerS = opts.quietWait + opts.warmup + opts.seconds + 60;

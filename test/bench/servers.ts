@@ -58,7 +58,7 @@ export function unavailableReason(name: ServerName | 'knotd', repoRoot: string):
     case 'knotd':
       return which('knotd') && which('knotc') ? null : 'knotd/knotc not found (Debian package knot)';
     case 'mesh-dns': {
-      if (!existsSync(join(repoRoot, 'src', 'main.ts'))) return 'src/main.ts does not exist yet';
+      if (!existsSync(join(repoRoot, 'dist', 'main.js'))) return 'dist/main.js is missing (the run builds it first: npm run build)';
       return null;
     }
   }
@@ -226,7 +226,7 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
         // Never the machine's resolv.conf: upstreams only where the scenario configures them.
         MESH_DNS_RESOLV_CONF: '',
       };
-      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), ['src/main.ts', '--config', conf]);
+      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), ['dist/main.js', '--config', conf]);
       return {
         name,
         port,
