@@ -71,7 +71,7 @@ export const OPTIONS = [
   { key: 'upstreams.forceTcp', env: 'MESH_DNS_UPSTREAM_FORCE_TCP', default: false, parse: parseBoolean,
     doc: 'Send upstream queries over reused, pipelined TCP connections (NodeLocal DNSCache `force_tcp`: no UDP conntrack races).' },
   { key: 'upstreams.maxOutstanding', env: 'MESH_DNS_UPSTREAM_MAX_OUTSTANDING', default: 1024, parse: parseInteger(1, 65536),
-    doc: 'Upstream queries in flight at once; over it, SERVFAIL with EDE at once (dnsmasq `dns-forward-max`).' },
+    doc: 'Upstream queries in flight at once; over it, REFUSED with an EDE at once, so the client tries its next server (dnsmasq `dns-forward-max`).' },
   { key: 'upstreams.maxFails', env: 'MESH_DNS_UPSTREAM_MAX_FAILS', default: 2, parse: parseInteger(1, 100),
     doc: 'Consecutive failures that take an upstream out of rotation until its health probe answers.' },
   { key: 'upstreams.healthCheckInterval', env: 'MESH_DNS_UPSTREAM_HEALTH_CHECK_INTERVAL', default: '500ms', parse: parseDurationMs,

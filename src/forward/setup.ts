@@ -84,6 +84,9 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
   const loopDetector = config.upstreams.loopDetect
     ? createLoopDetector({
         upstreams: allUpstreams,
+        // Again every minute, not only at start: in A → B → A, the instance started first sees
+        // the loop only once the other one is up (CoreDNS's loop plugin probes for 30 s only).
+        intervalMs: 60_000,
         udpPayloadSize: config.limits.udpPayloadSize,
         onLoop: (upstream) => {
           loops.inc();

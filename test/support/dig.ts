@@ -27,6 +27,8 @@ export interface DigResult {
   edns: { udp: number; version: number; flags: string; ede?: string } | null;
   protocol: 'UDP' | 'TCP';
   size: number;
+  /** The Extended DNS Error (RFC 8914) of the response, or null when it carried none. */
+  ede: { code: number; text: string } | null;
 }
 
 export const digAvailable = toolAvailable('dig');
@@ -53,6 +55,11 @@ export async function dig(server: string, port: number, name: string, type = 'A'
   const data = message.response_message_data;
   const section = (key: string) => ((data[key] as string[] | undefined) ?? []).map(parseRecord);
   const opt = (data['OPT_PSEUDOSECTION'] as { EDNS?: Record<string, unknown> } | undefined)?.EDNS;
+  // dig 9.18 prints the EDE in +yaml as a map: { INFO-CODE: "3 (Stale Answer)", EXTRA-TEXT: "…" }.
+  const edeMap = opt?.['EDE'] as { 'INFO-CODE'?: unknown; 'EXTRA-TEXT'?: unknown } | undefined;
+  const infoCode = edeMap ? String(edeMap['INFO-CODE'] ?? '') : '';
+  const codeMatch = /^(\d+)/.exec(infoCode);
+  const ede = edeMap && codeMatch ? { code: Number(codeMatch[1]), text: String(edeMap['EXTRA-TEXT'] ?? '') } : null;
   return {
     status: data.status,
     id: data.id,
@@ -60,9 +67,10 @@ export async function dig(server: string, port: number, name: string, type = 'A'
     answer: section('ANSWER_SECTION'),
     authority: section('AUTHORITY_SECTION'),
     additional: section('ADDITIONAL_SECTION'),
-    edns: opt ? { udp: Number(opt['udp']), version: Number(opt['version']), flags: String(opt['flags'] ?? ''), ...(opt['EDE'] ? { ede: String(opt['EDE']) } : {}) } : null,
+    edns: opt ? { udp: Number(opt['udp']), version: Number(opt['version']), flags: String(opt['flags'] ?? ''), ...(edeMap ? { ede: `${infoCode}: ${ede?.text ?? ''}` } : {}) } : null,
     protocol: message.socket_protocol,
     size: Number.parseInt(message.message_size, 10),
+    ede,
   };
 }
 

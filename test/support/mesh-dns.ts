@@ -58,9 +58,12 @@ export async function startMeshDnsProcess(options: MeshDnsProcessOptions = {}): 
     },
     ready: { url: `http://127.0.0.1:${httpPort}/health` },
   });
+  // A caller that sets MESH_DNS_LISTEN itself chose the port: report that one.
+  const listen = options.env?.['MESH_DNS_LISTEN'];
+  const listenPort = listen ? Number(/:(\d+)(?:,|$)/.exec(listen)?.[1] ?? dnsPort) : dnsPort;
   return {
     process: child,
-    dnsPort,
+    dnsPort: listenPort,
     httpPort,
     httpUrl: `http://127.0.0.1:${httpPort}`,
     dir,
