@@ -15,6 +15,8 @@ import { promisify } from 'node:util';
 import { TEST_RESOLV_CONF } from '../support/mesh-dns.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startProcess, stopAllProcesses, type StartedProcess } from '../support/processes.ts';
+import { until } from '../support/processes.ts';
+import { dig as digYaml } from '../support/dig.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -191,31 +193,14 @@ function logLines(output: string): LogLine[] {
   });
 }
 
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
-interface DigResult {
-  status: string;
-  flags: string[];
-  answer: string[];
-}
-
-async function dig(port: number, name: string, type = 'A', options: string[] = []): Promise<DigResult> {
-  const { stdout } = await execFileAsync('dig', ['@127.0.0.1', '-p', String(port), name, type, '+time=2', '+tries=1', ...options], { timeout: 15_000 });
-  const status = /status: (\w+)/.exec(stdout)?.[1];
-  const flags = /;; flags: ([a-z ]*);/.exec(stdout)?.[1];
-  if (status === undefined || flags === undefined) throw new Error(`unexpected dig output:\n${stdout}`);
-  const answerSection = /;; ANSWER SECTION:\n([\s\S]*?)\n\n/.exec(stdout)?.[1] ?? '';
+/** The real dig (support/dig.ts), with answers as sorted record lines (answer sets rotate). */
+async function dig(port: number, name: string, type = 'A', options: string[] = []): Promise<{ status: string; flags: string[]; answer: string[] }> {
+  const result = await digYaml('127.0.0.1', port, name, type, options);
   return {
-    status,
-    flags: flags.trim().split(/\s+/).sort(),
-    // Sorted: equal-sized answer sets are rotated between responses.
-    answer: answerSection.split('\n').filter((line) => line !== '').map((line) => line.split(/\s+/).join(' ')).sort(),
+    status: result.status,
+    flags: [...result.flags].sort(),
+    answer: result.answer.map((record) => `${record.name} ${record.ttl} ${record.class} ${record.type} ${record.data}`).sort(),
   };
 }
 

@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import { startMeshDns, type MeshDnsServer } from '../../src/server.ts';
 import { buildQuery, decode } from '../support/dns-messages.ts';
+import { until } from '../support/processes.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -95,13 +96,6 @@ function sortedAddresses(message: Buffer): string[] {
   return parse(message).answers.map((answer) => answer.address ?? '').sort();
 }
 
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 // ---- a TCP client that records everything the server does -----------------------------------
 

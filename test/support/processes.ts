@@ -165,3 +165,12 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/** Waits until a synchronous condition holds (socket events, collected output), polling. */
+export async function until(condition: () => boolean, timeoutMs: number, what: string, intervalMs = 5): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
