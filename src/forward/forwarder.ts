@@ -159,7 +159,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
 
   async function tryUpstream(upstream: Upstream, query: UpstreamQuery, timeoutMs: number, deadlineAt: number, signal: AbortSignal): Promise<TryResult> {
     if (forceTcp) return { outcome: await poolFor(upstream).exchange(query, { timeoutMs, signal }), transport: 'tcp' };
-    const outcome = await exchangeUdp(upstream.address, query, { timeoutMs, udpPayloadSize, signal });
+    const outcome = await exchangeUdp(upstream.address, query, { timeoutMs, udpPayloadSize, signal, onMismatch: (reason) => metrics.mismatch(reason) });
     if (outcome.kind !== 'truncated') return { outcome, transport: 'udp' };
     // RFC 1035 §4.2.1 (TC) and RFC 7766 §5 (a forwarder must let large answers reach its clients):
     // retry over TCP at the same upstream, which has the answer, just too big for UDP. The TCP try

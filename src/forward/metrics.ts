@@ -2,6 +2,7 @@
 // bounded. rcode is the 4-bit header rcode's name (16 values at most). No client-controlled value
 // becomes a label.
 
+import type { ResponseMismatch } from './message.ts';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { rcodeName } from '../wire/constants.ts';
 
@@ -17,6 +18,8 @@ export interface ForwardMetrics {
   rejected(): void;
   outstanding(count: number): void;
   tcpFallback(): void;
+  /** A datagram on an upstream query's socket that failed the RFC 5452 checks (a spoofing sign). */
+  mismatch(reason: ResponseMismatch): void;
 }
 
 const TRY_FAILURE_REASONS: readonly TryFailureReason[] = ['timeout', 'network'];
@@ -29,6 +32,12 @@ export function createForwardMetrics(register: Registry): ForwardMetrics {
     labelNames: ['to', 'rcode'] as const,
     // 250 µs (a resolver on the same host) … 5 s (the default deadline).
     buckets: [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+    registers,
+  });
+  const mismatches = new Counter({
+    name: 'meshdns_forward_mismatched_responses_total',
+    help: 'Upstream datagrams ignored for a wrong ID, question or shape (RFC 5452): late answers, or spoofing attempts.',
+    labelNames: ['reason'] as const,
     registers,
   });
   const failures = new Counter({
@@ -94,6 +103,9 @@ export function createForwardMetrics(register: Registry): ForwardMetrics {
     },
     tcpFallback() {
       tcpFallbacks.inc();
+    },
+    mismatch(reason) {
+      mismatches.inc({ reason });
     },
   };
 }

@@ -508,6 +508,11 @@ describe.skipIf(DIG_MISSING)('forwarding to a scripted upstream', () => {
     expect(result.answer.map((record) => record.data)).toEqual(['192.0.2.77']);
     // One try: the forgeries were not taken for a failure either.
     expect(upstream.queryCount(name)).toBe(1);
+    // The two that reached the socket were counted (the kernel drops the other-port and
+    // other-address ones before they reach a connected socket).
+    const metrics = await (await fetch(`${mesh.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/meshdns_forward_mismatched_responses_total\{reason="id"\} 1\n/);
+    expect(metrics).toMatch(/meshdns_forward_mismatched_responses_total\{reason="question"\} 1\n/);
   });
 
   it('gives SERVFAIL within the deadline when only forged answers come', async () => {
