@@ -8,6 +8,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.mesh-dns/test-results.json' },
     // Every test process: sockets to anything but loopback throw; mesh-dns gets a loopback resolv.conf.
     setupFiles: ['test/support/loopback-guard.ts'],
   },
