@@ -1,3 +1,4 @@
+import { afterEach, beforeEach, expect } from 'vitest';
 // A small DNS server on 127.0.0.1 (UDP and TCP on the same port) for the faults no real server
 // can be made to produce on demand: never answering, answering with a wrong ID or question, from
 // a wrong port, TC then TCP, slowly, out of order, closing TCP mid-frame. Answers that a real
@@ -273,4 +274,23 @@ export async function waitFor(check: () => boolean, timeoutMs: number): Promise<
     await sleep(10);
   }
   return true;
+}
+
+/**
+ * Registers the hooks every socket test here needs: after each test, `closeFirst` (the things
+ * under test), then every fake upstream pushed onto the returned list is closed, and no socket,
+ * server or timer of ours may be left open. Call at file or describe level.
+ */
+export function closeFakesAndCheckHandles(closeFirst: () => void = () => {}): FakeUpstream[] {
+  const fakes: FakeUpstream[] = [];
+  let baseline: Record<string, number> = {};
+  beforeEach(() => {
+    baseline = openHandles();
+  });
+  afterEach(async () => {
+    closeFirst();
+    await Promise.all(fakes.splice(0).map((fake) => fake.close()));
+    expect(await settledHandles(baseline)).toEqual(baseline);
+  });
+  return fakes;
 }

@@ -1,30 +1,23 @@
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createForwarder, type Forwarder, type ForwarderOptions } from '../../../src/forward/forwarder.ts';
 import { createForwardMetrics } from '../../../src/forward/metrics.ts';
 import type { ForwardResult } from '../../../src/forward/types.ts';
 import { freePort } from '../../support/processes.ts';
 import { metricValue } from '../../support/registry.ts';
 import {
-  answerFor, answerNow, firstAddress, neverAnswer, openHandles, settledHandles, sleep, startFakeUpstream, upstreamQuery, waitFor,
-  type FakeUpstream, type ReceivedQuery, type TcpHandler, type UdpHandler,
+  closeFakesAndCheckHandles, answerFor, answerNow, firstAddress, neverAnswer, sleep, startFakeUpstream, upstreamQuery, waitFor, type FakeUpstream, type ReceivedQuery, type TcpHandler, type UdpHandler,
 } from './fake-upstream.ts';
 
-let fakes: FakeUpstream[] = [];
 let forwarders: Forwarder[] = [];
 let register: Registry;
-let baseline: Record<string, number>;
 beforeEach(() => {
-  baseline = openHandles();
   register = new Registry();
 });
-afterEach(async () => {
+const fakes = closeFakesAndCheckHandles(() => {
   for (const forwarder of forwarders) forwarder.close();
   forwarders = [];
-  await Promise.all(fakes.map((fake) => fake.close()));
-  fakes = [];
-  expect(await settledHandles(baseline)).toEqual(baseline);
 });
 
 async function fake(udp: UdpHandler = answerNow, tcp: TcpHandler = answerNow): Promise<FakeUpstream> {

@@ -1,12 +1,14 @@
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ListenAddress } from '../../../src/listeners/address.ts';
 import { createLoopDetector, isSelf, LOOP_PROBE_SUFFIX, loopProbeQuery, type LoopDetector } from '../../../src/forward/loop.ts';
 import { buildUpstreamQuery } from '../../../src/forward/message.ts';
 import type { UpstreamAddress, UpstreamQuery } from '../../../src/forward/types.ts';
 import { parseRequest } from '../../../src/wire/request.ts';
-import { answerFor, openHandles, settledHandles, startFakeUpstream, type FakeUpstream } from './fake-upstream.ts';
+import {
+  closeFakesAndCheckHandles, answerFor, startFakeUpstream,
+} from './fake-upstream.ts';
 
 const v4 = (host: string, port = 53): UpstreamAddress => ({ host, port, family: 'ipv4' });
 const v6 = (host: string, port = 53): UpstreamAddress => ({ host, port, family: 'ipv6' });
@@ -128,16 +130,7 @@ describe('createLoopDetector', () => {
 });
 
 describe('loop detection over real sockets', () => {
-  let fakes: FakeUpstream[] = [];
-  let baseline: Record<string, number>;
-  beforeEach(() => {
-    baseline = openHandles();
-  });
-  afterEach(async () => {
-    await Promise.all(fakes.map((fake) => fake.close()));
-    fakes = [];
-    expect(await settledHandles(baseline)).toEqual(baseline);
-  });
+  const fakes = closeFakesAndCheckHandles();
 
   it('finds the upstream that forwards back to us and clears the one that does not', async () => {
     let detector: LoopDetector | null = null;

@@ -1,23 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTcpPool, type TcpOutcome, type TcpPool, type TcpPoolOptions } from '../../../src/forward/tcp-pool.ts';
 import { freePort } from '../../support/processes.ts';
 import {
-  answerFor, firstAddress, neverAnswer, openHandles, settledHandles, sleep, startFakeUpstream, upstreamQuery, waitFor,
-  type FakeUpstream, type ReceivedQuery, type TcpHandler,
+  closeFakesAndCheckHandles, answerFor, firstAddress, neverAnswer, sleep, startFakeUpstream, upstreamQuery, waitFor, type FakeUpstream, type ReceivedQuery, type TcpHandler,
 } from './fake-upstream.ts';
 
-let fakes: FakeUpstream[] = [];
 let pools: TcpPool[] = [];
-let baseline: Record<string, number>;
-beforeEach(() => {
-  baseline = openHandles();
-});
-afterEach(async () => {
+const fakes = closeFakesAndCheckHandles(() => {
   for (const pool of pools) pool.close();
   pools = [];
-  await Promise.all(fakes.map((fake) => fake.close()));
-  fakes = [];
-  expect(await settledHandles(baseline)).toEqual(baseline);
 });
 
 async function setup(tcp: TcpHandler, options: TcpPoolOptions = {}): Promise<{ upstream: FakeUpstream; pool: TcpPool }> {

@@ -1,24 +1,14 @@
 import dgram from 'node:dgram';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ResponseMismatch } from '../../../src/forward/message.ts';
 import { exchangeUdp } from '../../../src/forward/udp-exchange.ts';
 import { freePort } from '../../support/processes.ts';
 import {
-  answerFor, firstAddress, neverAnswer, openHandles, settledHandles, startFakeUpstream, upstreamQuery,
-  type FakeUpstream, type UdpHandler,
+  closeFakesAndCheckHandles, answerFor, firstAddress, neverAnswer, startFakeUpstream, upstreamQuery, type FakeUpstream, type UdpHandler,
 } from './fake-upstream.ts';
 
-let fakes: FakeUpstream[] = [];
-let baseline: Record<string, number>;
-beforeEach(() => {
-  baseline = openHandles();
-});
-afterEach(async () => {
-  await Promise.all(fakes.map((fake) => fake.close()));
-  fakes = [];
-  // Every exchange closes its socket: nothing of ours may stay open.
-  expect(await settledHandles(baseline)).toEqual(baseline);
-});
+// Every exchange closes its socket: nothing of ours may stay open.
+const fakes = closeFakesAndCheckHandles();
 
 async function fake(udp: UdpHandler): Promise<FakeUpstream> {
   const upstream = await startFakeUpstream({ udp });
