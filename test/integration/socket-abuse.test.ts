@@ -405,6 +405,25 @@ describe.skipIf(skipDig)('TCP abuse: connection slots cannot be held', () => {
     expect((await again.waitForMessages(1))[0]!.readUInt16BE(0)).toBe(0x1212);
   });
 
+  it(`the global cap (${MAX_CONNECTIONS}) still holds across sources, counted as global_limit`, async () => {
+    const before = await metrics();
+    const held = [];
+    for (const source of ['127.0.0.2', '127.0.0.3']) {
+      for (let index = 0; index < MAX_PER_SOURCE; index++) held.push(await connectTcp(mesh.dnsPort, { localAddress: source }));
+    }
+    // Accepted connections are counted by the server once it has seen them: ask on each.
+    for (const [index, client] of held.entries()) client.socket.write(framed(helloQuery(0x3000 + index)));
+    for (const client of held) await client.waitForMessages(1);
+    const extra = await connectTcp(mesh.dnsPort, { localAddress: '127.0.0.5', refusalExpected: true });
+    await extra.waitForClose(2000);
+    expect(extra.messages).toHaveLength(0);
+    const after = await metrics();
+    expect(metricSum(after, 'meshdns_tcp_connections_refused_total', { reason: 'global_limit' }) - metricSum(before, 'meshdns_tcp_connections_refused_total', { reason: 'global_limit' })).toBe(1);
+    for (const client of held) client.socket.destroy();
+    // UDP is not affected by TCP slots.
+    expectHelloAnswer(await dig(LOOPBACK, mesh.dnsPort, 'hello.mesh.local', 'A', ['-b', '127.0.0.5']), 'UDP');
+  });
+
   it('a source the access policy denies has its TCP connection closed before its data is read', async () => {
     const before = await metrics();
     const client = await connectTcp(mesh.dnsPort, { localAddress: DENIED_SOURCE, refusalExpected: true });
