@@ -30,6 +30,11 @@ export class RegistryHttpError extends RegistryError {
 export type RegistryFormatCode =
   | 'BODY_TOO_LARGE'
   | 'NOT_JSON'
+  | 'TRUNCATED'
+  | 'TOO_DEEP'
+  | 'TOO_MANY_AGENTS'
+  | 'PROJECTION_TOO_LARGE'
+  | 'DUPLICATE_KEY'
   | 'NOT_AN_OBJECT'
   | 'AGENTS_NOT_A_LIST'
   | 'BAD_AGENT'

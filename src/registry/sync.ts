@@ -6,11 +6,12 @@
 // periodic poll stays. A failing registry never empties the zone: the last good projection keeps
 // serving (and survives restarts through the snapshot file) until the registry answers again.
 import type { Logger } from 'pino';
+import { DEFAULT_AGENTS_BODY_LIMITS, type AgentsBodyLimits } from './agents-body.ts';
 import { fetchAgents, fetchNewestEventMarker } from './client.ts';
 import { RegistryConnectError, RegistryError, RegistryHttpError } from './errors.ts';
 import { DEFAULT_LOOKUP_CONCURRENCY, resolveHostnameAgents, systemHostnameLookup } from './hostnames.ts';
 import { setSkippedAgents, type RegistryMetrics } from './metrics.ts';
-import { byId, projectAgents, sameAgents } from './projection.ts';
+import { byId, projectAgentsBody, sameAgents } from './projection.ts';
 import { loadSnapshot, saveSnapshot } from './snapshot-store.ts';
 import type {
   AgentProjection,
@@ -48,6 +49,8 @@ export interface RegistrySyncOptions {
   lookupTimeoutMs?: number;
   /** Cap on the GET /agents body; default 64 MiB (10,000 agents ≈ 7.5 MB, reference §8). */
   maxBodyBytes?: number;
+  /** Bounds of what is kept from a body (registry.maxAgents and the fixed per-field bounds). */
+  bodyLimits?: Partial<AgentsBodyLimits>;
 }
 
 export interface RegistrySync {
@@ -73,6 +76,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   const lookup = options.lookup ?? systemHostnameLookup;
   const lookupTimeoutMs = options.lookupTimeoutMs ?? Math.min(options.requestTimeoutMs, 2000);
   const stopController = new AbortController();
+  const bodyLimits: AgentsBodyLimits = { ...DEFAULT_AGENTS_BODY_LIMITS, ...options.bodyLimits };
 
   let started = false;
   let stopped = false;
@@ -124,8 +128,8 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   async function pollOnce(): Promise<PollOutcome> {
     const startedAt = performance.now();
     try {
-      const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { maxBodyBytes: options.maxBodyBytes });
-      const projected = projectAgents(body);
+      const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { maxBodyBytes: options.maxBodyBytes, limits: bodyLimits });
+      const projected = projectAgentsBody(body);
       const resolved = options.resolveHostnames
         ? await resolveHostnameAgents(projected.agents, served?.agents ?? [], { lookup, timeoutMs: lookupTimeoutMs, concurrency: DEFAULT_LOOKUP_CONCURRENCY })
         : { agents: projected.agents, skipped: [], failedHostnames: [] };

@@ -8,7 +8,8 @@ export type SkipReason =
   | 'loopback' // 127.0.0.0/8, ::1, localhost, *.localhost: only meaningful on the agent's own host
   | 'invalid_port' // outside 1..65535 (the registry stores 70000 as given)
   | 'unparsable_endpoint' // junk host (`not a host/../x`), unknown scheme, no port
-  | 'unresolvable_hostname'; // hostname endpoint whose system lookup failed and no earlier answer exists
+  | 'unresolvable_hostname' // hostname endpoint whose system lookup failed and no earlier answer exists
+  | 'oversized'; // a kept field over its bound (1 KiB string, 256 capabilities, 64 tags): agents-body.ts
 
 export const SKIP_REASONS: readonly SkipReason[] = [
   'stdio',
@@ -17,6 +18,7 @@ export const SKIP_REASONS: readonly SkipReason[] = [
   'invalid_port',
   'unparsable_endpoint',
   'unresolvable_hostname',
+  'oversized',
 ];
 
 export type EndpointScheme = 'http' | 'https';
