@@ -5,14 +5,17 @@
 // poll sooner; endpoint, port and capability changes and purges write no event (§3.6), so the
 // periodic poll stays. A failing registry never empties the zone: the last good projection keeps
 // serving (and survives restarts through the snapshot file) until the registry answers again.
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { DEFAULT_AGENTS_BODY_LIMITS, type AgentsBodyLimits } from './agents-body.ts';
 import { fetchAgents, fetchNewestEventMarker } from './client.ts';
-import { RegistryConnectError, RegistryError, RegistryHttpError } from './errors.ts';
+import { RegistryConnectError, RegistryError, RegistryFormatError, RegistryHttpError } from './errors.ts';
 import { DEFAULT_LOOKUP_CONCURRENCY, resolveHostnameAgents, systemHostnameLookup } from './hostnames.ts';
 import { setSkippedAgents, type RegistryMetrics } from './metrics.ts';
 import { byId, projectAgentsBody, sameAgents } from './projection.ts';
-import { loadSnapshot, saveSnapshot } from './snapshot-store.ts';
+import { PersistentCondition } from '../logging/persistent-condition.ts';
+import { loadSnapshot, removeStaleTempFiles, saveSnapshot, SNAPSHOT_SKIP_REASONS, type SnapshotSkip } from './snapshot-store.ts';
 import type {
   AgentProjection,
   HostnameLookup,
@@ -84,7 +87,18 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   let source: 'none' | SnapshotSource = 'none';
   let lastSuccessAt: number | null = null;
   let lastError: string | null = null;
+  let lastErrorCode: string | null = null;
   let consecutiveFailures = 0;
+  // A snapshot that cannot be written (read-only or foreign-owned bind mount, full disk) is a
+  // lasting condition: logged once, then at a low rate, and when it clears; /ready says why.
+  const snapshotCondition = new PersistentCondition({
+    logger: log,
+    message: 'cannot write registry snapshot file',
+    clearedMessage: 'registry snapshot file written again',
+  });
+  let snapshotWriteError: string | null = null;
+  let snapshotFailingSince: number | null = null;
+  let snapshotSkippedAtLoad = 0;
   let lastLoggedFailureKey: string | null = null;
   let snapshotUnsaved = false;
   let warnedSkips = new Set<string>();
@@ -174,15 +188,23 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   }
 
   async function persist(agents: readonly AgentProjection[]): Promise<void> {
-    if (options.snapshotPath === null) return;
+    const path = options.snapshotPath;
+    if (path === null) return;
     try {
-      await saveSnapshot(options.snapshotPath, registryUrl, agents, new Date(now()));
+      await saveSnapshot(path, registryUrl, agents, new Date(now()));
       snapshotUnsaved = false;
       metrics.snapshotWrites.inc({ result: 'success' });
+      metrics.snapshotWriteFailing.set(0);
+      snapshotWriteError = null;
+      snapshotFailingSince = null;
+      snapshotCondition.clear({ path });
     } catch (error) {
       // Kept marked unsaved: retried after the next successful poll.
       metrics.snapshotWrites.inc({ result: 'failure' });
-      log.warn({ err: error, path: options.snapshotPath }, 'cannot write registry snapshot file');
+      metrics.snapshotWriteFailing.set(1);
+      snapshotWriteError = await describeWriteError(error, path);
+      snapshotFailingSince ??= now();
+      snapshotCondition.report({ path, code: (error as NodeJS.ErrnoException).code ?? null, error: snapshotWriteError });
     }
   }
 
@@ -191,6 +213,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     consecutiveFailures = 0;
     lastLoggedFailureKey = null;
     lastError = null;
+    lastErrorCode = null;
     lastSuccessAt = now();
     source = 'registry';
     metrics.polls.inc({ result: 'success' });
@@ -203,6 +226,8 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     const message = error instanceof Error ? error.message : String(error);
     consecutiveFailures += 1;
     lastError = message;
+    lastErrorCode = error instanceof RegistryError ? error.code : 'internal';
+    if (error instanceof RegistryFormatError) metrics.rejectedBodies.inc({ code: error.code.toLowerCase() });
     metrics.polls.inc({ result: 'failure' });
     metrics.pollFailures.inc({ reason });
     metrics.up.set(0);
@@ -235,7 +260,14 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   }
 
   async function loadSnapshotFile(path: string): Promise<void> {
+    try {
+      const removed = await removeStaleTempFiles(path);
+      if (removed > 0) log.info({ path, removed }, 'removed temp files of an interrupted snapshot write');
+    } catch (error) {
+      log.warn({ path, code: (error as NodeJS.ErrnoException).code ?? null }, 'cannot clean up snapshot temp files');
+    }
     const loaded = await loadSnapshot(path);
+    noteSnapshotSkips(path, loaded.skipped);
     if (loaded.snapshot === null) {
       log.info({ path, reason: loaded.reason }, 'starting without a registry snapshot');
       return;
@@ -247,6 +279,15 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     }
     const agents = [...loaded.snapshot.agents].sort(byId);
     if (publish({ source: 'snapshot', agents, updatedAt: Date.parse(loaded.snapshot.savedAt), registryUrl })) source = 'snapshot';
+  }
+
+  function noteSnapshotSkips(path: string, skipped: readonly SnapshotSkip[]): void {
+    snapshotSkippedAtLoad = skipped.length;
+    const counts = new Map<string, number>();
+    for (const skip of skipped) counts.set(skip.reason, (counts.get(skip.reason) ?? 0) + 1);
+    for (const reason of SNAPSHOT_SKIP_REASONS) metrics.snapshotSkippedAgents.set({ reason }, counts.get(reason) ?? 0);
+    // One line for all of them: a corrupted file may hold thousands.
+    if (skipped.length > 0) log.warn({ path, skipped: skipped.length, byReason: Object.fromEntries(counts), first: skipped.slice(0, 10) }, 'snapshot agents left out at load');
   }
 
   function scheduleHint(delayMs: number): void {
@@ -301,11 +342,36 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
         source,
         lastSuccessAt,
         lastError,
+        lastErrorCode,
         consecutiveFailures,
         agents: served?.agents.length ?? 0,
+        snapshot: options.snapshotPath === null ? null : {
+          path: options.snapshotPath,
+          writeFailing: snapshotWriteError !== null,
+          writeError: snapshotWriteError,
+          failingSince: snapshotFailingSince,
+          skippedAtLoad: snapshotSkippedAtLoad,
+        },
       };
     },
   };
+}
+
+/**
+ * The error line for /ready and the log: the system code, and for a permission problem who owns
+ * the directory and who mesh-dns runs as — the usual cause is a bind mount owned by another uid.
+ */
+export async function describeWriteError(error: unknown, path: string): Promise<string> {
+  const code = (error as NodeJS.ErrnoException).code;
+  const base = error instanceof Error ? error.message : String(error);
+  if (code !== 'EACCES' && code !== 'EPERM') return base;
+  const dir = dirname(path);
+  try {
+    const owner = await stat(dir);
+    return `${base} (directory ${dir} is owned by uid ${owner.uid} gid ${owner.gid} mode ${(owner.mode & 0o777).toString(8)}; mesh-dns runs as uid ${process.getuid?.() ?? '?'}: make it writable or set registry.snapshotPath)`;
+  } catch {
+    return `${base} (mesh-dns runs as uid ${process.getuid?.() ?? '?'}: make ${dir} writable or set registry.snapshotPath)`;
+  }
 }
 
 /** Identity of a failure for log rate limiting: the same outage repeated is one key. */

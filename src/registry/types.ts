@@ -93,8 +93,26 @@ export interface RegistrySyncState {
   lastSuccessAt: number | null;
   lastError: string | null;
   consecutiveFailures: number;
+  /**
+   * Bounded code of the last failure (a RegistryError code such as TOO_DEEP, BODY_TOO_LARGE,
+   * REGISTRY_TIMEOUT; 'internal' for a mesh-dns bug), null while polls succeed.
+   */
+  lastErrorCode: string | null;
   /** Agents in the projection currently served. */
   agents: number;
+  snapshot: SnapshotState | null;
+}
+
+export interface SnapshotState {
+  path: string;
+  /** The last write failed (and is retried after the next successful poll). */
+  writeFailing: boolean;
+  /** Why, with the directory's owner when it is a permission problem (bind mounts). */
+  writeError: string | null;
+  /** Epoch ms of the first failure of the current episode. */
+  failingSince: number | null;
+  /** Stored agents skipped at load (bad address, bad host, malformed…). */
+  skippedAtLoad: number;
 }
 
 /**
