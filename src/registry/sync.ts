@@ -69,8 +69,8 @@ export interface RegistrySync {
   state(): RegistrySyncState;
 }
 
-/** Repeat an unchanged failure warning every this many consecutive failures. */
-export const FAILURE_LOG_EVERY = 60;
+/** A lasting poll failure of one kind is repeated in the log at most this often. */
+export const FAILURE_LOG_INTERVAL_MS = 5 * 60_000;
 
 export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   const log = options.logger.child({ component: 'registry-sync' });
@@ -99,7 +99,28 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   let snapshotWriteError: string | null = null;
   let snapshotFailingSince: number | null = null;
   let snapshotSkippedAtLoad = 0;
-  let lastLoggedFailureKey: string | null = null;
+  // One lasting condition per kind of failure (failureKey): each kind is logged when it starts,
+  // then at most once per FAILURE_LOG_INTERVAL_MS with the count in between, so an outage that
+  // alternates between two kinds (refused / timeout) still writes two lines, not one per poll.
+  // Bounded: the keys are status codes, system codes and format codes, and the map empties on
+  // the first successful poll.
+  const failureConditions = new Map<string, PersistentCondition>();
+  const failureCondition = (key: string): PersistentCondition => {
+    let condition = failureConditions.get(key);
+    if (condition === undefined) {
+      const internal = key === 'internal';
+      condition = new PersistentCondition({
+        logger: log,
+        level: internal ? 'error' : 'warn',
+        message: internal ? 'registry poll failed on an internal error; keeping the current zone' : 'registry poll failed; keeping the current zone',
+        clearedMessage: 'registry poll failure ended',
+        repeatMs: FAILURE_LOG_INTERVAL_MS,
+        now,
+      });
+      failureConditions.set(key, condition);
+    }
+    return condition;
+  };
   let snapshotUnsaved = false;
   let warnedSkips = new Set<string>();
   let failingHostnames = new Set<string>();
@@ -211,7 +232,8 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   function noteSuccess(): void {
     if (consecutiveFailures > 0) log.info({ failures: consecutiveFailures }, 'registry reachable again');
     consecutiveFailures = 0;
-    lastLoggedFailureKey = null;
+    // Dropped without their own "ended" lines: the one line above says the registry is back.
+    failureConditions.clear();
     lastError = null;
     lastErrorCode = null;
     lastSuccessAt = now();
@@ -232,12 +254,8 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     metrics.pollFailures.inc({ reason });
     metrics.up.set(0);
     const key = failureKey(error);
-    if (reason === 'internal') {
-      log.error({ err: error }, 'registry poll failed on an internal error; keeping the current zone');
-    } else if (shouldLogFailure(consecutiveFailures, key, lastLoggedFailureKey)) {
-      log.warn({ reason, error: message, consecutiveFailures }, 'registry poll failed; keeping the current zone');
-    }
-    lastLoggedFailureKey = key;
+    if (reason === 'internal') failureCondition(key).report({ err: error, consecutiveFailures });
+    else failureCondition(key).report({ reason, code: lastErrorCode, error: message, consecutiveFailures });
     return { result: 'failed', reason, error: message };
   }
 
@@ -380,11 +398,6 @@ export function failureKey(error: unknown): string {
   if (error instanceof RegistryConnectError) return `connect:${error.systemCode ?? ''}`;
   if (error instanceof RegistryError) return `${error.reason}:${error.code}`;
   return 'internal';
-}
-
-/** Warn on the first failure, when the kind of failure changes, and every FAILURE_LOG_EVERY after. */
-export function shouldLogFailure(consecutiveFailures: number, key: string, lastLoggedKey: string | null, every = FAILURE_LOG_EVERY): boolean {
-  return consecutiveFailures === 1 || key !== lastLoggedKey || consecutiveFailures % every === 0;
 }
 
 /**

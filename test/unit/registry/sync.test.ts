@@ -16,8 +16,8 @@ import {
   createRegistrySync,
   describeWriteError,
   failureKey,
+  FAILURE_LOG_INTERVAL_MS,
   newSkips,
-  shouldLogFailure,
   type RegistrySync,
   type RegistrySyncOptions,
 } from '../../../src/registry/sync.ts';
@@ -27,17 +27,6 @@ import { agentInfo, agentsBody, captureLogger, metricValue } from '../../support
 import { hang, json, startFakeRegistry, type FakeRegistry } from './fake-registry.ts';
 
 describe('failure log policy', () => {
-  it('logs the first failure, each change of kind, and every Nth repeat', () => {
-    const decisions: boolean[] = [];
-    let last: string | null = null;
-    const keys = ['connect:ECONNREFUSED', 'connect:ECONNREFUSED', 'connect:ECONNREFUSED', 'http:503', 'http:503', 'http:503', 'http:503'];
-    keys.forEach((key, i) => {
-      decisions.push(shouldLogFailure(i + 1, key, last, 6));
-      last = key;
-    });
-    expect(decisions).toEqual([true, false, false, true, false, true, false]);
-  });
-
   it('keys failures by kind, status and system code, not by message text', () => {
     expect(failureKey(new RegistryHttpError(503, 'http://a/agents'))).toBe('http:503');
     expect(failureKey(new RegistryConnectError('http://a/agents', 'ECONNREFUSED'))).toBe('connect:ECONNREFUSED');
@@ -236,6 +225,22 @@ describe('registry sync under registry faults', () => {
     const recovered = log.lines.filter((line) => line.msg === 'registry reachable again');
     expect(recovered.map((line) => [line.level, line['failures']])).toEqual([[30, 7]]);
     expect(sync.state()).toMatchObject({ consecutiveFailures: 0, lastError: null, ready: true });
+  });
+
+  it('logs each kind of failure once per FAILURE_LOG_INTERVAL_MS however kinds alternate, with the count in between', async () => {
+    let clock = 1_700_000_000_000;
+    const { sync, log } = setup({ now: () => clock });
+    for (let i = 0; i < 10; i++) {
+      fake.answer(i % 2 === 0 ? (_req, res) => res.end('garbage') : (_req, res) => json(res, 503, {}));
+      await sync.pollNow();
+      clock += 2000;
+    }
+    const failures = () => log.warnings().filter((line) => line.msg === 'registry poll failed; keeping the current zone');
+    expect(failures().map((line) => [line['reason'], line['code'], line['consecutiveFailures']])).toEqual([['format', 'NOT_JSON', 1], ['http', 'REGISTRY_HTTP_STATUS', 2]]);
+    clock += FAILURE_LOG_INTERVAL_MS;
+    fake.answer((_req, res) => res.end('garbage'));
+    await sync.pollNow();
+    expect(failures().at(-1)).toMatchObject({ reason: 'format', consecutiveFailures: 11, suppressedSinceLastLog: 4 });
   });
 
   it('stop() aborts a hanging poll at once and does not count it as a failure', async () => {
