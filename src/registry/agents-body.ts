@@ -73,6 +73,8 @@ const AGENT_STRING_FIELDS: Record<string, { field: 'id' | 'name' | 'status' | 'e
 };
 
 const UNKNOWN_KEY = '\u0000';
+/** Keys whose string values the reader looks at (kept, or checked for type); others are skipped undecoded. */
+const READ_KEYS = new Set(['agents', 'capabilities', 'tags', 'name', 'version', ...Object.keys(AGENT_STRING_FIELDS)]);
 
 interface CapabilityDraft {
   name: string | null;
@@ -96,6 +98,8 @@ export interface AgentsBody {
 
 /** Feed with write(chunk) as the body arrives; end() returns the kept agents or throws RegistryFormatError. */
 export class AgentsBodyReader implements JsonEvents {
+  /** See JsonEvents.skipStrings: inside a skipped value, or after a key nobody reads. */
+  skipStrings = false;
   readonly #limits: AgentsBodyLimits;
   readonly #tokenizer: JsonTokenizer;
   readonly #frames: Frame[] = [];
@@ -148,6 +152,7 @@ export class AgentsBodyReader implements JsonEvents {
   key(name: string, truncated: boolean): void {
     if (this.#skipDepth > 0) return;
     this.#key = truncated ? UNKNOWN_KEY : name;
+    this.skipStrings = !READ_KEYS.has(this.#key);
   }
 
   string(value: string, truncated: boolean): void {
@@ -169,6 +174,7 @@ export class AgentsBodyReader implements JsonEvents {
       this.#skipDepth++;
       return;
     }
+    this.skipStrings = false;
     const parent = this.#frames.at(-1);
     const key = this.#key;
     const kind = isObject ? 'an object' : 'a list';
@@ -214,8 +220,10 @@ export class AgentsBodyReader implements JsonEvents {
   #endContainer(): void {
     if (this.#skipDepth > 0) {
       this.#skipDepth--;
+      this.skipStrings = this.#skipDepth > 0;
       return;
     }
+    this.skipStrings = false;
     const frame = this.#frames.pop();
     this.#key = UNKNOWN_KEY;
     if (frame === 'agent') this.#finishAgent();
@@ -232,6 +240,7 @@ export class AgentsBodyReader implements JsonEvents {
 
   #skip(): void {
     this.#skipDepth = 1;
+    this.skipStrings = true;
   }
 
   #scalar(value: string | number | boolean | null, truncated: boolean): void {

@@ -197,7 +197,8 @@ describe('agents body reader: hostile and broken bodies', () => {
   });
 
   it('rejects invalid UTF-8 in a string and decodes escapes, surrogate pairs and lone surrogates', () => {
-    expect(formatError(() => readAgentsBody(Buffer.concat([bytes('{"agents":null,"x":"'), Buffer.from([0xff, 0xfe]), bytes('"}')]))).code).toBe('NOT_JSON');
+    expect(formatError(() => readAgentsBody(Buffer.concat([bytes('{"agents":[{"id":"'), Buffer.from([0xff, 0xfe]), bytes('"}]}')]))).code).toBe('NOT_JSON');
+    expect(formatError(() => readAgentsBody(Buffer.concat([bytes('{"agents":null,"'), Buffer.from([0xc3]), bytes('":1}')]))).code).toBe('NOT_JSON');
     const text = '{"agents":[{"id":"\\u0061-1","name":"\\ud83d\\ude00","status":"healthy","endpoint":"http://10.0.0.1:80","version":"\\ud800x\\n\\/"}]}';
     expect(read(text).agents![0]).toMatchObject({ id: 'a-1', name: '😀', version: '\ufffdx\n/' });
   });
