@@ -5,8 +5,7 @@
 // /ready and a metric say why, DNS keeps answering, and the write succeeds once the directory is
 // handed over (chown), with one line saying so.
 
-import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { chmod } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -48,7 +47,7 @@ describe.skipIf(!runnable)('snapshot directory owned by another uid (bind mount)
       expect(mesh.process.output()).not.toMatch(/"stack"/);
 
       await chown(dir, NOBODY, NOBODY);
-      await eventually(async () => (await metric(/^meshdns_registry_snapshot_write_failing (\d+)$/m)) === 0, 5000, 100).catch((error: unknown) => { throw new Error(`${(error as Error).message}\n${lines().slice(-3).join('\n')}`); });
+      await eventually(async () => (await metric(/^meshdns_registry_snapshot_write_failing (\d+)$/m)) === 0, 5000, 100);
       expect(JSON.parse(await readFile(join(dir, 'snapshot.json'), 'utf8'))).toMatchObject({ version: 1, agents: [expect.objectContaining({ id: 'weather-a1b2c3d4' })] });
       expect(lines().filter((line) => line.includes('registry snapshot file written again'))).toHaveLength(1);
       await mesh.stop();
