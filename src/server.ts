@@ -52,6 +52,8 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     snapshotPath: config.registry.snapshotPath === '' ? null : config.registry.snapshotPath,
     eventsHintIntervalMs: config.registry.eventsHintInterval,
     resolveHostnames: config.registry.resolveHostnames,
+    maxBodyBytes: config.registry.maxBodyBytes,
+    bodyLimits: { maxAgents: config.registry.maxAgents },
     logger: logger.child({ component: 'registry' }),
     metrics: createRegistryMetrics(metricsRegistry),
     onChange: (snapshot) => {

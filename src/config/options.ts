@@ -56,6 +56,10 @@ export const OPTIONS = [
     doc: 'File keeping the last good registry state, loaded at start; empty disables.' },
   { key: 'registry.resolveHostnames', env: 'MESH_DNS_RESOLVE_HOSTNAMES', default: true, parse: parseBoolean,
     doc: 'Resolve agents that advertise a hostname through the system resolver on each sync.' },
+  { key: 'registry.maxBodyBytes', env: 'MESH_DNS_REGISTRY_MAX_BODY_BYTES', default: 67108864, parse: parseInteger(65536, 1073741824),
+    doc: 'Largest `GET /agents` body read (10,000 agents ≈ 7.5 MB); a larger one is refused and the last good zone kept.' },
+  { key: 'registry.maxAgents', env: 'MESH_DNS_REGISTRY_MAX_AGENTS', default: 50000, parse: parseInteger(1, 1000000),
+    doc: 'Most entries of `GET /agents` (healthy or not) accepted; more is refused as not a registry answer and the last good zone kept.' },
   { key: 'access.recursionNetworks', env: 'MESH_DNS_RECURSION_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
     doc: 'Clients (CIDRs) whose names outside our zones are forwarded. Others get REFUSED: not an open resolver.' },
   { key: 'access.meshNetworks', env: 'MESH_DNS_MESH_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
@@ -167,7 +171,7 @@ export interface MeshDnsConfig {
   source: string;
   listen: { dns: ListenAddress[]; bindHost: string; http: ListenAddress | null };
   zone: { name: string; ttl: number; negativeTtl: number; reverseZones: string[]; records: StaticRecordSpec[] };
-  registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean };
+  registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean; maxBodyBytes: number; maxAgents: number };
   limits: {
     udpPayloadSize: number; udpReceiveBuffer: number; tcpMaxConnections: number; tcpMaxConnectionsPerSource: number;
     tcpMaxInFlight: number; tcpIdleTimeout: number; tcpMessageTimeout: number;

@@ -3,6 +3,7 @@
 // GET /agents has no pagination, ETag or gzip (reference §6), so every poll moves the whole list:
 // ~750 B per agent, 7.5 MB at 10,000 agents (§8). The body cap bounds memory if something other
 // than the registry answers (or the registry grows far past anything measured).
+import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, type AgentsBody, type AgentsBodyLimits } from './agents-body.ts';
 import {
   RegistryAbortedError,
   RegistryConnectError,
@@ -11,9 +12,12 @@ import {
   RegistryHttpError,
   RegistryTimeoutError,
 } from './errors.ts';
+import { parseJsonBounded, type JsonLimits } from './json-stream.ts';
 
 export const DEFAULT_MAX_AGENTS_BODY_BYTES = 64 * 1024 * 1024;
 const MAX_EVENTS_BODY_BYTES = 1024 * 1024;
+// GET /events entries nest 4 deep (`events[].data.stages[]`); strings are not kept by the pre-scan.
+const SMALL_BODY_JSON_LIMITS: JsonLimits = { maxDepth: 32, maxStringBytes: 1024 };
 
 export interface FetchOptions {
   /** Caller cancellation (the sync's stop()); reported as RegistryAbortedError. */
@@ -21,9 +25,21 @@ export interface FetchOptions {
   maxBodyBytes?: number;
 }
 
-/** GET <registryUrl>/agents, parsed but not validated (projectAgents does that). */
-export async function fetchAgents(registryUrl: string, timeoutMs: number, signal?: AbortSignal, options: Omit<FetchOptions, 'signal'> = {}): Promise<unknown> {
-  return getJson(joinUrl(registryUrl, '/agents'), timeoutMs, { signal, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES });
+export interface FetchAgentsOptions {
+  maxBodyBytes?: number;
+  limits?: AgentsBodyLimits;
+}
+
+/**
+ * GET <registryUrl>/agents, read as it arrives (AgentsBodyReader): memory is bounded by the kept
+ * fields, not by the body, and the event loop runs between chunks. Types are checked; endpoints
+ * and health are projectAgentsBody's job.
+ */
+export async function fetchAgents(registryUrl: string, timeoutMs: number, signal?: AbortSignal, options: FetchAgentsOptions = {}): Promise<AgentsBody> {
+  const reader = new AgentsBodyReader(options.limits ?? DEFAULT_AGENTS_BODY_LIMITS);
+  const url = joinUrl(registryUrl, '/agents');
+  await getBody(url, timeoutMs, { signal, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES }, (chunk) => reader.write(chunk));
+  return reader.end();
 }
 
 /**
@@ -54,6 +70,14 @@ export function newestEventMarker(body: unknown): string {
 }
 
 async function getJson(url: string, timeoutMs: number, options: FetchOptions): Promise<unknown> {
+  const chunks: Uint8Array[] = [];
+  await getBody(url, timeoutMs, options, (chunk) => chunks.push(chunk));
+  // Capped small bodies only (GET /events): a depth pre-scan, then JSON.parse.
+  return parseJsonBounded(Buffer.concat(chunks), SMALL_BODY_JSON_LIMITS);
+}
+
+/** Streams a 2xx body to `onChunk`, enforcing the byte cap; every failure becomes a RegistryError. */
+async function getBody(url: string, timeoutMs: number, options: FetchOptions, onChunk: (chunk: Uint8Array) => void): Promise<void> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
   try {
@@ -62,18 +86,13 @@ async function getJson(url: string, timeoutMs: number, options: FetchOptions): P
       await response.body?.cancel();
       throw new RegistryHttpError(response.status, url);
     }
-    const text = await readCapped(response, options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES, url);
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (cause) {
-      throw new RegistryFormatError('NOT_JSON', `${url} did not answer JSON`, { cause });
-    }
+    await readCapped(response, options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES, url, onChunk);
   } catch (error) {
     throw classifyFetchError(error, url, timeoutMs, timeout, options.signal);
   }
 }
 
-async function readCapped(response: Response, maxBytes: number, url: string): Promise<string> {
+async function readCapped(response: Response, maxBytes: number, url: string, onChunk: (chunk: Uint8Array) => void): Promise<void> {
   const declared = Number(response.headers.get('content-length'));
   const tooLarge = (): RegistryFormatError =>
     new RegistryFormatError('BODY_TOO_LARGE', `${url} body exceeds ${maxBytes} bytes`);
@@ -81,25 +100,22 @@ async function readCapped(response: Response, maxBytes: number, url: string): Pr
     await response.body?.cancel();
     throw tooLarge();
   }
-  if (response.body === null) return '';
+  if (response.body === null) return;
   // Large bodies are chunked with no Content-Length (reference §2), so the cap is counted here.
-  const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks, total));
-  } catch (cause) {
-    throw new RegistryFormatError('NOT_JSON', `${url} body is not UTF-8`, { cause });
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      total += value.byteLength;
+      if (total > maxBytes) throw tooLarge();
+      onChunk(value);
+    }
+  } catch (error) {
+    // Stop the transfer: a hostile body must not keep arriving after it was rejected.
+    await reader.cancel().catch(() => undefined);
+    throw error;
   }
 }
 

@@ -17,7 +17,9 @@ const ENDPOINT_SHAPE = /^(https?):\/\/(.+):([^:]*)$/;
 const PORT_DIGITS = /^[0-9]{1,5}$/;
 // RFC 1123 §2.1 label (no leading or trailing hyphen), plus `_`, which compose service names and
 // some internal zones use and getaddrinfo resolves.
-const HOSTNAME_LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
+// Checked on the raw spelling, before folding, and without the `i` flag: "\u212A".toLowerCase()
+// is ASCII "k", so folding first would resolve a different, ASCII host than the one advertised.
+const HOSTNAME_LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/;
 const ALL_DIGITS = /^[0-9]+$/;
 const MAX_HOSTNAME_LENGTH = 253;
 
@@ -75,10 +77,12 @@ function classifyIpv6(raw: string): ClassifiedHost | null {
 
 /** Lower-cased, trailing dot removed; null unless it is a syntactically valid DNS name. */
 export function normaliseHostname(raw: string): string | null {
-  const name = (raw.endsWith('.') ? raw.slice(0, -1) : raw).toLowerCase();
-  if (name.length === 0 || name.length > MAX_HOSTNAME_LENGTH) return null;
+  const spelled = raw.endsWith('.') ? raw.slice(0, -1) : raw;
+  if (spelled.length === 0 || spelled.length > MAX_HOSTNAME_LENGTH) return null;
+  if (!spelled.split('.').every((label) => HOSTNAME_LABEL.test(label))) return null;
+  // Only ASCII is left, so toLowerCase folds exactly A–Z.
+  const name = spelled.toLowerCase();
   const labels = name.split('.');
-  if (!labels.every((label) => HOSTNAME_LABEL.test(label))) return null;
   // An all-numeric last label is how a malformed IPv4 (`10.1`, `010.0.0.1`) looks; RFC 3696 §2.
   if (ALL_DIGITS.test(labels[labels.length - 1] ?? '')) return null;
   return name;

@@ -1,5 +1,7 @@
 // Prometheus metrics of the registry sync. Every label has a fixed, small value set.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { FORMAT_CODES } from './errors.ts';
+import { SNAPSHOT_SKIP_REASONS } from './snapshot-store.ts';
 import { SKIP_REASONS, type PollFailureReason, type SkipReason } from './types.ts';
 
 export interface RegistryMetrics {
@@ -11,6 +13,9 @@ export interface RegistryMetrics {
   skippedAgents: Gauge<'reason'>;
   zoneUpdates: Counter;
   snapshotWrites: Counter<'result'>;
+  snapshotWriteFailing: Gauge;
+  snapshotSkippedAgents: Gauge<'reason'>;
+  rejectedBodies: Counter<'code'>;
   up: Gauge;
 }
 
@@ -66,6 +71,23 @@ export function createRegistryMetrics(register: Registry): RegistryMetrics {
       labelNames: ['result'],
       registers,
     }),
+    snapshotWriteFailing: new Gauge({
+      name: 'meshdns_registry_snapshot_write_failing',
+      help: '1 while the last snapshot write failed (see /ready registry.snapshot.writeError), else 0',
+      registers,
+    }),
+    snapshotSkippedAgents: new Gauge({
+      name: 'meshdns_registry_snapshot_skipped_agents',
+      help: 'Agents of the snapshot file left out at load, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    rejectedBodies: new Counter({
+      name: 'meshdns_registry_rejected_bodies_total',
+      help: 'GET /agents bodies refused as not a registry answer, by code (too_deep, body_too_large, too_many_agents, not_json, ...)',
+      labelNames: ['code'],
+      registers,
+    }),
     up: new Gauge({
       name: 'meshdns_registry_up',
       help: '1 if the last poll of the registry succeeded, else 0',
@@ -78,6 +100,9 @@ export function createRegistryMetrics(register: Registry): RegistryMetrics {
     metrics.snapshotWrites.inc({ result }, 0);
   }
   for (const reason of FAILURE_REASONS) metrics.pollFailures.inc({ reason }, 0);
+  for (const code of FORMAT_CODES) metrics.rejectedBodies.inc({ code: code.toLowerCase() }, 0);
+  for (const reason of SNAPSHOT_SKIP_REASONS) metrics.snapshotSkippedAgents.set({ reason }, 0);
+  metrics.snapshotWriteFailing.set(0);
   setSkippedAgents(metrics, new Map());
   return metrics;
 }

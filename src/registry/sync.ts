@@ -5,13 +5,17 @@
 // poll sooner; endpoint, port and capability changes and purges write no event (§3.6), so the
 // periodic poll stays. A failing registry never empties the zone: the last good projection keeps
 // serving (and survives restarts through the snapshot file) until the registry answers again.
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { DEFAULT_AGENTS_BODY_LIMITS, type AgentsBodyLimits } from './agents-body.ts';
 import { fetchAgents, fetchNewestEventMarker } from './client.ts';
-import { RegistryConnectError, RegistryError, RegistryHttpError } from './errors.ts';
+import { RegistryConnectError, RegistryError, RegistryFormatError, RegistryHttpError } from './errors.ts';
 import { DEFAULT_LOOKUP_CONCURRENCY, resolveHostnameAgents, systemHostnameLookup } from './hostnames.ts';
 import { setSkippedAgents, type RegistryMetrics } from './metrics.ts';
-import { byId, projectAgents, sameAgents } from './projection.ts';
-import { loadSnapshot, saveSnapshot } from './snapshot-store.ts';
+import { byId, projectAgentsBody, sameAgents } from './projection.ts';
+import { PersistentCondition } from '../logging/persistent-condition.ts';
+import { loadSnapshot, removeStaleTempFiles, saveSnapshot, SNAPSHOT_SKIP_REASONS, type SnapshotSkip } from './snapshot-store.ts';
 import type {
   AgentProjection,
   HostnameLookup,
@@ -48,6 +52,8 @@ export interface RegistrySyncOptions {
   lookupTimeoutMs?: number;
   /** Cap on the GET /agents body; default 64 MiB (10,000 agents ≈ 7.5 MB, reference §8). */
   maxBodyBytes?: number;
+  /** Bounds of what is kept from a body (registry.maxAgents and the fixed per-field bounds). */
+  bodyLimits?: Partial<AgentsBodyLimits>;
 }
 
 export interface RegistrySync {
@@ -63,8 +69,8 @@ export interface RegistrySync {
   state(): RegistrySyncState;
 }
 
-/** Repeat an unchanged failure warning every this many consecutive failures. */
-export const FAILURE_LOG_EVERY = 60;
+/** A lasting poll failure of one kind is repeated in the log at most this often. */
+export const FAILURE_LOG_INTERVAL_MS = 5 * 60_000;
 
 export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   const log = options.logger.child({ component: 'registry-sync' });
@@ -73,6 +79,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   const lookup = options.lookup ?? systemHostnameLookup;
   const lookupTimeoutMs = options.lookupTimeoutMs ?? Math.min(options.requestTimeoutMs, 2000);
   const stopController = new AbortController();
+  const bodyLimits: AgentsBodyLimits = { ...DEFAULT_AGENTS_BODY_LIMITS, ...options.bodyLimits };
 
   let started = false;
   let stopped = false;
@@ -80,8 +87,40 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   let source: 'none' | SnapshotSource = 'none';
   let lastSuccessAt: number | null = null;
   let lastError: string | null = null;
+  let lastErrorCode: string | null = null;
   let consecutiveFailures = 0;
-  let lastLoggedFailureKey: string | null = null;
+  // A snapshot that cannot be written (read-only or foreign-owned bind mount, full disk) is a
+  // lasting condition: logged once, then at a low rate, and when it clears; /ready says why.
+  const snapshotCondition = new PersistentCondition({
+    logger: log,
+    message: 'cannot write registry snapshot file',
+    clearedMessage: 'registry snapshot file written again',
+  });
+  let snapshotWriteError: string | null = null;
+  let snapshotFailingSince: number | null = null;
+  let snapshotSkippedAtLoad = 0;
+  // One lasting condition per kind of failure (failureKey): each kind is logged when it starts,
+  // then at most once per FAILURE_LOG_INTERVAL_MS with the count in between, so an outage that
+  // alternates between two kinds (refused / timeout) still writes two lines, not one per poll.
+  // Bounded: the keys are status codes, system codes and format codes, and the map empties on
+  // the first successful poll.
+  const failureConditions = new Map<string, PersistentCondition>();
+  const failureCondition = (key: string): PersistentCondition => {
+    let condition = failureConditions.get(key);
+    if (condition === undefined) {
+      const internal = key === 'internal';
+      condition = new PersistentCondition({
+        logger: log,
+        level: internal ? 'error' : 'warn',
+        message: internal ? 'registry poll failed on an internal error; keeping the current zone' : 'registry poll failed; keeping the current zone',
+        clearedMessage: 'registry poll failure ended',
+        repeatMs: FAILURE_LOG_INTERVAL_MS,
+        now,
+      });
+      failureConditions.set(key, condition);
+    }
+    return condition;
+  };
   let snapshotUnsaved = false;
   let warnedSkips = new Set<string>();
   let failingHostnames = new Set<string>();
@@ -124,8 +163,8 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   async function pollOnce(): Promise<PollOutcome> {
     const startedAt = performance.now();
     try {
-      const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { maxBodyBytes: options.maxBodyBytes });
-      const projected = projectAgents(body);
+      const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { maxBodyBytes: options.maxBodyBytes, limits: bodyLimits });
+      const projected = projectAgentsBody(body);
       const resolved = options.resolveHostnames
         ? await resolveHostnameAgents(projected.agents, served?.agents ?? [], { lookup, timeoutMs: lookupTimeoutMs, concurrency: DEFAULT_LOOKUP_CONCURRENCY })
         : { agents: projected.agents, skipped: [], failedHostnames: [] };
@@ -170,23 +209,33 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   }
 
   async function persist(agents: readonly AgentProjection[]): Promise<void> {
-    if (options.snapshotPath === null) return;
+    const path = options.snapshotPath;
+    if (path === null) return;
     try {
-      await saveSnapshot(options.snapshotPath, registryUrl, agents, new Date(now()));
+      await saveSnapshot(path, registryUrl, agents, new Date(now()));
       snapshotUnsaved = false;
       metrics.snapshotWrites.inc({ result: 'success' });
+      metrics.snapshotWriteFailing.set(0);
+      snapshotWriteError = null;
+      snapshotFailingSince = null;
+      snapshotCondition.clear({ path });
     } catch (error) {
       // Kept marked unsaved: retried after the next successful poll.
       metrics.snapshotWrites.inc({ result: 'failure' });
-      log.warn({ err: error, path: options.snapshotPath }, 'cannot write registry snapshot file');
+      metrics.snapshotWriteFailing.set(1);
+      snapshotWriteError = await describeWriteError(error, path);
+      snapshotFailingSince ??= now();
+      snapshotCondition.report({ path, code: (error as NodeJS.ErrnoException).code ?? null, error: snapshotWriteError });
     }
   }
 
   function noteSuccess(): void {
     if (consecutiveFailures > 0) log.info({ failures: consecutiveFailures }, 'registry reachable again');
     consecutiveFailures = 0;
-    lastLoggedFailureKey = null;
+    // Dropped without their own "ended" lines: the one line above says the registry is back.
+    failureConditions.clear();
     lastError = null;
+    lastErrorCode = null;
     lastSuccessAt = now();
     source = 'registry';
     metrics.polls.inc({ result: 'success' });
@@ -199,16 +248,14 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     const message = error instanceof Error ? error.message : String(error);
     consecutiveFailures += 1;
     lastError = message;
+    lastErrorCode = error instanceof RegistryError ? error.code : 'internal';
+    if (error instanceof RegistryFormatError) metrics.rejectedBodies.inc({ code: error.code.toLowerCase() });
     metrics.polls.inc({ result: 'failure' });
     metrics.pollFailures.inc({ reason });
     metrics.up.set(0);
     const key = failureKey(error);
-    if (reason === 'internal') {
-      log.error({ err: error }, 'registry poll failed on an internal error; keeping the current zone');
-    } else if (shouldLogFailure(consecutiveFailures, key, lastLoggedFailureKey)) {
-      log.warn({ reason, error: message, consecutiveFailures }, 'registry poll failed; keeping the current zone');
-    }
-    lastLoggedFailureKey = key;
+    if (reason === 'internal') failureCondition(key).report({ err: error, consecutiveFailures });
+    else failureCondition(key).report({ reason, code: lastErrorCode, error: message, consecutiveFailures });
     return { result: 'failed', reason, error: message };
   }
 
@@ -231,7 +278,14 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   }
 
   async function loadSnapshotFile(path: string): Promise<void> {
+    try {
+      const removed = await removeStaleTempFiles(path);
+      if (removed > 0) log.info({ path, removed }, 'removed temp files of an interrupted snapshot write');
+    } catch (error) {
+      log.warn({ path, code: (error as NodeJS.ErrnoException).code ?? null }, 'cannot clean up snapshot temp files');
+    }
     const loaded = await loadSnapshot(path);
+    noteSnapshotSkips(path, loaded.skipped);
     if (loaded.snapshot === null) {
       log.info({ path, reason: loaded.reason }, 'starting without a registry snapshot');
       return;
@@ -243,6 +297,15 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     }
     const agents = [...loaded.snapshot.agents].sort(byId);
     if (publish({ source: 'snapshot', agents, updatedAt: Date.parse(loaded.snapshot.savedAt), registryUrl })) source = 'snapshot';
+  }
+
+  function noteSnapshotSkips(path: string, skipped: readonly SnapshotSkip[]): void {
+    snapshotSkippedAtLoad = skipped.length;
+    const counts = new Map<string, number>();
+    for (const skip of skipped) counts.set(skip.reason, (counts.get(skip.reason) ?? 0) + 1);
+    for (const reason of SNAPSHOT_SKIP_REASONS) metrics.snapshotSkippedAgents.set({ reason }, counts.get(reason) ?? 0);
+    // One line for all of them: a corrupted file may hold thousands.
+    if (skipped.length > 0) log.warn({ path, skipped: skipped.length, byReason: Object.fromEntries(counts), first: skipped.slice(0, 10) }, 'snapshot agents left out at load');
   }
 
   function scheduleHint(delayMs: number): void {
@@ -297,11 +360,36 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
         source,
         lastSuccessAt,
         lastError,
+        lastErrorCode,
         consecutiveFailures,
         agents: served?.agents.length ?? 0,
+        snapshot: options.snapshotPath === null ? null : {
+          path: options.snapshotPath,
+          writeFailing: snapshotWriteError !== null,
+          writeError: snapshotWriteError,
+          failingSince: snapshotFailingSince,
+          skippedAtLoad: snapshotSkippedAtLoad,
+        },
       };
     },
   };
+}
+
+/**
+ * The error line for /ready and the log: the system code, and for a permission problem who owns
+ * the directory and who mesh-dns runs as — the usual cause is a bind mount owned by another uid.
+ */
+export async function describeWriteError(error: unknown, path: string): Promise<string> {
+  const code = (error as NodeJS.ErrnoException).code;
+  const base = error instanceof Error ? error.message : String(error);
+  if (code !== 'EACCES' && code !== 'EPERM') return base;
+  const dir = dirname(path);
+  try {
+    const owner = await stat(dir);
+    return `${base} (directory ${dir} is owned by uid ${owner.uid} gid ${owner.gid} mode ${(owner.mode & 0o777).toString(8)}; mesh-dns runs as uid ${process.getuid?.() ?? '?'}: make it writable or set registry.snapshotPath)`;
+  } catch {
+    return `${base} (mesh-dns runs as uid ${process.getuid?.() ?? '?'}: make ${dir} writable or set registry.snapshotPath)`;
+  }
 }
 
 /** Identity of a failure for log rate limiting: the same outage repeated is one key. */
@@ -310,11 +398,6 @@ export function failureKey(error: unknown): string {
   if (error instanceof RegistryConnectError) return `connect:${error.systemCode ?? ''}`;
   if (error instanceof RegistryError) return `${error.reason}:${error.code}`;
   return 'internal';
-}
-
-/** Warn on the first failure, when the kind of failure changes, and every FAILURE_LOG_EVERY after. */
-export function shouldLogFailure(consecutiveFailures: number, key: string, lastLoggedKey: string | null, every = FAILURE_LOG_EVERY): boolean {
-  return consecutiveFailures === 1 || key !== lastLoggedKey || consecutiveFailures % every === 0;
 }
 
 /**

@@ -8,7 +8,8 @@ export type SkipReason =
   | 'loopback' // 127.0.0.0/8, ::1, localhost, *.localhost: only meaningful on the agent's own host
   | 'invalid_port' // outside 1..65535 (the registry stores 70000 as given)
   | 'unparsable_endpoint' // junk host (`not a host/../x`), unknown scheme, no port
-  | 'unresolvable_hostname'; // hostname endpoint whose system lookup failed and no earlier answer exists
+  | 'unresolvable_hostname' // hostname endpoint whose system lookup failed and no earlier answer exists
+  | 'oversized'; // a kept field over its bound (1 KiB string, 256 capabilities, 64 tags): agents-body.ts
 
 export const SKIP_REASONS: readonly SkipReason[] = [
   'stdio',
@@ -17,6 +18,7 @@ export const SKIP_REASONS: readonly SkipReason[] = [
   'invalid_port',
   'unparsable_endpoint',
   'unresolvable_hostname',
+  'oversized',
 ];
 
 export type EndpointScheme = 'http' | 'https';
@@ -91,8 +93,26 @@ export interface RegistrySyncState {
   lastSuccessAt: number | null;
   lastError: string | null;
   consecutiveFailures: number;
+  /**
+   * Bounded code of the last failure (a RegistryError code such as TOO_DEEP, BODY_TOO_LARGE,
+   * REGISTRY_TIMEOUT; 'internal' for a mesh-dns bug), null while polls succeed.
+   */
+  lastErrorCode: string | null;
   /** Agents in the projection currently served. */
   agents: number;
+  snapshot: SnapshotState | null;
+}
+
+export interface SnapshotState {
+  path: string;
+  /** The last write failed (and is retried after the next successful poll). */
+  writeFailing: boolean;
+  /** Why, with the directory's owner when it is a permission problem (bind mounts). */
+  writeError: string | null;
+  /** Epoch ms of the first failure of the current episode. */
+  failingSince: number | null;
+  /** Stored agents skipped at load (bad address, bad host, malformed…). */
+  skippedAtLoad: number;
 }
 
 /**

@@ -77,9 +77,38 @@ function toDns2Resource(record: ZoneRecord): Record<string, unknown> {
   }
 }
 
+/** RFC 1035 §3.2.1: RDLENGTH is 16 bits. */
+export const MAX_RDATA_LENGTH = 0xffff;
+/** RFC 1035 §3.3: a <character-string> is one length octet and at most 255 octets. */
+export const MAX_CHARACTER_STRING = 255;
+
+/** A record that cannot be expressed on the wire; thrown instead of writing a corrupt one. */
+export class RecordTooLargeError extends Error {
+  readonly code = 'RECORD_TOO_LARGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordTooLargeError';
+  }
+}
+
 /** TYPE, CLASS, TTL, RDLENGTH and RDATA of a record: everything after the owner name. */
 export function encodeRecordTail(record: ZoneRecord): Buffer {
+  // dns2 writes lengths modulo their field size: a 76,800-byte TXT went out with RDLENGTH 11,264
+  // and a 300-byte string with length octet 44, i.e. a corrupt record that parses as garbage.
+  // The zone bounds what it builds (compile.ts); this is the last line, so nothing is silent.
+  if (record.type === RRType.TXT) {
+    for (const text of record.strings) {
+      const length = Buffer.byteLength(text, 'utf8');
+      if (length > MAX_CHARACTER_STRING) throw new RecordTooLargeError(`TXT string of ${length} bytes (at most ${MAX_CHARACTER_STRING})`);
+    }
+  }
   // dns2's typings want a Resource instance; its encoder reads plain fields, which is what we pass.
   const encoded: Buffer = Packet.Resource.encode(toDns2Resource(record) as unknown as dns2.Packet.Resource);
-  return encoded.subarray(1); // drop the empty (root) owner name
+  const tail = encoded.subarray(1); // drop the empty (root) owner name
+  // TYPE(2) CLASS(2) TTL(4) RDLENGTH(2), then RDATA: what was written must be what RDLENGTH says.
+  const rdataLength = tail.length - 10;
+  if (rdataLength > MAX_RDATA_LENGTH || tail.readUInt16BE(8) !== rdataLength) {
+    throw new RecordTooLargeError(`type ${record.type} RDATA of ${rdataLength} bytes (RDLENGTH holds at most ${MAX_RDATA_LENGTH})`);
+  }
+  return tail;
 }

@@ -46,23 +46,45 @@ export interface ZoneCompileOptions {
   serial: number;
 }
 
-// RFC 1035 §2.3.4 bounds a label at 63 octets. Underscore is allowed (it is a valid DNS label
-// octet and registry names renamed by heartbeat may carry one); a leading or trailing hyphen is not.
-const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
-// A capability becomes "_<capability>", so it gets one octet less.
-const CAPABILITY_LABEL = /^(?!-)[a-z0-9_-]{1,62}(?<!-)$/;
+// Agent ids and names become labels only when the RAW string is an RFC 1035 §2.3.1 LDH label
+// (letters, digits, hyphen; no leading or trailing hyphen; ≤ 63 octets, §2.3.4), checked BEFORE
+// any case folding. Folding first let non-ASCII through: "\u212A".toLowerCase() is ASCII "k"
+// (KELVIN SIGN), so a name spelled with it passed the check and claimed another agent's name.
+// No `i` or `u` flag: with them [a-z] matches U+212A again. Only ASCII A–Z is folded afterwards.
+const LDH_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+// A capability becomes "_<capability>": one octet less, and `_` allowed (weather_forecast).
+const CAPABILITY_LABEL = /^(?!-)[A-Za-z0-9_-]{1,62}(?<!-)$/;
 const SRV_PRIORITY = 1;
 const SRV_WEIGHT = 1;
 // RFC 1035 §3.3.14: a TXT character-string holds at most 255 octets.
 const TXT_STRING_MAX = 255;
+/**
+ * Total TXT RDATA of one agent. RDLENGTH is 16 bits and dns2 wrote it modulo 65536 (a 76,800-byte
+ * TXT went out as 11,264: a corrupt record); 4,000 bytes holds ~100 capabilities and keeps the TXT
+ * answer inside one 4,096-byte EDNS buffer. Capabilities past it are left out of the TXT (they
+ * keep their SRV names), a last `caps_omitted=<n>` string says so, and it is counted.
+ */
+export const TXT_RDATA_MAX = 4000;
+/**
+ * Registry-derived records at one owner name, by estimated wire size (compressed owner pointer +
+ * type/class/TTL/RDLENGTH + RDATA). Half of the 65,535-byte TCP message limit: room for the
+ * question, a CNAME from a static record, ADDITIONAL addresses and OPT. An owner over it would
+ * answer with TC and no records at all (response.ts); records past it are skipped and counted
+ * (reason "answer_size"), in projection order, i.e. the lexicographically last ids go first.
+ */
+export const OWNER_ANSWER_BUDGET = 32 * 1024;
+
+/** The label for an agent id or name, or null when the raw string is not an ASCII LDH label. */
+export function agentLabel(raw: string): string | null {
+  return LDH_LABEL.test(raw) ? raw.toLowerCase() : null;
+}
 
 export function isValidLabel(label: string): boolean {
-  return LABEL.test(label);
+  return LDH_LABEL.test(label);
 }
 
 export function capabilityLabel(capability: string): string | null {
-  const lower = capability.toLowerCase();
-  return CAPABILITY_LABEL.test(lower) ? `_${lower}` : null;
+  return CAPABILITY_LABEL.test(capability) ? `_${capability.toLowerCase()}` : null;
 }
 
 export function truncateUtf8(text: string, maxBytes: number): string {
@@ -74,9 +96,12 @@ export function truncateUtf8(text: string, maxBytes: number): string {
   return bytes.subarray(0, end).toString('utf8');
 }
 
-/** TXT strings describing an instance, each a key=value within 255 octets. */
-export function instanceTxt(instance: MeshInstance): string[] {
-  const strings = [
+/**
+ * TXT strings describing an instance: each a key=value within 255 octets, all together within
+ * TXT_RDATA_MAX. `omitted` counts the capabilities that did not fit.
+ */
+export function instanceTxtBounded(instance: MeshInstance): { strings: string[]; omitted: number; cut: number } {
+  const fixed = [
     `id=${instance.id}`,
     `name=${instance.name}`,
     `version=${instance.version}`,
@@ -84,9 +109,59 @@ export function instanceTxt(instance: MeshInstance): string[] {
     `type=${instance.agentType}`,
     `scheme=${instance.scheme}`,
     `port=${instance.port}`,
-    ...instance.capabilities.map((capability) => `cap=${capability.name}${capability.version ? `@${capability.version}` : ''}`),
   ];
-  return strings.map((text) => truncateUtf8(text, TXT_STRING_MAX));
+  const caps = instance.capabilities.map((capability) => `cap=${capability.name}${capability.version ? `@${capability.version}` : ''}`);
+  let cut = 0;
+  const bounded = (text: string) => {
+    const kept = truncateUtf8(text, TXT_STRING_MAX);
+    if (kept !== text) cut++;
+    return kept;
+  };
+  const strings = fixed.map(bounded);
+  // Room for the closing "caps_omitted=<n>" string (1 length octet + at most 18 bytes).
+  let size = strings.reduce((sum, text) => sum + 1 + Buffer.byteLength(text), 0);
+  const reserve = 1 + 'caps_omitted=65535'.length;
+  let index = 0;
+  for (; index < caps.length; index++) {
+    const text = bounded(caps[index]!);
+    const cost = 1 + Buffer.byteLength(text);
+    if (size + cost + (index < caps.length - 1 ? reserve : 0) > TXT_RDATA_MAX) break;
+    strings.push(text);
+    size += cost;
+  }
+  const omitted = caps.length - index;
+  if (omitted > 0) strings.push(`caps_omitted=${omitted}`);
+  return { strings, omitted, cut };
+}
+
+/** TXT strings describing an instance (see instanceTxtBounded). */
+export function instanceTxt(instance: MeshInstance): string[] {
+  return instanceTxtBounded(instance).strings;
+}
+
+/** Wire length of an uncompressed absolute name ("a.b" → 1+1+1+1+1 = 5). */
+function nameWireLength(name: string): number {
+  return name === '' ? 1 : Buffer.byteLength(name) + 2;
+}
+
+/** Estimated bytes of a record in an answer: 2-octet compressed owner + 10 fixed + RDATA. */
+export function estimatedRecordSize(record: ZoneRecord): number {
+  switch (record.type) {
+    case RRType.A:
+      return 2 + 10 + 4;
+    case RRType.AAAA:
+      return 2 + 10 + 16;
+    case RRType.TXT:
+      return 2 + 10 + record.strings.reduce((sum, text) => sum + 1 + Buffer.byteLength(text), 0);
+    case RRType.SRV:
+      return 2 + 10 + 6 + nameWireLength(record.target);
+    case RRType.CNAME:
+    case RRType.PTR:
+    case RRType.NS:
+      return 2 + 10 + nameWireLength(record.target);
+    default:
+      return 2 + 10 + 256;
+  }
 }
 
 class ZoneBuilder {
@@ -108,18 +183,29 @@ class ZoneBuilder {
     this.add(apex, soa);
   }
 
-  /** Adds a record, creating the owner and its empty non-terminal ancestors up to the apex. */
   /** (owner, record) pairs already added: duplicates (two agents on one address) are dropped in O(1). */
   private readonly seen = new Set<string>();
+  /** Estimated answer bytes per owner (estimatedRecordSize), for OWNER_ANSWER_BUDGET. */
+  private readonly ownerBytes = new Map<string, number>();
 
+  /** Adds a record, creating the owner and its empty non-terminal ancestors up to the apex. */
   add(owner: string, record: ZoneRecord): void {
+    this.tryAdd(owner, record, Number.POSITIVE_INFINITY);
+  }
+
+  /** Adds a record unless it is a duplicate or would take the owner's answer past `budget`. */
+  tryAdd(owner: string, record: ZoneRecord, budget: number): 'added' | 'duplicate' | 'over_budget' {
     const key = `${owner}|${JSON.stringify(record)}`;
-    if (this.seen.has(key)) return;
+    if (this.seen.has(key)) return 'duplicate';
+    const bytes = (this.ownerBytes.get(owner) ?? 0) + estimatedRecordSize(record);
+    if (bytes > budget) return 'over_budget';
     this.seen.add(key);
+    this.ownerBytes.set(owner, bytes);
     const node = this.nodeFor(owner);
     const rrset = node.get(record.type);
     if (!rrset) node.set(record.type, [record]);
     else rrset.push(record);
+    return 'added';
   }
 
   nodeFor(owner: string): ZoneNode {
@@ -139,6 +225,31 @@ function addressRecord(address: string, ttl: number): ZoneRecord {
   return address.includes(':') ? { type: RRType.AAAA, ttl, address } : { type: RRType.A, ttl, address };
 }
 
+/** One agent's claim on a label: its name or its id, as spelled in the registry. */
+interface LabelClaim {
+  label: string;
+  kind: 'name' | 'id';
+  spelling: string;
+  /** The spelling had ASCII capitals that were folded (the registry only accepts lowercase at registration). */
+  folded: boolean;
+  instance: MeshInstance;
+}
+
+/**
+ * Which claim on one label wins (README "Names that collide"), lowest first:
+ *   1. a spelling that is already lowercase over one that had to be folded: the registry validates
+ *      ids and names as lowercase at registration, so capitals come from an unvalidated rename;
+ *   2. an agent `name` over another agent's `id`: the name is the service every client asks for,
+ *      an id is one instance (SDK ids are `<name>-<8 hex>`, so an id equal to a name is an override);
+ *   3. the lexicographically first spelling (code-unit order, locale-independent).
+ * Static records from config win over all of these (checked before).
+ */
+function compareClaims(a: LabelClaim, b: LabelClaim): number {
+  if (a.folded !== b.folded) return a.folded ? 1 : -1;
+  if (a.kind !== b.kind) return a.kind === 'name' ? -1 : 1;
+  return a.spelling < b.spelling ? -1 : a.spelling > b.spelling ? 1 : 0;
+}
+
 export function compileZone(instances: readonly MeshInstance[], staticRecords: readonly StaticRecord[], options: ZoneCompileOptions): ZoneSet {
   const mesh = new ZoneBuilder(options.zone, options);
   // One builder per distinct apex: with a zone listed twice (two CIDRs can give the same zone),
@@ -150,8 +261,7 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
   mesh.add(zone, { type: RRType.NS, ttl, target: `ns.${zone}` });
   mesh.nodeFor(`ns.${zone}`);
 
-  const addPtr = (address: string, target: string) => {
-    const owner = reverseName(address);
+  const reverseBuilderFor = (owner: string): ZoneBuilder | undefined => {
     // The most specific zone holds the name: findZone (answer.ts) answers from the longest apex,
     // so with 10.0.0.0/8 and 10.1.0.0/16 both configured a PTR filed under 10.in-addr.arpa was
     // never found and 1.10.in-addr.arpa answered NXDOMAIN for it.
@@ -159,52 +269,119 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
     for (const candidate of reverse) {
       if (isInZone(owner, candidate.zone.apex) && (!builder || candidate.zone.apex.length > builder.zone.apex.length)) builder = candidate;
     }
-    builder?.add(owner, { type: RRType.PTR, ttl, target });
+    return builder;
   };
 
-  let agents = 0;
-  for (const instance of instances) {
-    if (instance.addresses.length === 0) continue;
-    agents++;
-    const name = instance.name.toLowerCase();
-    const id = instance.id.toLowerCase();
-    const nameOk = isValidLabel(name);
-    const idOk = isValidLabel(id);
-    if (!nameOk) skipped.push({ id: instance.id, reason: 'invalid_name_label', detail: instance.name });
-    if (!idOk) skipped.push({ id: instance.id, reason: 'invalid_id_label', detail: instance.id });
-    const idOwner = `${id}.${zone}`;
-    for (const address of instance.addresses) {
-      if (nameOk) mesh.add(`${name}.${zone}`, addressRecord(address, ttl));
-      if (idOk) {
-        mesh.add(idOwner, addressRecord(address, ttl));
-        addPtr(address, idOwner);
-      } else if (nameOk) {
-        addPtr(address, `${name}.${zone}`);
+  // Static records first: they win over every agent record at their owner names.
+  const staticOwners = new Map<string, number>(); // owner → the static record type there (CNAME wins the reason)
+  for (const { name, record } of staticRecords) {
+    mesh.add(name, record);
+    if (staticOwners.get(name) !== RRType.CNAME) staticOwners.set(name, record.type);
+    if (record.type === RRType.A || record.type === RRType.AAAA) {
+      const owner = reverseName(record.address);
+      const builder = reverseBuilderFor(owner);
+      if (builder) {
+        builder.add(owner, { type: RRType.PTR, ttl, target: name });
+        staticOwners.set(owner, RRType.PTR);
       }
     }
-    // SRV targets must be names with addresses (RFC 2782), so they need a valid id label.
-    if (!idOk) continue;
-    mesh.add(idOwner, { type: RRType.TXT, ttl, strings: instanceTxt(instance) });
+  }
+  const staticReason = (owner: string) => (staticOwners.get(owner) === RRType.CNAME ? 'shadowed_by_static_cname' : 'shadowed_by_static') as SkippedInstance['reason'];
+
+  // Agent records go through one door: static owners and the owner budget are checked here, and
+  // each (instance, owner, reason) is reported once however many records it loses.
+  const reported = new Set<string>();
+  const report = (instance: MeshInstance, owner: string, reason: SkippedInstance['reason'], detail: string) => {
+    const key = `${instance.id}\u0000${owner}\u0000${reason}`;
+    if (reported.has(key)) return;
+    reported.add(key);
+    skipped.push({ id: reason.startsWith('shadowed') ? owner : instance.id, reason, detail });
+  };
+  const addAgentRecord = (builder: ZoneBuilder, instance: MeshInstance, owner: string, record: ZoneRecord) => {
+    if (staticOwners.has(owner)) {
+      report(instance, owner, staticReason(owner), `agent ${instance.id}: record of type ${record.type}`);
+      return;
+    }
+    if (builder.tryAdd(owner, record, OWNER_ANSWER_BUDGET) === 'over_budget') {
+      report(instance, owner, 'answer_size', `${owner} holds ${OWNER_ANSWER_BUDGET} bytes of records`);
+    }
+  };
+  const addPtr = (instance: MeshInstance, address: string, target: string) => {
+    const owner = reverseName(address);
+    const builder = reverseBuilderFor(owner);
+    if (builder) addAgentRecord(builder, instance, owner, { type: RRType.PTR, ttl, target });
+  };
+
+  // Claims on labels, then one winner (or one group of same-spelled names) per label.
+  const published = instances.filter((instance) => instance.addresses.length > 0);
+  const claimsByLabel = new Map<string, LabelClaim[]>();
+  const claimsOf = new Map<MeshInstance, { name: LabelClaim | null; id: LabelClaim | null }>();
+  const claim = (instance: MeshInstance, kind: 'name' | 'id', spelling: string): LabelClaim | null => {
+    const label = agentLabel(spelling);
+    if (label === null) {
+      skipped.push({ id: instance.id, reason: kind === 'name' ? 'invalid_name_label' : 'invalid_id_label', detail: spelling });
+      return null;
+    }
+    const entry: LabelClaim = { label, kind, spelling, folded: label !== spelling, instance };
+    const list = claimsByLabel.get(label);
+    if (list) list.push(entry);
+    else claimsByLabel.set(label, [entry]);
+    return entry;
+  };
+  for (const instance of published) claimsOf.set(instance, { name: claim(instance, 'name', instance.name), id: claim(instance, 'id', instance.id) });
+  const winners = new Set<LabelClaim>();
+  for (const [label, list] of claimsByLabel) {
+    const owner = `${label}.${zone}`;
+    if (staticOwners.has(owner)) {
+      for (const entry of list) report(entry.instance, owner, staticReason(owner), `agent ${entry.instance.id} (${entry.kind} "${entry.spelling}")`);
+      continue;
+    }
+    list.sort(compareClaims);
+    const first = list[0]!;
+    for (const entry of list) {
+      // Replicas share a name: every instance spelling the winning name exactly is served.
+      if (entry === first || (first.kind === 'name' && entry.kind === 'name' && entry.spelling === first.spelling)) {
+        winners.add(entry);
+      } else {
+        skipped.push({
+          id: entry.instance.id,
+          reason: entry.kind === 'name' ? 'name_collision' : 'id_collision',
+          detail: `${entry.kind} "${entry.spelling}" lost ${owner} to the ${first.kind} "${first.spelling}" of ${first.instance.id}`,
+        });
+      }
+    }
+  }
+
+  for (const instance of published) {
+    const claims = claimsOf.get(instance)!;
+    const nameOwner = claims.name && winners.has(claims.name) ? `${claims.name.label}.${zone}` : null;
+    const idOwner = claims.id && winners.has(claims.id) ? `${claims.id.label}.${zone}` : null;
+    for (const address of instance.addresses) {
+      if (nameOwner) addAgentRecord(mesh, instance, nameOwner, addressRecord(address, ttl));
+      if (idOwner) {
+        addAgentRecord(mesh, instance, idOwner, addressRecord(address, ttl));
+        addPtr(instance, address, idOwner);
+      } else if (nameOwner) {
+        addPtr(instance, address, nameOwner);
+      }
+    }
+    // SRV targets must be names with addresses (RFC 2782) that are this instance's own, so they
+    // need the id label (a lost id label now answers for another agent).
+    if (!idOwner) continue;
+    const txt = instanceTxtBounded(instance);
+    if (txt.omitted > 0 || txt.cut > 0) {
+      skipped.push({ id: instance.id, reason: 'txt_truncated', detail: `${txt.omitted} capabilities left out, ${txt.cut} strings cut to 255 bytes` });
+    }
+    addAgentRecord(mesh, instance, idOwner, { type: RRType.TXT, ttl, strings: txt.strings });
     const srv = { type: RRType.SRV, ttl, priority: SRV_PRIORITY, weight: SRV_WEIGHT, port: instance.port, target: idOwner } as const;
-    if (nameOk) mesh.add(`_mcp._tcp.${name}.${zone}`, srv);
+    if (nameOwner) addAgentRecord(mesh, instance, `_mcp._tcp.${nameOwner}`, srv);
     for (const capability of instance.capabilities) {
       const label = capabilityLabel(capability.name);
-      if (label) mesh.add(`${label}._tcp.${zone}`, srv);
+      if (label) addAgentRecord(mesh, instance, `${label}._tcp.${zone}`, srv);
       else skipped.push({ id: instance.id, reason: 'invalid_capability_label', detail: capability.name });
     }
   }
-
-  for (const { name, record } of staticRecords) {
-    // RFC 1034 §3.6.2: a CNAME stands alone. The operator's static CNAME wins over agent records
-    // that landed on the same name, and they are reported.
-    const existing = record.type === RRType.CNAME ? mesh.zone.nodes.get(name) : undefined;
-    if (existing && existing.size > 0) {
-      for (const [type, rrset] of existing) if (type !== RRType.CNAME) skipped.push({ id: name, reason: 'shadowed_by_static_cname', detail: `${rrset.length} record(s) of type ${type}` });
-      existing.clear();
-    }
-    mesh.add(name, record);
-    if (record.type === RRType.A || record.type === RRType.AAAA) addPtr(record.address, name);
-  }
+  const agents = published.length;
 
   const zones = [mesh.zone, ...reverse.map((builder) => builder.zone)];
   let names = 0;

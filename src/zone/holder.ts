@@ -6,7 +6,19 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { compileZone, type MeshInstance, type StaticRecord, type ZoneCompileOptions } from './compile.ts';
 import { reverseZonesForCidr } from './reverse.ts';
-import type { ZoneSet } from './zone.ts';
+import { ZONE_SKIP_REASONS, type SkipReason, type ZoneSet } from './zone.ts';
+
+const SKIP_MESSAGES: Record<SkipReason, string> = {
+  invalid_name_label: 'left out of the zone: not a valid DNS label',
+  invalid_id_label: 'left out of the zone: not a valid DNS label',
+  invalid_capability_label: 'left out of the zone: not a valid DNS label',
+  name_collision: 'left out of the zone: the name is taken by another agent (see README "Names that collide")',
+  id_collision: 'left out of the zone: the id is taken by another agent (see README "Names that collide")',
+  shadowed_by_static_cname: 'left out of the zone: a static CNAME owns the name',
+  shadowed_by_static: 'left out of the zone: static records own the name',
+  answer_size: 'left out of the zone: the name already holds as many records as one answer can carry',
+  txt_truncated: 'agent TXT shortened to fit one record',
+};
 
 export interface ZoneSettings {
   zone: string;
@@ -71,13 +83,15 @@ export class ZoneHolder {
     this.gauges.agents.set(zones.stats.agents);
     this.gauges.serial.set(zones.serial);
     this.gauges.skipped.reset();
+    // Every reason present with 0, so an alert on a collision sees a series before the first one.
+    for (const reason of ZONE_SKIP_REASONS) this.gauges.skipped.set({ reason }, 0);
     for (const skip of zones.skipped) {
       this.gauges.skipped.inc({ reason: skip.reason });
       const key = `${skip.id}|${skip.reason}|${skip.detail}`;
       if (this.warnedSkips.size > 10_000) this.warnedSkips.clear(); // bounded: agents come and go
       if (!this.warnedSkips.has(key)) {
         this.warnedSkips.add(key);
-        this.logger.warn({ agent: skip.id, reason: skip.reason, value: skip.detail }, 'left out of the zone: not a valid DNS label');
+        this.logger.warn({ agent: skip.id, reason: skip.reason, value: skip.detail }, SKIP_MESSAGES[skip.reason]);
       }
     }
     return zones;

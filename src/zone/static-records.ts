@@ -7,7 +7,7 @@ import type { StaticRecordSpec } from '../config/options.ts';
 import { ConfigValueError, parseDomainName } from '../config/values.ts';
 import { RRType } from '../wire/constants.ts';
 import { isInZone } from '../wire/name.ts';
-import type { ZoneRecord } from '../wire/record-codec.ts';
+import { encodeRecordTail, RecordTooLargeError, type ZoneRecord } from '../wire/record-codec.ts';
 import type { StaticRecord } from './compile.ts';
 
 /** "foo" → "foo.<zone>"; "foo.example." stays absolute. */
@@ -68,6 +68,14 @@ export function compileStaticRecords(specs: readonly StaticRecordSpec[], zone: s
       const name = absoluteName(spec.name, zone);
       if (!isInZone(name, zone)) throw new ConfigValueError(`${name} is outside the zone ${zone}`);
       const record = toRecord(spec, zone, spec.ttl ?? defaultTtl);
+      // Encode once now: a record the wire cannot carry (a TXT over 65,535 bytes) fails start with
+      // the record named, instead of failing every query for it.
+      try {
+        encodeRecordTail(record);
+      } catch (error) {
+        if (error instanceof RecordTooLargeError) throw new ConfigValueError(error.message);
+        throw error;
+      }
       const types = typesByName.get(name) ?? new Set();
       // RFC 1034 §3.6.2: a CNAME cannot share its name with other data.
       if ((record.type === RRType.CNAME && types.size > 0 && !types.has(RRType.CNAME)) || (record.type !== RRType.CNAME && types.has(RRType.CNAME))) {

@@ -22,9 +22,29 @@ export interface ZoneStats {
   agents: number;
 }
 
+/**
+ * Why an agent's record (or a whole claim on a name) is not in the zone. Bounded: these values
+ * are the `reason` label of meshdns_zone_skipped_instances; the agent and name go to the log only.
+ */
+export type SkipReason =
+  | 'invalid_name_label' // not an ASCII LDH label before folding (README "Names that collide")
+  | 'invalid_id_label'
+  | 'invalid_capability_label'
+  | 'name_collision' // the agent's name lost its label to a higher-ranked claim
+  | 'id_collision' // the agent's id lost its label (its TXT, SRV and PTR go with it)
+  | 'shadowed_by_static_cname' // a static CNAME owns the name (RFC 1034 §3.6.2)
+  | 'shadowed_by_static' // other static records own the name
+  | 'answer_size' // the owner's records reached OWNER_ANSWER_BUDGET
+  | 'txt_truncated'; // TXT strings cut to 255 bytes or capabilities past TXT_RDATA_MAX
+
+export const ZONE_SKIP_REASONS: readonly SkipReason[] = [
+  'invalid_name_label', 'invalid_id_label', 'invalid_capability_label', 'name_collision', 'id_collision',
+  'shadowed_by_static_cname', 'shadowed_by_static', 'answer_size', 'txt_truncated',
+];
+
 export interface SkippedInstance {
   id: string;
-  reason: 'invalid_name_label' | 'invalid_id_label' | 'invalid_capability_label' | 'shadowed_by_static_cname';
+  reason: SkipReason;
   detail: string;
 }
 

@@ -52,7 +52,7 @@ describe('loadConfig: defaults', () => {
         http: { host: '127.0.0.1', port: 9153, family: 'ipv4' },
       },
       zone: { name: 'mesh.local', ttl: 5, negativeTtl: 5, reverseZones: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], records: [] },
-      registry: { url: '', pollInterval: 2000, timeout: 5000, eventsHintInterval: 500, snapshotPath: '.mesh-dns/registry-snapshot.json', resolveHostnames: true },
+      registry: { url: '', pollInterval: 2000, timeout: 5000, eventsHintInterval: 500, snapshotPath: '.mesh-dns/registry-snapshot.json', resolveHostnames: true, maxBodyBytes: 67108864, maxAgents: 50000 },
       limits: {
         udpPayloadSize: 1232, udpReceiveBuffer: 4194304, tcpMaxConnections: 256, tcpMaxConnectionsPerSource: 16, tcpMaxInFlight: 32,
         tcpIdleTimeout: 10000, tcpMessageTimeout: 3000,
@@ -147,6 +147,8 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_REGISTRY_EVENTS_HINT_INTERVAL: ['0', 0],
     MESH_DNS_SNAPSHOT_PATH: ['', ''],
     MESH_DNS_RESOLVE_HOSTNAMES: ['false', false],
+    MESH_DNS_REGISTRY_MAX_BODY_BYTES: ['1048576', 1048576],
+    MESH_DNS_REGISTRY_MAX_AGENTS: ['100', 100],
     MESH_DNS_RECURSION_NETWORKS: ['10.0.0.0/8', ['10.0.0.0/8']],
     MESH_DNS_MESH_NETWORKS: ['192.168.0.0/16, fd00::/8', ['192.168.0.0/16', 'fd00::/8']],
     MESH_DNS_DOMAIN_NEEDED: ['false', false],

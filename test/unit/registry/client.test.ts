@@ -7,6 +7,7 @@ import {
   RegistryHttpError,
   RegistryTimeoutError,
 } from '../../../src/registry/errors.ts';
+import { projectAgents, projectAgentsBody } from '../../../src/registry/projection.ts';
 import { freePort } from '../../support/processes.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
 import { hang, json, startFakeRegistry, type FakeRegistry } from './fake-registry.ts';
@@ -23,10 +24,14 @@ async function serve(handler: Parameters<FakeRegistry['answer']>[0]): Promise<Fa
 }
 
 describe('fetchAgents', () => {
-  it('GETs /agents under the base URL and returns the parsed body', async () => {
+  it('GETs /agents under the base URL and returns the kept fields of the body', async () => {
     const body = agentsBody([agentInfo()]);
     const server = await serve((_req, res) => json(res, 200, body));
-    expect(await fetchAgents(`${server.url}/`, 1000)).toEqual(body);
+    const read = await fetchAgents(`${server.url}/`, 1000);
+    expect(read.agents).toEqual([
+      { index: 0, id: 'weather-a1b2c3d4', name: 'weather', status: 'healthy', endpoint: 'http://10.0.0.11:8081', version: '1.2.0', runtime: 'python', agentType: 'mcp_agent', capabilities: [{ name: 'weather_forecast', version: '1.2.0', tags: ['weather', 'prod'] }], oversized: false },
+    ]);
+    expect(projectAgentsBody(read)).toEqual(projectAgents(body));
     expect(server.requests).toEqual(['GET /agents']);
   });
 
@@ -38,7 +43,7 @@ describe('fetchAgents', () => {
       for (let i = 0; i < text.length; i += 4096) res.write(text.slice(i, i + 4096));
       res.end();
     });
-    expect(await fetchAgents(server.url, 1000)).toEqual(body);
+    expect(projectAgentsBody(await fetchAgents(server.url, 1000))).toEqual(projectAgents(body));
   });
 
   it('maps a non-2xx status to RegistryHttpError with the status', async () => {

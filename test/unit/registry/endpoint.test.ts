@@ -25,6 +25,9 @@ describe('parseEndpoint: usable endpoints', () => {
 
 describe('parseEndpoint: skipped endpoints', () => {
   it.each([
+    // U+212A KELVIN SIGN lowercases to ASCII k: checked before folding, it is not a hostname.
+    ['http://\u212Aubernetes.example:80', 'unparsable_endpoint'],
+    ['http://chat.\u0130nternal:80', 'unparsable_endpoint'],
     ['stdio://stdio-aaaa0004', 'stdio'],
     ['stdio://', 'stdio'],
     ['http://0.0.0.0:8000', 'unspecified_address'],

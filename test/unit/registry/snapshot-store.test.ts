@@ -2,7 +2,13 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadSnapshot, saveSnapshot, snapshotProblem } from '../../../src/registry/snapshot-store.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { loadSnapshot, removeStaleTempFiles, saveSnapshot } from '../../../src/registry/snapshot-store.ts';
+import { NODE_BINARY } from '../../support/mesh-dns.ts';
+import { skipWithout } from '../../support/tools.ts';
+
+const run = promisify(execFile);
 import type { AgentProjection } from '../../../src/registry/types.ts';
 
 const agents: AgentProjection[] = [
@@ -51,6 +57,7 @@ describe('snapshot store', () => {
     expect(await loadSnapshot(path)).toEqual({
       snapshot: { version: 1, savedAt: '2026-11-22T02:00:00.000Z', registryUrl: 'http://127.0.0.1:8000', agents },
       reason: null,
+      skipped: [],
     });
   });
 
@@ -76,7 +83,7 @@ describe('snapshot store', () => {
   });
 
   it('reports a missing file without throwing', async () => {
-    expect(await loadSnapshot(join(dir, 'absent.json'))).toEqual({ snapshot: null, reason: 'no snapshot file' });
+    expect(await loadSnapshot(join(dir, 'absent.json'))).toEqual({ snapshot: null, reason: 'no snapshot file', skipped: [] });
   });
 
   it('reports an unreadable path (a directory) without throwing', async () => {
@@ -96,20 +103,77 @@ describe('snapshot store', () => {
   ])('rejects %s with a reason', async (_label, text, reason) => {
     const path = join(dir, 'snap.json');
     await writeFile(path, text);
-    expect(await loadSnapshot(path)).toEqual({ snapshot: null, reason });
+    expect(await loadSnapshot(path)).toEqual({ snapshot: null, reason, skipped: [] });
   });
 
   it.each([
-    ['port out of range', { port: 70000 }],
-    ['port not a number', { port: '8080' }],
-    ['unknown scheme', { scheme: 'ftp' }],
-    ['unknown host kind', { hostKind: 'unix' }],
-    ['addresses with a number', { addresses: [1] }],
-    ['capability without tags', { capabilities: [{ name: 'c', version: '' }] }],
-    ['missing name', { name: undefined }],
-  ])('rejects an agent with %s', (_label, override) => {
+    ['port out of range', { port: 70000 }, 'malformed'],
+    ['port not a number', { port: '8080' }, 'malformed'],
+    ['unknown scheme', { scheme: 'ftp' }, 'malformed'],
+    ['unknown host kind', { hostKind: 'unix' }, 'malformed'],
+    ['addresses with a number', { addresses: [1] }, 'malformed'],
+    ['capability without tags', { capabilities: [{ name: 'c', version: '' }] }, 'malformed'],
+    ['missing name', { name: undefined }, 'malformed'],
+    ['an IPv4 address out of range', { addresses: ['999.1.1.1'] }, 'invalid_address'],
+    ['an IPv6 address with bad hex', { addresses: ['fd00::zz'] }, 'invalid_address'],
+    ['an octal-looking IPv4', { addresses: ['010.0.0.1'] }, 'invalid_address'],
+    ['a loopback address', { addresses: ['127.0.0.1'] }, 'invalid_address'],
+    ['a zone index', { addresses: ['fe80::1%eth0'] }, 'invalid_address'],
+    ['a hostname as an address', { addresses: ['example.com'] }, 'invalid_address'],
+    ['an ipv6 host that is not an address', { host: 'not an address' }, 'invalid_host'],
+    ['a junk hostname', { hostKind: 'hostname', host: 'not a host/../x' }, 'invalid_host'],
+    ['a non-ASCII hostname', { hostKind: 'hostname', host: '\u212Aelvin.example' }, 'invalid_host'],
+    ['a 5,000-character name', { name: 'n'.repeat(5000) }, 'oversized'],
+    ['the id of another stored agent', { id: 'chat-11223344' }, 'duplicate_id'],
+  ])('skips an agent with %s, counted, and loads the others', async (_label, override, reason) => {
+    const path = join(dir, 'snap.json');
     const stored = { version: 1, savedAt: '2026-11-22T02:00:00.000Z', registryUrl: 'x', agents: [agents[0], { ...agents[1], ...override }] };
-    expect(snapshotProblem(JSON.parse(JSON.stringify(stored)))).toBe('snapshot agent #1 is malformed');
+    await writeFile(path, JSON.stringify(stored));
+    const loaded = await loadSnapshot(path);
+    expect(loaded.snapshot?.agents).toEqual([agents[0]]);
+    expect(loaded.skipped).toEqual([{ index: 1, id: expect.toSatisfy((id: unknown) => id === null || typeof id === 'string'), reason }]);
+  });
+
+  it('refuses a snapshot file over the size bound and one nested too deep, without parsing it', async () => {
+    const path = join(dir, 'snap.json');
+    await writeFile(path, `{"version":1,"x":${'['.repeat(100_000)}`);
+    expect((await loadSnapshot(path)).reason).toBe('snapshot file nests too deep');
+    expect((await loadSnapshot(path, 1000)).reason).toBe('snapshot file is larger than 1000 bytes');
+  });
+
+  it('removes stale temp files of its own snapshot at start, and nothing else', async () => {
+    const path = join(dir, 'snap.json');
+    await saveSnapshot(path, 'http://r:8000', agents, new Date(0));
+    await writeFile(join(dir, '.snap.json.4242.deadbeef.tmp'), '{"version":1,"agen');
+    await writeFile(join(dir, '.snap.json.1.00000000.tmp'), '');
+    await writeFile(join(dir, '.other.json.1.00000000.tmp'), '');
+    await writeFile(join(dir, 'notes.tmp'), '');
+    expect(await removeStaleTempFiles(path)).toBe(2);
+    expect((await readdir(dir)).sort()).toEqual(['.other.json.1.00000000.tmp', 'notes.tmp', 'snap.json']);
+    expect(await removeStaleTempFiles(join(dir, 'absent', 'snap.json'))).toBe(0);
+  });
+
+  it.skipIf(skipWithout('strace', 'durable snapshot write trace'))('writes durably: fsync of the temp file before the rename, fsync of the directory after', async () => {
+    const path = join(dir, 'snap.json');
+    const script = `import { saveSnapshot } from ${JSON.stringify(new URL('../../../src/registry/snapshot-store.ts', import.meta.url).pathname)};
+await saveSnapshot(${JSON.stringify(path)}, 'http://r:8000', [], new Date(0));`;
+    const { stderr } = await run('strace', ['-f', '-qq', '-e', 'trace=openat,fsync,fdatasync,rename,renameat,renameat2,close', NODE_BINARY, '--input-type=module', '-e', script]);
+    // Keep only the calls on our files; map fds to names as the trace goes.
+    const names = new Map<string, string>();
+    const events: string[] = [];
+    for (const line of stderr.split('\n')) {
+      const open = /openat\(AT_FDCWD, "([^"]+)", [^)]*\) = (\d+)/.exec(line);
+      if (open && open[1]!.startsWith(dir)) {
+        names.set(open[2]!, open[1] === dir ? 'dir' : open[1]!.endsWith('.tmp') ? 'temp' : 'other');
+        events.push(`open ${names.get(open[2]!)}`);
+      }
+      const sync = /(?:fsync|fdatasync)\((\d+)\)\s+= 0/.exec(line);
+      if (sync && names.has(sync[1]!)) events.push(`fsync ${names.get(sync[1]!)}`);
+      if (/rename(?:at2?)?\(.*\.tmp".*snap\.json"/.test(line)) events.push('rename');
+      const close = /close\((\d+)\)\s+= 0/.exec(line);
+      if (close) names.delete(close[1]!);
+    }
+    expect(events).toEqual(['open temp', 'fsync temp', 'rename', 'open dir', 'fsync dir']);
   });
 
   it('writes plain JSON a person can read', async () => {

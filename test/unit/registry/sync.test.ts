@@ -1,7 +1,7 @@
 // Sync loop behaviour under faults the real registry binary cannot be made to produce (garbage
 // bodies, wrong JSON types, 5xx, hangs). The normal path is tested against the real binary in
 // test/integration/registry-sync.test.ts.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +14,10 @@ import { saveSnapshot } from '../../../src/registry/snapshot-store.ts';
 import {
   countByReason,
   createRegistrySync,
+  describeWriteError,
   failureKey,
+  FAILURE_LOG_INTERVAL_MS,
   newSkips,
-  shouldLogFailure,
   type RegistrySync,
   type RegistrySyncOptions,
 } from '../../../src/registry/sync.ts';
@@ -26,17 +27,6 @@ import { agentInfo, agentsBody, captureLogger, metricValue } from '../../support
 import { hang, json, startFakeRegistry, type FakeRegistry } from './fake-registry.ts';
 
 describe('failure log policy', () => {
-  it('logs the first failure, each change of kind, and every Nth repeat', () => {
-    const decisions: boolean[] = [];
-    let last: string | null = null;
-    const keys = ['connect:ECONNREFUSED', 'connect:ECONNREFUSED', 'connect:ECONNREFUSED', 'http:503', 'http:503', 'http:503', 'http:503'];
-    keys.forEach((key, i) => {
-      decisions.push(shouldLogFailure(i + 1, key, last, 6));
-      last = key;
-    });
-    expect(decisions).toEqual([true, false, false, true, false, true, false]);
-  });
-
   it('keys failures by kind, status and system code, not by message text', () => {
     expect(failureKey(new RegistryHttpError(503, 'http://a/agents'))).toBe('http:503');
     expect(failureKey(new RegistryConnectError('http://a/agents', 'ECONNREFUSED'))).toBe('connect:ECONNREFUSED');
@@ -129,8 +119,10 @@ describe('registry sync under registry faults', () => {
       source: 'registry',
       lastSuccessAt: 1_700_000_000_000,
       lastError: expect.any(String),
+      lastErrorCode: expect.any(String),
       consecutiveFailures: 2,
       agents: 1,
+      snapshot: null,
     });
     expect(await metricValue(register, 'meshdns_registry_polls_total', { result: 'success' })).toBe(1);
     expect(await metricValue(register, 'meshdns_registry_polls_total', { result: 'failure' })).toBe(2);
@@ -138,6 +130,72 @@ describe('registry sync under registry faults', () => {
     expect(await metricValue(register, 'meshdns_registry_up')).toBe(0);
     expect(await metricValue(register, 'meshdns_registry_agents')).toBe(1);
     expect(await metricValue(register, 'meshdns_registry_last_success_timestamp_seconds')).toBe(1_700_000_000);
+  });
+
+  it.each([
+    ['10 MB of nested brackets', () => Buffer.concat([Buffer.from('{"agents":null,"x":'), Buffer.alloc(10 * 1024 * 1024, '[')]), 'TOO_DEEP'],
+    ['a body of brackets only', () => Buffer.alloc(1024 * 1024, '['), 'NOT_AN_OBJECT'],
+    ['a body over the byte cap', () => Buffer.alloc(3 * 1024 * 1024, ' '), 'BODY_TOO_LARGE'],
+    ['more agents than registry.maxAgents', () => Buffer.from(JSON.stringify(agentsBody([agentInfo({ id: 'a-1' }), agentInfo({ id: 'a-2' }), agentInfo({ id: 'a-3' })]))), 'TOO_MANY_AGENTS'],
+  ])('refuses %s as a hostile body: last good zone kept, code in state and metric', async (_label, body, code) => {
+    const { sync, changes } = setup({ maxBodyBytes: 2 * 1024 * 1024, bodyLimits: { maxAgents: 2 } });
+    expect(await sync.pollNow()).toMatchObject({ result: 'changed' });
+    const payload = body();
+    fake.answer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      for (let offset = 0; offset < payload.length; offset += 64 * 1024) res.write(payload.subarray(offset, offset + 64 * 1024));
+      res.end();
+    });
+    expect(await sync.pollNow()).toMatchObject({ result: 'failed', reason: 'format' });
+    expect(changes).toHaveLength(1);
+    expect(sync.state()).toMatchObject({ ready: true, agents: 1, lastErrorCode: code, consecutiveFailures: 1 });
+    expect(await metricValue(register, 'meshdns_registry_rejected_bodies_total', { code: code.toLowerCase() })).toBe(1);
+  });
+
+  it('reports a snapshot it cannot write once (not per poll), in state and metric, and its recovery', async () => {
+    const blocker = join(dir, 'state');
+    await writeFile(blocker, 'not a directory');
+    const path = join(blocker, 'snap.json');
+    const { sync, log } = setup({ snapshotPath: path });
+    expect(await sync.pollNow()).toMatchObject({ result: 'changed' });
+    fake.answer((_req, res) => json(res, 200, agentsBody([agentInfo({ endpoint: 'http://10.0.0.12:8081' })])));
+    expect(await sync.pollNow()).toMatchObject({ result: 'changed' });
+    fake.answer((_req, res) => json(res, 200, agentsBody([agentInfo()])));
+    for (let i = 0; i < 5; i++) await sync.pollNow();
+    const lines = log.lines.filter((line) => line.msg === 'cannot write registry snapshot file');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 40, path, code: 'EEXIST' }); // mkdir -p through a regular file
+    expect(lines[0]).not.toHaveProperty('err');
+    expect(sync.state().snapshot).toMatchObject({ path, writeFailing: true, writeError: expect.stringContaining('EEXIST'), failingSince: 1_700_000_000_000 });
+    expect(await metricValue(register, 'meshdns_registry_snapshot_write_failing')).toBe(1);
+    expect(await metricValue(register, 'meshdns_registry_snapshot_writes_total', { result: 'failure' })).toBeGreaterThanOrEqual(2);
+
+    await rm(blocker);
+    await sync.pollNow();
+    expect(sync.state().snapshot).toMatchObject({ writeFailing: false, writeError: null, failingSince: null });
+    expect(await metricValue(register, 'meshdns_registry_snapshot_write_failing')).toBe(0);
+    expect(log.lines.filter((line) => line.msg === 'registry snapshot file written again')).toHaveLength(1);
+  });
+
+  it('names the directory owner and its own uid when a snapshot write is refused (bind mount of another owner)', async () => {
+    const refused = Object.assign(new Error(`EACCES: permission denied, open '${dir}/.snap.json.1.tmp'`), { code: 'EACCES' });
+    const text = await describeWriteError(refused, join(dir, 'snap.json'));
+    expect(text).toMatch(new RegExp(`directory ${dir} is owned by uid \\d+ gid \\d+ mode 700; mesh-dns runs as uid ${process.getuid!()}`));
+  });
+
+  it('loads a snapshot with bad addresses, skipping and counting them, and serves the rest', async () => {
+    const path = join(dir, 'snap.json');
+    const { agents } = projectAgents(agentsBody([agentInfo({ id: 'good-1' }), agentInfo({ id: 'bad-1' }), agentInfo({ id: 'bad-2' })]));
+    const stored = agents.map((agent) => agent.id === 'bad-1' ? { ...agent, addresses: ['999.1.1.1'] } : agent.id === 'bad-2' ? { ...agent, addresses: ['fd00::zz'] } : agent);
+    await writeFile(path, JSON.stringify({ version: 1, savedAt: '2026-11-22T02:00:00.000Z', registryUrl: fake.url, agents: stored }));
+    await writeFile(join(dir, '.snap.json.77.0badf00d.tmp'), 'half a snapshot');
+    fake.answer(hang());
+    const { sync, changes } = setup({ snapshotPath: path, requestTimeoutMs: 100 });
+    await sync.start();
+    expect(changes[0]?.agents.map((agent) => agent.id)).toEqual(['good-1']);
+    expect(sync.state()).toMatchObject({ ready: true, source: 'snapshot', snapshot: { skippedAtLoad: 2 } });
+    expect(await metricValue(register, 'meshdns_registry_snapshot_skipped_agents', { reason: 'invalid_address' })).toBe(2);
+    expect(await readdir(dir)).toEqual(['snap.json']);
   });
 
   it('times out a registry that hangs, within the request timeout', async () => {
@@ -167,6 +225,22 @@ describe('registry sync under registry faults', () => {
     const recovered = log.lines.filter((line) => line.msg === 'registry reachable again');
     expect(recovered.map((line) => [line.level, line['failures']])).toEqual([[30, 7]]);
     expect(sync.state()).toMatchObject({ consecutiveFailures: 0, lastError: null, ready: true });
+  });
+
+  it('logs each kind of failure once per FAILURE_LOG_INTERVAL_MS however kinds alternate, with the count in between', async () => {
+    let clock = 1_700_000_000_000;
+    const { sync, log } = setup({ now: () => clock });
+    for (let i = 0; i < 10; i++) {
+      fake.answer(i % 2 === 0 ? (_req, res) => res.end('garbage') : (_req, res) => json(res, 503, {}));
+      await sync.pollNow();
+      clock += 2000;
+    }
+    const failures = () => log.warnings().filter((line) => line.msg === 'registry poll failed; keeping the current zone');
+    expect(failures().map((line) => [line['reason'], line['code'], line['consecutiveFailures']])).toEqual([['format', 'NOT_JSON', 1], ['http', 'REGISTRY_HTTP_STATUS', 2]]);
+    clock += FAILURE_LOG_INTERVAL_MS;
+    fake.answer((_req, res) => res.end('garbage'));
+    await sync.pollNow();
+    expect(failures().at(-1)).toMatchObject({ reason: 'format', consecutiveFailures: 11, suppressedSinceLastLog: 4 });
   });
 
   it('stop() aborts a hanging poll at once and does not count it as a failure', async () => {

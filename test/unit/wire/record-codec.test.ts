@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RRType } from '../../../src/wire/constants.ts';
-import { encodeRecordTail } from '../../../src/wire/record-codec.ts';
+import { encodeRecordTail, RecordTooLargeError } from '../../../src/wire/record-codec.ts';
 import { encodeName } from '../../support/dns-messages.ts';
 
 /** TYPE, CLASS IN, TTL, RDLENGTH then RDATA: the tail we expect for a record. */
@@ -57,5 +57,27 @@ describe('encodeRecordTail', () => {
 
   it('HINFO as raw RDATA: two character-strings', () => {
     expect(encodeRecordTail({ type: RRType.HINFO, ttl: 0, cpu: 'RFC8482', os: '' })).toEqual(tail(RRType.HINFO, 0, [7, ...Buffer.from('RFC8482'), 0]));
+  });
+});
+
+describe('encodeRecordTail at the wire limits', () => {
+  it('encodes a TXT of exactly 65,535 bytes of RDATA, with RDLENGTH 65535', () => {
+    // 257 strings of 255 bytes (256 octets each) = 65,792; 255 of them + one of 254 = 65,535.
+    const strings = [...Array.from({ length: 255 }, () => 'a'.repeat(255)), 'b'.repeat(254)];
+    const encoded = encodeRecordTail({ type: RRType.TXT, ttl: 5, strings });
+    expect(encoded.readUInt16BE(8)).toBe(65535);
+    expect(encoded.length).toBe(10 + 65535);
+  });
+
+  it('refuses a TXT whose RDATA exceeds 65,535 bytes instead of writing RDLENGTH modulo 65536', () => {
+    // The reproduction: 76,800 bytes went out as RDLENGTH 11,264.
+    const strings = Array.from({ length: 300 }, () => 'y'.repeat(255));
+    expect(() => encodeRecordTail({ type: RRType.TXT, ttl: 5, strings })).toThrow(RecordTooLargeError);
+    expect(() => encodeRecordTail({ type: RRType.TXT, ttl: 5, strings: [...Array.from({ length: 256 }, () => 'a'.repeat(255))] })).toThrow(/RDATA of 65536 bytes/);
+  });
+
+  it('refuses a TXT character-string over 255 bytes instead of writing its length octet modulo 256', () => {
+    expect(() => encodeRecordTail({ type: RRType.TXT, ttl: 5, strings: ['x'.repeat(256)] })).toThrow(/TXT string of 256 bytes/);
+    expect(() => encodeRecordTail({ type: RRType.TXT, ttl: 5, strings: ['é'.repeat(128)] })).toThrow(RecordTooLargeError);
   });
 });

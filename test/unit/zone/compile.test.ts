@@ -158,7 +158,8 @@ describe('compileZone: labels that cannot be published', () => {
   it('isValidLabel and capabilityLabel follow RFC 1035 §2.3.4 lengths', () => {
     expect(isValidLabel('a'.repeat(63))).toBe(true);
     expect(isValidLabel('a'.repeat(64))).toBe(false);
-    expect(isValidLabel('under_score')).toBe(true);
+    // RFC 1035 §2.3.1 LDH only for agent labels (the registry's own rule for new agents).
+    expect(isValidLabel('under_score')).toBe(false);
     expect(isValidLabel('-lead')).toBe(false);
     expect(isValidLabel('')).toBe(false);
     expect(capabilityLabel('Weather_Forecast')).toBe('_weather_forecast');

@@ -1,0 +1,393 @@
+// Reads a GET /agents body (`AgentsListResponse`, reference §3.3) chunk by chunk and keeps only
+// the fields the projection needs. Memory is bounded by what is kept, never by the body: the
+// tokenizer holds one string and a depth stack (json-stream.ts), and every kept value is
+// accounted against `maxProjectionBytes`. Everything else — descriptions, dependency and LLM
+// resolutions, timestamps — is scanned for syntax and depth and dropped.
+//
+// Validation follows projection.ts's policy: a body that is not a registry answer (wrong types,
+// a kept key twice, too many entries, too deep) fails the whole poll, so the last good zone keeps
+// serving. One agent whose kept fields exceed the bounds (a 5,000-byte capability name, 10,000
+// capabilities) is not a malformed body: the registry accepts such agents (reference §9 pitfall
+// 4), so that agent is marked `oversized` and left out of the zone, and the others are served.
+import { RegistryFormatError } from './errors.ts';
+import { JsonTokenizer, type JsonEvents } from './json-stream.ts';
+import type { CapabilityProjection } from './types.ts';
+
+/** The kept fields of one `AgentInfo`, checked for type, not yet projected. */
+export interface RawAgent {
+  /** Position in the body, for messages. */
+  index: number;
+  id: string;
+  name: string;
+  status: string;
+  endpoint: string;
+  version: string;
+  runtime: string;
+  agentType: string;
+  /** In body order (projection sorts). */
+  capabilities: CapabilityProjection[];
+  /** A kept field exceeded its bound; the strings may be cut and the capabilities incomplete. */
+  oversized: boolean;
+}
+
+export interface AgentsBodyLimits {
+  /** Entries of `agents`, healthy or not (the registry keeps unhealthy ones up to 1 h). */
+  maxAgents: number;
+  /** Nesting of the body. The registry's own bodies nest 6 deep (dependency tags). */
+  maxDepth: number;
+  /** One kept string (id, name, endpoint, capability, tag). Longer marks the agent oversized. */
+  maxStringBytes: number;
+  maxCapabilitiesPerAgent: number;
+  maxTagsPerCapability: number;
+  /** Sum over kept strings of (bytes + KEPT_VALUE_OVERHEAD): the bound on the projection's memory. */
+  maxProjectionBytes: number;
+}
+
+/**
+ * Reference §8: ~750 B per agent, 10,000 agents = 7.5 MB. Ids are ≤ 253 characters and endpoints
+ * carry a ≤ 253-character host, so 1 KiB per kept string leaves room without letting one field
+ * grow without bound. 64 MiB of accounted projection is ~6× what 50,000 such agents keep.
+ */
+export const DEFAULT_AGENTS_BODY_LIMITS: AgentsBodyLimits = {
+  maxAgents: 50_000,
+  maxDepth: 32,
+  maxStringBytes: 1024,
+  maxCapabilitiesPerAgent: 256,
+  maxTagsPerCapability: 64,
+  maxProjectionBytes: 64 * 1024 * 1024,
+};
+
+/** What a kept JS string costs beyond its characters (header, pointer in its array or object). */
+const KEPT_VALUE_OVERHEAD = 32;
+
+type Frame = 'root' | 'agents' | 'agent' | 'capabilities' | 'capability' | 'tags';
+
+const AGENT_STRING_FIELDS: Record<string, { field: 'id' | 'name' | 'status' | 'endpoint' | 'version' | 'runtime' | 'agentType'; required: boolean }> = {
+  id: { field: 'id', required: true },
+  name: { field: 'name', required: true },
+  status: { field: 'status', required: true },
+  endpoint: { field: 'endpoint', required: true },
+  version: { field: 'version', required: false },
+  runtime: { field: 'runtime', required: false },
+  agent_type: { field: 'agentType', required: false },
+};
+
+const UNKNOWN_KEY = '\u0000';
+/** Keys whose string values the reader looks at (kept, or checked for type); others are skipped undecoded. */
+const READ_KEYS = new Set(['agents', 'capabilities', 'tags', 'name', 'version', ...Object.keys(AGENT_STRING_FIELDS)]);
+
+interface CapabilityDraft {
+  name: string | null;
+  version: string;
+  tags: string[];
+  seen: Set<string>;
+}
+
+type AgentDraft = Omit<RawAgent, 'id' | 'name' | 'status' | 'endpoint'> & {
+  id: string | null;
+  name: string | null;
+  status: string | null;
+  endpoint: string | null;
+  seen: Set<string>;
+};
+
+export interface AgentsBody {
+  /** null when the registry sent `agents: null` (its empty list). */
+  agents: RawAgent[] | null;
+}
+
+/** Feed with write(chunk) as the body arrives; end() returns the kept agents or throws RegistryFormatError. */
+export class AgentsBodyReader implements JsonEvents {
+  /** See JsonEvents.skipStrings: inside a skipped value, or after a key nobody reads. */
+  skipStrings = false;
+  readonly #limits: AgentsBodyLimits;
+  readonly #tokenizer: JsonTokenizer;
+  readonly #frames: Frame[] = [];
+  #skipDepth = 0;
+  #key = UNKNOWN_KEY;
+  #agents: RawAgent[] | null = null;
+  #agentsSeen = false;
+  #entries = 0;
+  #keptBytes = 0;
+  #agent: AgentDraft | null = null;
+  #capability: CapabilityDraft | null = null;
+
+  constructor(limits: AgentsBodyLimits = DEFAULT_AGENTS_BODY_LIMITS) {
+    this.#limits = limits;
+    this.#tokenizer = new JsonTokenizer(this, { maxDepth: limits.maxDepth, maxStringBytes: limits.maxStringBytes });
+  }
+
+  write(chunk: Uint8Array): void {
+    this.#tokenizer.write(chunk);
+  }
+
+  end(): AgentsBody {
+    this.#tokenizer.end();
+    return { agents: this.#agents };
+  }
+
+  /** Bytes accounted to kept values so far. */
+  get keptBytes(): number {
+    return this.#keptBytes;
+  }
+
+  // --- JsonEvents ---------------------------------------------------------------------------
+
+  startObject(): void {
+    this.#startContainer(true);
+  }
+
+  startArray(): void {
+    this.#startContainer(false);
+  }
+
+  endObject(): void {
+    this.#endContainer();
+  }
+
+  endArray(): void {
+    this.#endContainer();
+  }
+
+  key(name: string, truncated: boolean): void {
+    if (this.#skipDepth > 0) return;
+    this.#key = truncated ? UNKNOWN_KEY : name;
+    this.skipStrings = !READ_KEYS.has(this.#key);
+  }
+
+  string(value: string, truncated: boolean): void {
+    this.#scalar(value, truncated);
+  }
+
+  number(value: number): void {
+    this.#scalar(value, false);
+  }
+
+  literal(value: boolean | null): void {
+    this.#scalar(value, false);
+  }
+
+  // --- structure ----------------------------------------------------------------------------
+
+  #startContainer(isObject: boolean): void {
+    if (this.#skipDepth > 0) {
+      this.#skipDepth++;
+      return;
+    }
+    this.skipStrings = false;
+    const parent = this.#frames.at(-1);
+    const key = this.#key;
+    const kind = isObject ? 'an object' : 'a list';
+    switch (parent) {
+      case undefined:
+        if (!isObject) throw new RegistryFormatError('NOT_AN_OBJECT', 'GET /agents body is a list, not a JSON object');
+        return this.#push('root');
+      case 'root':
+        if (key !== 'agents') return this.#skip();
+        if (isObject) throw new RegistryFormatError('AGENTS_NOT_A_LIST', 'GET /agents "agents" is an object, not a list or null');
+        this.#agentsKey();
+        this.#agents = [];
+        return this.#push('agents');
+      case 'agents':
+        if (!isObject) throw this.#badAgent(this.#entries, 'is a list, not an object');
+        this.#newAgent();
+        return this.#push('agent');
+      case 'agent':
+        if (key === 'capabilities') {
+          this.#once(this.#agent!.seen, key);
+          if (isObject) throw this.#badCapability('"capabilities" is an object, not a list');
+          return this.#push('capabilities');
+        }
+        if (key in AGENT_STRING_FIELDS) throw this.#badAgent(this.#agent!.index, `field "${key}" is ${kind}, not a string`);
+        return this.#skip();
+      case 'capabilities':
+        if (!isObject) throw this.#badCapability('a capability is a list, not an object');
+        this.#capability = { name: null, version: '', tags: [], seen: new Set() };
+        return this.#push('capability');
+      case 'capability':
+        if (key === 'tags') {
+          this.#once(this.#capability!.seen, key);
+          if (isObject) throw this.#badCapability('capability tags are an object, not a list of strings');
+          return this.#push('tags');
+        }
+        if (key === 'name' || key === 'version') throw this.#badCapability(`a capability ${key} is ${kind}, not a string`);
+        return this.#skip();
+      case 'tags':
+        throw this.#badCapability('capability tags are not a list of strings');
+    }
+  }
+
+  #endContainer(): void {
+    if (this.#skipDepth > 0) {
+      this.#skipDepth--;
+      this.skipStrings = this.#skipDepth > 0;
+      return;
+    }
+    this.skipStrings = false;
+    const frame = this.#frames.pop();
+    this.#key = UNKNOWN_KEY;
+    if (frame === 'agent') this.#finishAgent();
+    else if (frame === 'capability') this.#finishCapability();
+    else if (frame === 'root' && !this.#agentsSeen) {
+      throw new RegistryFormatError('AGENTS_NOT_A_LIST', 'GET /agents body has no "agents" key');
+    }
+  }
+
+  #push(frame: Frame): void {
+    this.#frames.push(frame);
+    this.#key = UNKNOWN_KEY;
+  }
+
+  #skip(): void {
+    this.#skipDepth = 1;
+    this.skipStrings = true;
+  }
+
+  #scalar(value: string | number | boolean | null, truncated: boolean): void {
+    if (this.#skipDepth > 0) return;
+    const parent = this.#frames.at(-1);
+    const key = this.#key;
+    switch (parent) {
+      case undefined:
+        throw new RegistryFormatError('NOT_AN_OBJECT', `GET /agents body is ${describe(value)}, not a JSON object`);
+      case 'root':
+        if (key !== 'agents') return;
+        if (value !== null) throw new RegistryFormatError('AGENTS_NOT_A_LIST', `GET /agents "agents" is ${describe(value)}, not a list or null`);
+        // `agents: null` is how the registry spells an empty list (reference §3.3, verified).
+        this.#agentsKey();
+        return;
+      case 'agents':
+        throw this.#badAgent(this.#entries, `is ${describe(value)}, not an object`);
+      case 'agent':
+        return this.#agentField(key, value, truncated);
+      case 'capabilities':
+        throw this.#badCapability(`a capability is ${describe(value)}, not an object`);
+      case 'capability':
+        return this.#capabilityField(key, value, truncated);
+      case 'tags': {
+        if (typeof value !== 'string') throw this.#badCapability('capability tags are not a list of strings');
+        const capability = this.#capability!;
+        if (capability.tags.length >= this.#limits.maxTagsPerCapability || truncated) {
+          this.#agent!.oversized = true;
+          return;
+        }
+        if (!this.#agent!.oversized) capability.tags.push(this.#keep(value));
+        return;
+      }
+    }
+  }
+
+  #agentField(key: string, value: string | number | boolean | null, truncated: boolean): void {
+    const agent = this.#agent!;
+    if (key === 'capabilities') {
+      this.#once(agent.seen, key);
+      if (value !== null) throw this.#badCapability(`"capabilities" is ${describe(value)}, not a list`);
+      return;
+    }
+    const spec = AGENT_STRING_FIELDS[key];
+    if (spec === undefined) return;
+    this.#once(agent.seen, key);
+    if (value === null && !spec.required) return;
+    if (typeof value !== 'string') throw this.#badAgent(agent.index, `field "${key}" is ${describe(value)}, not a string`);
+    if (truncated) agent.oversized = true;
+    agent[spec.field] = this.#keep(value);
+  }
+
+  #capabilityField(key: string, value: string | number | boolean | null, truncated: boolean): void {
+    const capability = this.#capability!;
+    if (key === 'tags') {
+      this.#once(capability.seen, key);
+      if (value !== null) throw this.#badCapability('capability tags are not a list of strings');
+      return;
+    }
+    if (key !== 'name' && key !== 'version') return;
+    this.#once(capability.seen, key);
+    if (key === 'version' && value === null) return;
+    if (typeof value !== 'string') throw this.#badCapability(`a capability ${key} is ${describe(value)}, not a string`);
+    if (truncated) this.#agent!.oversized = true;
+    if (key === 'name') capability.name = this.#keep(value);
+    else capability.version = this.#keep(value);
+  }
+
+  #agentsKey(): void {
+    if (this.#agentsSeen) throw new RegistryFormatError('DUPLICATE_KEY', 'GET /agents body has "agents" twice');
+    this.#agentsSeen = true;
+  }
+
+  #newAgent(): void {
+    const index = this.#entries++;
+    if (this.#entries > this.#limits.maxAgents) {
+      throw new RegistryFormatError('TOO_MANY_AGENTS', `GET /agents lists more than ${this.#limits.maxAgents} agents (registry.maxAgents)`);
+    }
+    this.#agent = {
+      index,
+      id: null,
+      name: null,
+      status: null,
+      endpoint: null,
+      version: '',
+      runtime: '',
+      agentType: '',
+      capabilities: [],
+      oversized: false,
+      seen: new Set(),
+    };
+  }
+
+  #finishCapability(): void {
+    const capability = this.#capability!;
+    const agent = this.#agent!;
+    this.#capability = null;
+    if (capability.name === null) throw this.#badCapability('a capability name is missing, not a string');
+    if (agent.capabilities.length >= this.#limits.maxCapabilitiesPerAgent) {
+      agent.oversized = true;
+      return;
+    }
+    if (!agent.oversized) agent.capabilities.push({ name: capability.name, version: capability.version, tags: capability.tags });
+  }
+
+  #finishAgent(): void {
+    const draft = this.#agent!;
+    this.#agent = null;
+    for (const [key, spec] of Object.entries(AGENT_STRING_FIELDS)) {
+      if (spec.required && draft[spec.field] === null) throw this.#badAgent(draft.index, `field "${key}" is missing, not a string`);
+    }
+    const { seen: _seen, ...rest } = draft;
+    const agent = { ...rest, capabilities: draft.oversized ? [] : draft.capabilities } as RawAgent;
+    this.#agents!.push(agent);
+  }
+
+  /** A kept key may appear once: two values for one field is not a registry answer, and which one a parser takes is a choice an attacker could exploit. */
+  #once(seen: Set<string>, key: string): void {
+    if (seen.has(key)) throw new RegistryFormatError('DUPLICATE_KEY', `GET /agents entry #${this.#agent?.index ?? '?'} has the key "${key}" twice`);
+    seen.add(key);
+  }
+
+  #keep(value: string): string {
+    this.#keptBytes += value.length + KEPT_VALUE_OVERHEAD;
+    if (this.#keptBytes > this.#limits.maxProjectionBytes) {
+      throw new RegistryFormatError('PROJECTION_TOO_LARGE', `GET /agents keeps more than ${this.#limits.maxProjectionBytes} bytes of agent data`);
+    }
+    return value;
+  }
+
+  #badAgent(index: number, problem: string): RegistryFormatError {
+    return new RegistryFormatError('BAD_AGENT', `GET /agents entry #${index} ${problem}`);
+  }
+
+  #badCapability(problem: string): RegistryFormatError {
+    return new RegistryFormatError('BAD_CAPABILITY', `GET /agents entry #${this.#agent?.index ?? '?'}: ${problem}`);
+  }
+}
+
+/** Whole-buffer convenience (tests, snapshot-sized inputs). */
+export function readAgentsBody(bytes: Uint8Array, limits: AgentsBodyLimits = DEFAULT_AGENTS_BODY_LIMITS): AgentsBody {
+  const reader = new AgentsBodyReader(limits);
+  reader.write(bytes);
+  return reader.end();
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  return `a ${typeof value}`;
+}

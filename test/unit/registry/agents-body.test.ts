@@ -1,0 +1,243 @@
+// The streaming GET /agents reader and its tokenizer, against a corpus: bodies captured from the
+// real registry binary (test/unit/registry/corpus, see its README), every truncation of them,
+// deep nesting, huge strings, wrong types, duplicate keys, numbers as strings, and a differential
+// check of the tokenizer against JSON.parse.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody, type AgentsBodyLimits } from '../../../src/registry/agents-body.ts';
+import { RegistryFormatError } from '../../../src/registry/errors.ts';
+import { JsonTokenizer, parseJsonBounded, type JsonEvents } from '../../../src/registry/json-stream.ts';
+import { projectAgentsBody } from '../../../src/registry/projection.ts';
+import { agentInfo, agentsBody } from '../../support/registry.ts';
+
+const corpus = (name: string) => readFileSync(new URL(`./corpus/${name}`, import.meta.url));
+const realAgents = corpus('real-agents.json');
+const realEmpty = corpus('real-empty.json');
+const bytes = (text: string) => Buffer.from(text, 'utf8');
+
+function formatError(run: () => unknown): RegistryFormatError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(RegistryFormatError);
+    return error as RegistryFormatError;
+  }
+  throw new Error('accepted');
+}
+
+const read = (text: string, limits: Partial<AgentsBodyLimits> = {}) => readAgentsBody(bytes(text), { ...DEFAULT_AGENTS_BODY_LIMITS, ...limits });
+
+/** Rebuilds a value from tokenizer events: what JSON.parse would return, for differential tests. */
+function rebuild(input: Uint8Array, chunkSize: number): unknown {
+  const stack: { container: unknown[] | Record<string, unknown>; key: string | null }[] = [];
+  let root: unknown;
+  let pendingKey: string | null = null;
+  const put = (value: unknown) => {
+    const top = stack.at(-1);
+    if (!top) root = value;
+    else if (Array.isArray(top.container)) top.container.push(value);
+    else top.container[pendingKey!] = value;
+  };
+  const events: JsonEvents = {
+    startObject() {
+      const container = {};
+      put(container);
+      stack.push({ container, key: pendingKey });
+    },
+    startArray() {
+      const container: unknown[] = [];
+      put(container);
+      stack.push({ container, key: pendingKey });
+    },
+    endObject() {
+      stack.pop();
+    },
+    endArray() {
+      stack.pop();
+    },
+    key(name) {
+      pendingKey = name;
+    },
+    string: (value) => put(value),
+    number: (value) => put(value),
+    literal: (value) => put(value),
+  };
+  const tokenizer = new JsonTokenizer(events, { maxDepth: 64, maxStringBytes: 1 << 20 });
+  for (let offset = 0; offset < input.length; offset += chunkSize) tokenizer.write(input.subarray(offset, offset + chunkSize));
+  tokenizer.end();
+  return root;
+}
+
+describe('agents body reader: real registry bodies', () => {
+  it('keeps exactly the projection fields of a real 7-agent body (healthy, unhealthy, IPv6, hostname, stdio, unicode)', () => {
+    const body = readAgentsBody(realAgents);
+    const parsed = JSON.parse(realAgents.toString('utf8')) as { agents: Record<string, unknown>[] };
+    expect(body.agents).toEqual(
+      parsed.agents.map((agent, index) => ({
+        index,
+        id: agent['id'],
+        name: agent['name'],
+        status: agent['status'],
+        endpoint: agent['endpoint'],
+        version: agent['version'],
+        runtime: agent['runtime'],
+        agentType: agent['agent_type'],
+        capabilities: ((agent['capabilities'] as Record<string, unknown>[] | null) ?? []).map((cap) => ({ name: cap['name'], version: cap['version'] ?? '', tags: cap['tags'] ?? [] })),
+        oversized: false,
+      })),
+    );
+    const projected = projectAgentsBody(body);
+    expect(projected.agents.map((agent) => agent.id)).toEqual(['chat-11223344', 'geo-0c1d2e3f', 'uni-00000001', 'v6br-aaaa0003', 'weather-a1b2c3d4']);
+    expect(projected.skipped).toEqual([{ id: 'stdio-aaaa0004', reason: 'stdio', endpoint: 'stdio://stdio-aaaa0004' }]);
+  });
+
+  it('reads `agents: null` from the real empty registry as no agents', () => {
+    expect(readAgentsBody(realEmpty)).toEqual({ agents: null });
+  });
+
+  it('gives the same result whatever the chunk boundaries (1, 7 and 4096-byte chunks)', () => {
+    const whole = readAgentsBody(realAgents);
+    for (const size of [1, 7, 4096]) {
+      const reader = new AgentsBodyReader();
+      for (let offset = 0; offset < realAgents.length; offset += size) reader.write(realAgents.subarray(offset, offset + size));
+      expect(reader.end()).toEqual(whole);
+    }
+  });
+
+  it('rejects every truncation of a real body (never a partial agent list)', () => {
+    const codes = new Set<string>();
+    for (let length = 0; length < realAgents.length; length++) {
+      codes.add(formatError(() => readAgentsBody(realAgents.subarray(0, length))).code);
+    }
+    // A prefix can end inside a number (`"http_port":80`), which is itself complete JSON only at top level.
+    expect([...codes].sort()).toEqual(['TRUNCATED']);
+  });
+});
+
+describe('agents body reader: hostile and broken bodies', () => {
+  it('rejects nesting deeper than maxDepth at the first byte past it, with no memory growth', () => {
+    // A body of brackets is refused at its first byte (not an object); behind a key the reader
+    // skips, it is the depth bound that stops it.
+    expect(formatError(() => readAgentsBody(Buffer.alloc(1024, '['))).code).toBe('NOT_AN_OBJECT');
+    const brackets = Buffer.concat([bytes('{"x":'), Buffer.alloc(10 * 1024 * 1024, '[')]);
+    const before = process.memoryUsage().heapUsed;
+    const started = performance.now();
+    const error = formatError(() => readAgentsBody(brackets));
+    expect(error.code).toBe('TOO_DEEP');
+    expect(error.message).toMatch(/deeper than 32 levels \(byte 36\)/);
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  it('accepts exactly maxDepth levels and rejects one more, also inside a skipped field', () => {
+    const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+    // root object (1), agents list (2), agent (3), description value levels on top.
+    const body = (depth: number) => `{"agents":[${JSON.stringify(agentInfo()).slice(0, -1)},"deep":${nested(depth)}}]}`;
+    expect(read(body(29)).agents).toHaveLength(1);
+    expect(formatError(() => read(body(30))).code).toBe('TOO_DEEP');
+  });
+
+  it('scans a 50 MB skipped string without keeping it, and keeps a huge kept string to its bound', () => {
+    const reader = new AgentsBodyReader();
+    const [head, tail] = JSON.stringify(agentsBody([agentInfo({ description: 'MARK' })])).split('MARK') as [string, string];
+    const before = process.memoryUsage().heapUsed;
+    reader.write(bytes(head));
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    for (let written = 0; written < 50 * 1024 * 1024; written += chunk.length) reader.write(chunk);
+    reader.write(bytes(tail));
+    const body = reader.end();
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(16 * 1024 * 1024);
+    expect(body.agents).toHaveLength(1);
+    expect(reader.keptBytes).toBeLessThan(2048);
+
+    const longId = 'a'.repeat(5000);
+    const projected = projectAgentsBody(read(JSON.stringify(agentsBody([agentInfo({ id: longId }), agentInfo({ id: 'ok-1' })]))));
+    expect(projected.agents.map((agent) => agent.id)).toEqual(['ok-1']);
+    expect(projected.skipped).toEqual([{ id: 'a'.repeat(1024), reason: 'oversized', endpoint: 'http://10.0.0.11:8081' }]);
+  });
+
+  it('marks an agent with too many capabilities or tags oversized, and serves the others', () => {
+    const manyCaps = Array.from({ length: 257 }, (_, i) => ({ name: `cap${i}`, version: '1', tags: [] }));
+    const manyTags = [{ name: 'c', version: '1', tags: Array.from({ length: 65 }, (_, i) => `t${i}`) }];
+    const projected = projectAgentsBody(read(JSON.stringify(agentsBody([agentInfo({ id: 'caps-1', capabilities: manyCaps }), agentInfo({ id: 'tags-1', capabilities: manyTags }), agentInfo({ id: 'fine-1' })]))));
+    expect(projected.agents.map((agent) => agent.id)).toEqual(['fine-1']);
+    expect(projected.skipped.map((skip) => `${skip.id}:${skip.reason}`)).toEqual(['caps-1:oversized', 'tags-1:oversized']);
+  });
+
+  it('rejects more entries than maxAgents, and more kept bytes than maxProjectionBytes', () => {
+    const three = JSON.stringify(agentsBody([agentInfo({ id: 'a-1' }), agentInfo({ id: 'a-2' }), agentInfo({ id: 'a-3' })]));
+    expect(read(three, { maxAgents: 3 }).agents).toHaveLength(3);
+    expect(formatError(() => read(three, { maxAgents: 2 })).code).toBe('TOO_MANY_AGENTS');
+    expect(formatError(() => read(three, { maxProjectionBytes: 600 })).code).toBe('PROJECTION_TOO_LARGE');
+  });
+
+  it.each([
+    ['numbers as strings in kept fields', '{"agents":[{"id":"a","name":"a","status":"healthy","endpoint":"http://10.0.0.1:80","version":1}]}', 'BAD_AGENT'],
+    ['an agents list given as a string', '{"agents":"[]"}', 'AGENTS_NOT_A_LIST'],
+    ['a kept key twice in one agent', '{"agents":[{"id":"a","id":"b","name":"a","status":"healthy","endpoint":"http://10.0.0.1:80"}]}', 'DUPLICATE_KEY'],
+    ['"agents" twice', '{"agents":null,"agents":[]}', 'DUPLICATE_KEY'],
+    ['a capability name twice', '{"agents":[{"id":"a","name":"a","status":"healthy","endpoint":"http://10.0.0.1:80","capabilities":[{"name":"x","name":"y"}]}]}', 'DUPLICATE_KEY'],
+    ['data after the value', '{"agents":null} {}', 'NOT_JSON'],
+    ['a trailing comma', '{"agents":[],}', 'NOT_JSON'],
+    ['single quotes', "{'agents':null}", 'NOT_JSON'],
+    ['a leading zero', '{"agents":null,"count":01}', 'NOT_JSON'],
+    ['a bare minus', '{"count":-,"agents":null}', 'NOT_JSON'],
+    ['a control character in a string', '{"agents":null,"x":"a\tb"}', 'NOT_JSON'],
+    ['a bad escape', '{"agents":null,"x":"\\q"}', 'NOT_JSON'],
+    ['a mismatched bracket', '{"agents":[}', 'NOT_JSON'],
+    ['an empty body', '', 'TRUNCATED'],
+    ['a top-level number', '42', 'NOT_AN_OBJECT'],
+  ])('rejects %s', (_label, text, code) => {
+    expect(formatError(() => read(text)).code).toBe(code);
+  });
+
+  it('allows an unknown key twice and numbers as strings in fields it does not keep', () => {
+    const text = '{"agents":[{"id":"a-1","name":"a","status":"healthy","endpoint":"http://10.0.0.1:80","description":"x","description":"y","total_dependencies":"3"}],"count":"1"}';
+    expect(read(text).agents?.map((agent) => agent.id)).toEqual(['a-1']);
+  });
+
+  it('rejects invalid UTF-8 in a string and decodes escapes, surrogate pairs and lone surrogates', () => {
+    expect(formatError(() => readAgentsBody(Buffer.concat([bytes('{"agents":[{"id":"'), Buffer.from([0xff, 0xfe]), bytes('"}]}')]))).code).toBe('NOT_JSON');
+    expect(formatError(() => readAgentsBody(Buffer.concat([bytes('{"agents":null,"'), Buffer.from([0xc3]), bytes('":1}')]))).code).toBe('NOT_JSON');
+    const text = '{"agents":[{"id":"\\u0061-1","name":"\\ud83d\\ude00","status":"healthy","endpoint":"http://10.0.0.1:80","version":"\\ud800x\\n\\/"}]}';
+    expect(read(text).agents![0]).toMatchObject({ id: 'a-1', name: '😀', version: '\ufffdx\n/' });
+  });
+});
+
+describe('JSON tokenizer against JSON.parse', () => {
+  // Deterministic pseudo-random documents (no clock, no Math.random): mulberry32.
+  function random(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  function value(next: () => number, depth: number): unknown {
+    const pick = Math.floor(next() * (depth > 5 ? 4 : 6));
+    const strings = ['', 'a', 'é中', '😀', '"\\/\b\f\n\r\t', '\u0001\u001f', 'x'.repeat(300)];
+    switch (pick) {
+      case 0: return strings[Math.floor(next() * strings.length)];
+      case 1: return [0, -1, 1.5, -2.5e-7, 1e21, 123456789012345][Math.floor(next() * 6)];
+      case 2: return [true, false][Math.floor(next() * 2)];
+      case 3: return null;
+      case 4: return Array.from({ length: Math.floor(next() * 4) }, () => value(next, depth + 1));
+      default: return Object.fromEntries(Array.from({ length: Math.floor(next() * 4) }, (_, i) => [`k${i}${strings[i % 4]}`, value(next, depth + 1)]));
+    }
+  }
+
+  it('rebuilds 500 random documents exactly, whatever the chunk size', () => {
+    const next = random(6);
+    for (let i = 0; i < 500; i++) {
+      const doc = value(next, 0);
+      const text = bytes(JSON.stringify(doc, null, i % 2 === 0 ? 0 : 2));
+      expect(rebuild(text, 1 + (i % 13))).toEqual(JSON.parse(text.toString('utf8')));
+    }
+  });
+
+  it('parseJsonBounded refuses depth before JSON.parse sees the input', () => {
+    expect(parseJsonBounded(bytes('{"a":[1,{"b":null}]}'), { maxDepth: 3, maxStringBytes: 16 })).toEqual({ a: [1, { b: null }] });
+    expect(formatError(() => parseJsonBounded(bytes('[[[[]]]]'), { maxDepth: 3, maxStringBytes: 16 })).code).toBe('TOO_DEEP');
+  });
+});
