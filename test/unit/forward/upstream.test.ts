@@ -34,7 +34,7 @@ describe('Upstream health', () => {
   it('is named host:port and starts up, unmeasured', () => {
     const { upstream } = make();
     expect(upstream.name).toBe('192.0.2.53:53');
-    expect(upstream.state()).toEqual({ to: '192.0.2.53:53', up: true, looping: false, consecutiveFailures: 0, latencyMs: null });
+    expect(upstream.state()).toEqual({ to: '192.0.2.53:53', up: true, looping: false, consecutiveFailures: 0, latencyMs: null, timesMarkedDown: 0, downForMs: null, lastFailure: null });
   });
 
   it('goes down after maxFails consecutive failures, not before', () => {
