@@ -56,6 +56,24 @@ describe('Upstream health', () => {
     expect(upstream.state().consecutiveFailures).toBe(1);
   });
 
+  it('reports each unanswered probe while down (a lasting outage), and counts and times every episode', async () => {
+    let unanswered = 0;
+    const { upstream, answer } = make({ onProbeFailed: () => unanswered++ });
+    upstream.recordFailure('timeout');
+    upstream.recordFailure('no answer within 2000 ms over udp');
+    expect(await waitFor(() => unanswered >= 2, 1000)).toBe(true);
+    const down = upstream.state();
+    expect(down).toMatchObject({ up: false, timesMarkedDown: 1, lastFailure: 'no answer within 2000 ms over udp' });
+    expect(down.downForMs).toBeGreaterThanOrEqual(20);
+    answer(true);
+    expect(await waitFor(() => upstream.isUp(), 1000)).toBe(true);
+    expect(upstream.state()).toMatchObject({ up: true, timesMarkedDown: 1, downForMs: null });
+    answer(false);
+    upstream.recordFailure('network');
+    upstream.recordFailure('network');
+    expect(upstream.state().timesMarkedDown).toBe(2);
+  });
+
   it('maxFails 0 never marks it down', () => {
     const { upstream } = make({ maxFails: 0 });
     for (let i = 0; i < 10; i++) upstream.recordFailure('network');
