@@ -88,8 +88,8 @@ export const DEFAULT_CACHE_OPTIONS: Readonly<AnswerCacheOptions> = Object.freeze
  * test/bench/cache-memory.ts N`): N entries stored, GC forced twice, growth of heapUsed +
  * arrayBuffers divided by N, minus the counted record/offset/key bytes. Filling only: 628–650 B
  * (20,000–200,000 entries, 1 or 4 A records). Under eviction churn (200,000 stores into an 8 MiB
- * cache) 706–731 B, as Map tables and lru-cache's free-slot stack keep their capacity; hence 768, with room for GC noise.
- * Then real ≤ counted in every run (8 MiB bound: 8.06–8.22 MB real for 8.39 MB counted). The old
+ * cache) 706–731 B, as Map tables and lru-cache's free-slot stack keep their capacity; hence
+ * 768, with room for GC noise. Then real ≤ counted in every run (8 MiB bound: 8.06–8.22 MB real for 8.39 MB counted). The old
  * constant (448 B, body and offsets in two backing stores, 818 B real per entry) undercounted:
  * 64 MiB counted was 97 MB live. test/unit/cache/memory.test.ts re-measures this on every run.
  */
@@ -225,8 +225,8 @@ export class AnswerCache {
   }
 
   /**
-   * Stores an upstream response under `key` (made by cacheKey from the response's own question).
-   * `indexed.body` is copied: the upstream message may be reused or relayed after this.
+   * Stores a forwarded answer under `key` (made by cacheKey from the client's question), unless the
+   * query that got it makes it unfit for other clients.
    */
   storeForwarded(key: string, forwarded: ForwardedAnswer, now: number): StoreOutcome {
     // RFC 1035 §4.1.1: with RD=0 the upstream answered from what it had (a CNAME without its
@@ -235,7 +235,11 @@ export class AnswerCache {
     return this.store(key, forwarded.message, now);
   }
 
-  /** Stores an indexed upstream response; storeForwarded is the way in from the pipeline. */
+  /**
+   * Stores an upstream response under `key` (made by cacheKey from the response's own question).
+   * `indexed.body` is copied: the upstream message may be reused or relayed after this.
+   * storeForwarded is the way in from the pipeline.
+   */
   store(key: string, indexed: IndexedMessage, now: number): StoreOutcome {
     if (indexed.truncated) return 'truncated';
     if (!key.startsWith(`${indexed.qname} ${indexed.qtype} ${indexed.qclass} `)) return 'question_mismatch';
@@ -269,7 +273,7 @@ export class AnswerCache {
     }
 
     // Record bytes and TTL offsets share one ArrayBuffer: one backing store per entry instead of
-    // two (measured: −100 B per entry), and none of it from Node's shared pool, which a long-lived
+    // two (measured: 818 → 683 B per 1-record entry), and none of it from Node's shared pool, which a long-lived
     // entry would pin.
     const offsetsAt = (indexed.body.length + 3) & ~3;
     const store = new ArrayBuffer(offsetsAt + indexed.ttlOffsets.byteLength);
