@@ -93,11 +93,11 @@ export const OPTIONS = [
   { key: 'upstreams.loopDetect', env: 'MESH_DNS_LOOP_DETECT', default: true, parse: parseBoolean,
     doc: 'Probe each upstream at start for a forwarding loop back to mesh-dns (CoreDNS `loop`, dnsmasq `dns-loop-detect`).' },
   { key: 'cache.maxEntries', env: 'MESH_DNS_CACHE_SIZE', default: 10000, parse: parseInteger(0, 10_000_000),
-    doc: 'Cached answers at most (forwarded names); 0 disables the cache.' },
+    doc: 'Cached answers at most (forwarded names); 0 disables the cache. Nothing is allocated for entries not yet stored.' },
   { key: 'cache.maxBytes', env: 'MESH_DNS_CACHE_MAX_BYTES', default: 67108864, parse: parseInteger(65536, 4294967296),
-    doc: 'Bytes of cached answers at most.' },
-  { key: 'cache.minTtl', env: 'MESH_DNS_CACHE_MIN_TTL', default: '5s', parse: parseTtlSeconds,
-    doc: 'Answers are cached at least this long (CoreDNS default).' },
+    doc: 'Memory of cached answers at most, bytes: record bytes plus the measured per-entry overhead (heap and buffers), so it bounds the real footprint.' },
+  { key: 'cache.minTtl', env: 'MESH_DNS_CACHE_MIN_TTL', default: '0s', parse: parseTtlSeconds,
+    doc: 'Keep answers at least this long; past their own TTL they are answered stale (TTL 30, EDE 3) without asking upstream, never fresh with TTL 0. 0 (as unbound and dnsmasq): an answer lives exactly its TTL.' },
   { key: 'cache.maxTtl', env: 'MESH_DNS_CACHE_MAX_TTL', default: '1h', parse: parseTtlSeconds,
     doc: 'Answers are cached at most this long.' },
   { key: 'cache.negativeMaxTtl', env: 'MESH_DNS_CACHE_NEGATIVE_MAX_TTL', default: '30m', parse: parseTtlSeconds,
@@ -110,6 +110,8 @@ export const OPTIONS = [
     doc: 'When every upstream fails, answer expired entries with TTL 30 and EDE 3 (RFC 8767), refreshing them in the background.' },
   { key: 'cache.staleMaxAge', env: 'MESH_DNS_STALE_MAX_AGE', default: '1d', parse: parseDurationMs,
     doc: 'How long past expiry an entry may still be served stale.' },
+  { key: 'cache.failureRecheck', env: 'MESH_DNS_CACHE_FAILURE_RECHECK', default: '30s', parse: parseTtlSeconds,
+    doc: 'After a failed refresh of an expired entry, answer it stale without asking upstream again for this long (RFC 8767 failure recheck timer); 0 asks every time.' },
   { key: 'cache.staleAnswerTimeout', env: 'MESH_DNS_STALE_ANSWER_TIMEOUT', default: '1.8s', parse: parseDurationMs,
     doc: 'With a stale entry at hand, answer it after this long if the upstreams have not (RFC 8767 client response timer).' },
   { key: 'limits.udpPayloadSize', env: 'MESH_DNS_UDP_PAYLOAD_SIZE', default: 1232, parse: parseInteger(512, 4096),
@@ -185,7 +187,7 @@ export interface MeshDnsConfig {
   };
   cache: {
     maxEntries: number; maxBytes: number; minTtl: number; maxTtl: number; negativeMaxTtl: number; servfailTtl: number;
-    prefetch: boolean; serveStale: boolean; staleMaxAge: number; staleAnswerTimeout: number;
+    prefetch: boolean; serveStale: boolean; staleMaxAge: number; failureRecheck: number; staleAnswerTimeout: number;
   };
   chaos: { version: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; queries: boolean };

@@ -103,6 +103,7 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
         maxTtl: config.cache.maxTtl,
         negativeMaxTtl: config.cache.negativeMaxTtl,
         servfailTtl: config.cache.servfailTtl,
+        failureRecheck: config.cache.failureRecheck,
         prefetch: config.cache.prefetch,
         serveStale: config.cache.serveStale,
         staleMaxAge: Math.round(config.cache.staleMaxAge / 1000),
