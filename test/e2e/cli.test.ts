@@ -17,6 +17,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startProcess, stopAllProcesses, type StartedProcess } from '../support/processes.ts';
 import { until } from '../support/processes.ts';
 import { dig as digYaml } from '../support/dig.ts';
+import { startKnot } from '../support/knot.ts';
+import { skipWithout } from '../support/tools.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -81,7 +83,7 @@ interface Ports {
   http: number;
 }
 
-function serverConfig(ports: Ports, extra: { records?: string[]; listen?: string[]; sections?: string } = {}): string {
+function serverConfig(ports: Ports, extra: { records?: string[]; listen?: string[]; sections?: string; zoneName?: string } = {}): string {
   const records = extra.records ?? [
     '{ name: hello, type: A, value: 192.0.2.10 }',
     '{ name: hello, type: A, value: 192.0.2.11 }',
@@ -93,7 +95,7 @@ function serverConfig(ports: Ports, extra: { records?: string[]; listen?: string
     `  dns: ${JSON.stringify(listen)}`,
     `  http: "127.0.0.1:${ports.http}"`,
     'zone:',
-    '  name: mesh.local',
+    `  name: ${extra.zoneName ?? 'mesh.local'}`,
     '  ttl: 5s',
     '  records:',
     ...records.map((record) => `    - ${record}`),
@@ -409,6 +411,33 @@ describe('signals', () => {
     expect(() => process.kill(server.process.pid, 0)).not.toThrow();
     expect(logLines(server.process.output()).filter((line) => line.msg === 'mesh-dns started')).toHaveLength(1);
     expect(logLines(server.process.output()).find((line) => line.msg.startsWith('config reloaded'))).toMatchObject({ level: 30, records: 3 });
+  });
+
+  it.skipIf(skipWithout('knotd', 'the zone.name reload test'))('SIGHUP that changes zone.name: the new apex is answered, the old one is guarded as a .local name, never forwarded', async () => {
+    const knot = await startKnot();
+    try {
+      const config = (zoneName: string) => (ports: Ports) => serverConfig(ports, { zoneName, sections: `upstreams:\n  servers: ["127.0.0.1:${knot.port}"]\nshutdown:\n  grace: 2s` });
+      const server = await startServer('reload-zone-name', config('mesh.local'));
+      expect(await dig(server.dnsPort, 'www.example.test')).toMatchObject({ status: 'NOERROR', answer: ['www.example.test. 300 IN A 192.0.2.1'] });
+      expect((await dig(server.dnsPort, 'hello.mesh.local')).answer).toEqual(HELLO_A);
+
+      await writeFile(server.configPath, config('corp.local')({ dns: server.dnsPort, http: server.httpPort }));
+      process.kill(server.process.pid, 'SIGHUP');
+      await until(() => logLines(server.process.output()).some((line) => line.msg.startsWith('config reloaded')), 5000, '"config reloaded" in the log');
+
+      const renamed = await dig(server.dnsPort, 'hello.corp.local');
+      expect(renamed).toMatchObject({ status: 'NOERROR', answer: ['hello.corp.local. 5 IN A 192.0.2.10', 'hello.corp.local. 5 IN A 192.0.2.11'] });
+      expect(renamed.flags).toContain('aa');
+      // The old apex is a .local name like any other now (RFC 6762 §3): NXDOMAIN from here, not
+      // authoritative, and the upstream never asked.
+      const asked = await knot.queryCount();
+      const old = await dig(server.dnsPort, 'hello.mesh.local');
+      expect(old).toMatchObject({ status: 'NXDOMAIN', answer: [] });
+      expect(old.flags).not.toContain('aa');
+      expect(await knot.queryCount()).toBe(asked);
+    } finally {
+      await knot.stop();
+    }
   });
 
   it('SIGHUP with a broken config: the error is logged and the running records keep answering', async () => {
