@@ -59,7 +59,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   });
   if (!registry) logger.warn('no registry URL configured (MCP_MESH_REGISTRY_URL): serving static records only');
 
-  const recursion = setUpRecursion(config, metricsRegistry, logger);
+  const recursion = setUpRecursion(config, metricsRegistry, logger, loaded.sourceOf);
   if (!recursion) logger.warn('no upstreams: names outside the mesh zone will be REFUSED');
   const stages = createQueryPipeline({
     zone: { current: () => zone.current(), ready: () => registry === null || registry.state().ready },

@@ -29,6 +29,8 @@ export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/mesh-dns.
 export interface LoadedConfig {
   config: MeshDnsConfig;
   staticRecords: StaticRecord[];
+  /** Where a key's value came from: the file's path, "environment variable X", or "default". */
+  sourceOf(key: string): string;
 }
 
 export function resolveConfigPath(cliPath: string | undefined, env: NodeJS.ProcessEnv): string {
@@ -113,7 +115,7 @@ export function loadConfig(cliPath: string | undefined, env: NodeJS.ProcessEnv =
   } catch (error) {
     throw new ConfigError(env.MESH_DNS_RECORDS !== undefined ? 'environment variable MESH_DNS_RECORDS' : path, 'zone.records', (error as Error).message);
   }
-  return { config, staticRecords };
+  return { config, staticRecords, sourceOf };
 }
 
 /** MCP_MESH_BIND_HOST: one host for every configured port (docker-compose style `0.0.0.0`). */
