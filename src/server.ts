@@ -120,6 +120,11 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   };
 }
 
+/** Every listen address was IPv6 that this host does not have: nothing to serve on. */
+export class NoListenerError extends Error {
+  override name = 'NoListenerError';
+}
+
 /**
  * Binds UDP and TCP on every address. A port in use, or no permission, fails start. IPv6 that
  * the host does not have (no ::1 in a container, IPv6 disabled) is a warning: IPv4 serves alone.
@@ -135,7 +140,7 @@ async function startListeners(config: MeshDnsConfig, handler: QueryHandler, logg
     await Promise.all(started.map((listener) => listener.close(0)));
     throw error;
   }
-  if (started.length === 0) throw new Error(`no DNS listener could be started on ${config.listen.dns.map(formatListenAddress).join(', ')}`);
+  if (started.length === 0) throw new NoListenerError(`no DNS listener could be started on ${config.listen.dns.map(formatListenAddress).join(', ')}`);
   return started;
 }
 
