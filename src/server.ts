@@ -50,7 +50,9 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     snapshotPath: config.registry.snapshotPath === '' ? null : config.registry.snapshotPath,
     eventsHintIntervalMs: config.registry.eventsHintInterval,
     resolveHostnames: config.registry.resolveHostnames,
-    logger: logger.child({ component: 'registry' }),
+    // The sync binds its own `component`: pino appends a child's bindings to its parent's without
+    // merging, so binding it here too wrote the key twice in every registry line (not strict JSON).
+    logger,
     metrics: createRegistryMetrics(metricsRegistry),
     onChange: (snapshot) => {
       zone.setInstances(snapshot.agents);
