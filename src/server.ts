@@ -83,7 +83,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     throw error;
   });
   const operations = config.listen.http
-    ? await startOperationsServer(config.listen.http, metricsRegistry, () => readiness(zone, registry, listeners, recursion), logger).catch(async (error: unknown) => {
+    ? await startOperationsServer(config.listen.http, metricsRegistry, () => readiness(zone, registry, listeners, recursion), logger, config.http.readyDetail).catch(async (error: unknown) => {
         await Promise.all(listeners.map((listener) => listener.close(0)));
         recursion?.close();
         throw error;

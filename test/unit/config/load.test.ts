@@ -179,6 +179,7 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_LOG_LEVEL: ['debug', 'debug'],
     MESH_DNS_LOG_QUERIES: ['yes', true],
     MESH_DNS_SHUTDOWN_GRACE: ['1m', 60000],
+    MESH_DNS_READY_DETAIL: ['always', 'always'],
   };
 
   it('the table covers every option (a new option needs a row here)', () => {
