@@ -152,7 +152,7 @@ async function freeDnsPort(): Promise<number> {
  * Writes a config on fresh ports and starts the CLI on it. freePort can lose a race with another
  * process; a start that fails with "already in use" is retried on new ports.
  */
-async function startServer(name: string, config: (ports: Ports) => string): Promise<RunningServer> {
+async function startServer(name: string, config: (ports: Ports) => string, env: Record<string, string> = {}): Promise<RunningServer> {
   for (let attempt = 1; ; attempt++) {
     const ports = { dns: await freeDnsPort(), http: await freePort() };
     const configPath = join(workDir, `${name}-${attempt}.yaml`);
@@ -162,7 +162,7 @@ async function startServer(name: string, config: (ports: Ports) => string): Prom
         name: `mesh-dns ${name}`,
         command: NODE,
         args: [MAIN, '--config', configPath],
-        env: childEnv(),
+        env: childEnv(env),
         cwd: workDir,
         ready: { url: `http://127.0.0.1:${ports.http}/health` },
       });
@@ -263,6 +263,22 @@ describe('--check', () => {
       'loop probe: each upstream is probed at start; one that sends the probe back to mesh-dns is taken out of rotation',
       '',
     ]);
+  });
+
+  it('--check prints the verdicts that start-up logs, word for word', async () => {
+    const resolvConf = join(workDir, 'resolv-nothing-usable.conf');
+    await writeFile(resolvConf, 'nameserver not-an-address\n');
+    const server = await startServer('check-verdicts', (ports) => serverConfig(ports), { MESH_DNS_RESOLV_CONF: resolvConf });
+    const logged = logLines(server.process.output()).filter((line) => line.level >= 40 && String(line.msg).includes('resolv.conf'))
+      .map((line) => `${line.level === 50 ? 'error' : 'warning'}: ${line.msg}`);
+    const checked = await runCli(['--check', '--config', server.configPath], { env: childEnv({ MESH_DNS_RESOLV_CONF: resolvConf }) });
+    expect(checked.code).toBe(0);
+    const printed = checked.stdout.split('\n').filter((line) => /^(warning|error): /.test(line)).map((line) => line.replace(/ \([^()]*\)$/, ''));
+    expect(printed).toEqual([
+      'warning: resolv.conf nameserver is not an IP address; not using it',
+      'warning: no usable nameserver in resolv.conf: names outside the mesh will be REFUSED',
+    ]);
+    expect(logged).toEqual(printed);
   });
 
   it.each([
