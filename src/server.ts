@@ -2,10 +2,11 @@
 // operations HTTP server, and takes them down in order. main.ts adds the process concerns
 // (arguments, signals, exit codes); tests start servers through this module directly.
 
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { LoadedConfig } from './config/load.ts';
-import type { MeshDnsConfig } from './config/options.ts';
+import { OPTIONS, type MeshDnsConfig } from './config/options.ts';
 import { startOperationsServer, type OperationsServer } from './http/server.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from './listeners/address.ts';
 import { startTcpListener } from './listeners/tcp.ts';
@@ -30,6 +31,16 @@ export interface MeshDnsServer {
   reload(loaded: LoadedConfig): void;
   /** Stops taking queries, lets in-flight ones finish (up to shutdown.grace), releases everything. */
   stop(): Promise<void>;
+}
+
+/** Option keys (outside zone.*, which SIGHUP applies) whose value differs between two configs. */
+export function settingsNeedingRestart(running: MeshDnsConfig, next: MeshDnsConfig): string[] {
+  const valueAt = (config: MeshDnsConfig, key: string) => {
+    const [section, name] = key.split('.') as [string, string];
+    return (config as unknown as Record<string, Record<string, unknown>>)[section]?.[name];
+  };
+  return OPTIONS.filter((option) => !option.key.startsWith('zone.') && !isDeepStrictEqual(valueAt(running, option.key), valueAt(next, option.key)))
+    .map((option) => option.key);
 }
 
 function zoneSettings(config: MeshDnsConfig): ZoneSettings {
@@ -108,7 +119,11 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     handler,
     reload(next) {
       zone.setStatic(zoneSettings(next.config), next.staticRecords);
-      logger.info({ records: next.staticRecords.length, serial: zone.current().serial }, 'config reloaded (zone settings and static records; listener changes need a restart)');
+      logger.info({ zone: next.config.zone.name, records: next.staticRecords.length, serial: zone.current().serial }, 'config reloaded (zone settings and static records; listener changes need a restart)');
+      // Everything outside zone.* is built once at start: say which edits are waiting for a
+      // restart instead of letting the operator believe they are in force.
+      const waiting = settingsNeedingRestart(config, next.config);
+      if (waiting.length > 0) logger.warn({ keys: waiting }, 'changed settings that take effect only after a restart');
     },
     stop() {
       stopping ??= (async () => {

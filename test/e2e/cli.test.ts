@@ -547,6 +547,18 @@ describe('signals', () => {
     }
   });
 
+  it('SIGHUP with settings outside zone.*: named in a warning as waiting for a restart, and indeed not applied', async () => {
+    const server = await startServer('reload-restart-keys', (ports) => serverConfig(ports));
+    await writeFile(server.configPath, serverConfig({ dns: server.dnsPort, http: server.httpPort }, { sections: 'shutdown:\n  grace: 3s\nlog:\n  queries: true\nhttp:\n  readyDetail: never' }));
+    process.kill(server.process.pid, 'SIGHUP');
+    await until(() => logLines(server.process.output()).some((line) => line.msg.startsWith('config reloaded')), 5000, '"config reloaded" in the log');
+    await until(() => logLines(server.process.output()).some((line) => line.level === 40 && line.msg === 'changed settings that take effect only after a restart'), 2000, 'the restart warning');
+    const warning = logLines(server.process.output()).find((line) => line.msg === 'changed settings that take effect only after a restart');
+    expect(warning).toMatchObject({ keys: ['http.readyDetail', 'log.queries', 'shutdown.grace'] });
+    // Indeed not applied: /ready still shows its detail to this loopback client.
+    expect(await (await fetch(`http://127.0.0.1:${server.httpPort}/ready`)).json()).toMatchObject({ ready: true, zone: expect.any(Object) });
+  });
+
   it('SIGHUP with a broken config: the error is logged and the running records keep answering', async () => {
     const server = await startServer('reload-broken', (ports) => serverConfig(ports));
     let exited = false;
