@@ -19,6 +19,7 @@ import { freePort, startProcess, stopAllProcesses, type StartedProcess } from '.
 import { until } from '../support/processes.ts';
 import { dig as digYaml } from '../support/dig.ts';
 import { startKnot } from '../support/knot.ts';
+import { parseStrictJson } from '../support/strict-json.ts';
 import { isRoot, skipWithout } from '../support/tools.ts';
 
 const execFileAsync = promisify(execFile);
@@ -198,13 +199,17 @@ interface LogLine {
   [field: string]: unknown;
 }
 
+/** The JSON log lines; a line with a key twice throws (strict JSON, as log pipelines read it). */
 function logLines(output: string): LogLine[] {
   return output.split('\n').filter((line) => line.startsWith('{')).flatMap((line) => {
+    let parsed: unknown;
     try {
-      return [JSON.parse(line) as LogLine];
+      parsed = JSON.parse(line);
     } catch {
-      return [];
+      return []; // a line still being written
     }
+    parseStrictJson(line); // throws on a key written twice
+    return [parsed as LogLine];
   });
 }
 
