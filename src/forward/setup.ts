@@ -37,7 +37,7 @@ export interface UpstreamVerdict {
 
 export interface UpstreamChoice {
   upstreams: UpstreamAddress[];
-  /** Where they came from: the config file, "environment variable MESH_DNS_UPSTREAMS", or a resolv.conf path. */
+  /** Where they came from: the config file, "environment variable MESH_DNS_UPSTREAMS", or a resolv.conf path (and the variable that named it). */
   from: string;
   verdicts: UpstreamVerdict[];
 }
@@ -67,13 +67,16 @@ export function chooseUpstreams(config: MeshDnsConfig, sourceOf: SourceOf, readF
     return { upstreams: config.upstreams.servers, from, verdicts: [] };
   }
   const path = config.upstreams.resolvConf;
-  if (path === '') return { upstreams: [], from: sourceOf('upstreams.resolvConf'), verdicts: [] };
+  const pathSource = sourceOf('upstreams.resolvConf');
+  if (path === '') return { upstreams: [], from: pathSource, verdicts: [] };
+  // A path set in the environment is named with its variable: the file alone does not say why it was read.
+  const from = pathSource.startsWith('environment variable') ? `${path}, named by ${pathSource}` : path;
   let text: string;
   try {
     text = readFile(path);
   } catch (error) {
     const verdict: UpstreamVerdict = { level: 'warn', message: 'cannot read resolv.conf: no upstreams, names outside the mesh will be REFUSED', fields: { path, code: (error as NodeJS.ErrnoException).code } };
-    return { upstreams: [], from: path, verdicts: [verdict] };
+    return { upstreams: [], from, verdicts: [verdict] };
   }
   const { nameservers, invalid } = parseResolvConf(text);
   const verdicts: UpstreamVerdict[] = invalid.map((value) => ({ level: 'warn', message: 'resolv.conf nameserver is not an IP address; not using it', fields: { path, value } }));
@@ -84,7 +87,7 @@ export function chooseUpstreams(config: MeshDnsConfig, sourceOf: SourceOf, readF
     return false;
   });
   if (usable.length === 0) verdicts.push({ level: 'warn', message: 'no usable nameserver in resolv.conf: names outside the mesh will be REFUSED', fields: { path } });
-  return { upstreams: usable, from: path, verdicts };
+  return { upstreams: usable, from, verdicts };
 }
 
 export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger: Logger, sourceOf: SourceOf): Recursion | null {

@@ -236,7 +236,7 @@ describe('--check', () => {
       signal: null,
       stdout: [
         `config OK: ${DEFAULT_CONFIG}`,
-        `upstreams: 127.0.0.254:53 (from ${TEST_RESOLV_CONF})`,
+        `upstreams: 127.0.0.254:53 (from ${TEST_RESOLV_CONF}, named by environment variable MESH_DNS_RESOLV_CONF)`,
         'loop probe: each upstream is probed at start; one that sends the probe back to mesh-dns is taken out of rotation',
         '',
       ].join('\n'),
@@ -262,7 +262,7 @@ describe('--check', () => {
     expect(checked).toMatchObject({ code: 0, stderr: '' });
     expect(checked.stdout.split('\n')).toEqual([
       `config OK: ${DEFAULT_CONFIG}`,
-      `upstreams: 127.0.0.11:53 (from ${resolvConf})`,
+      `upstreams: 127.0.0.11:53 (from ${resolvConf}, named by environment variable MESH_DNS_RESOLV_CONF)`,
       `warning: resolv.conf nameserver is not an IP address; not using it (path=${resolvConf} value=not-an-address)`,
       `error: resolv.conf names mesh-dns itself as a nameserver; not using it (upstream=127.0.0.1:53 listen=127.0.0.1:53 path=${resolvConf})`,
       'loop probe: each upstream is probed at start; one that sends the probe back to mesh-dns is taken out of rotation',

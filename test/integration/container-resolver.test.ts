@@ -107,7 +107,7 @@ describe.skipIf(unavailable !== null)('upstream = the container runtime\'s resol
     ['podman-resolv-conf', '10.89.0.1:53', 'podman/resolv.conf'],
     ['podman-env', '10.89.0.1:53', 'environment variable MESH_DNS_UPSTREAMS'],
   ])('%s: --check names %s as the upstream, and a query resolves through it', (run, upstream, from) => {
-    const fromText = from.includes('/') ? join(dir, from) : from;
+    const fromText = from.includes('/') ? `${join(dir, from)}, named by environment variable MESH_DNS_RESOLV_CONF` : from;
     expect(out.get(`${run} check`)).toBe([
       `config OK: ${CONTAINER_CONFIG}`,
       `upstreams: ${upstream} (from ${fromText})`,

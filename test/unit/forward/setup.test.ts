@@ -24,8 +24,15 @@ function choose(env: Record<string, string>, resolvConf: string | null = null) {
 describe('chooseUpstreams', () => {
   it("takes the container runtime's resolver from resolv.conf next to a 0.0.0.0:53 listener", () => {
     expect(choose({}, 'nameserver 127.0.0.11\noptions ndots:0\n')).toEqual({
-      upstreams: [{ host: '127.0.0.11', port: 53, family: 'ipv4' }], from: '/etc/resolv.conf', verdicts: [],
+      upstreams: [{ host: '127.0.0.11', port: 53, family: 'ipv4' }], from: '/etc/resolv.conf, named by environment variable MESH_DNS_RESOLV_CONF', verdicts: [],
     });
+  });
+
+  it('a resolv.conf path from the file is named alone; from the environment, with its variable', () => {
+    const path = join(directory, 'from-file.yaml');
+    writeFileSync(path, 'upstreams:\n  resolvConf: /run/resolv.conf\n');
+    const loaded = loadConfig(path, {});
+    expect(chooseUpstreams(loaded.config, loaded.sourceOf, () => 'nameserver 127.0.0.11\n').from).toBe('/run/resolv.conf');
   });
 
   it('leaves out a resolv.conf entry that is exactly a listen address, and one that is not an address, saying why', () => {
