@@ -36,11 +36,13 @@ const USAGE = `Usage: mesh-dns [--config FILE] [--check]
 DNS for MCP Mesh: answers *.mesh.local from the registry.
 
   --config FILE   YAML config (default: $MESH_DNS_CONFIG, else the packaged config/mesh-dns.yaml)
-  --check         validate the config and exit
+  --check         validate the config, print the upstreams start-up would use, and exit
   --version       print the version
   --help          this text
 
-Every config key can be set from the environment; see the README.`;
+Every config key can be set from the environment; see the README.
+Exit codes: 0 stopped or checked, 1 internal error, 2 bad arguments, 69 a listen address is
+unavailable, 77 no permission to bind, 78 invalid config.`;
 
 function packageVersion(): string {
   const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
