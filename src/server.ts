@@ -9,11 +9,13 @@ import type { LoadedConfig } from './config/load.ts';
 import { OPTIONS, type MeshDnsConfig } from './config/options.ts';
 import { startOperationsServer, type OperationsServer } from './http/server.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from './listeners/address.ts';
+import { createListenerMetrics, type ListenerMetrics } from './listeners/metrics.ts';
 import { startTcpListener } from './listeners/tcp.ts';
 import { startUdpListener, type DnsListener } from './listeners/udp.ts';
 import { createQueryMetrics } from './pipeline/metrics.ts';
 import { createQueryPipeline } from './pipeline/pipeline.ts';
 import { createQueryHandler, type QueryHandler } from './pipeline/query-handler.ts';
+import { createClientAdmission, enforcedAccessPolicy } from './pipeline/stages/access-control.ts';
 import { createRegistryMetrics } from './registry/metrics.ts';
 import { createRegistrySync, type RegistrySync } from './registry/sync.ts';
 import { ZoneHolder, type ZoneSettings } from './zone/holder.ts';
@@ -81,15 +83,23 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     localNames: config.names,
     recursion: recursion?.stages ?? null,
   });
+  const queryMetrics = createQueryMetrics(metricsRegistry);
   const handler = createQueryHandler({
     stages,
-    metrics: createQueryMetrics(metricsRegistry),
+    metrics: queryMetrics,
     logger: logger.child({ component: 'query' }),
     queryLog: config.log.queries,
     udpPayloadSize: config.limits.udpPayloadSize,
   });
 
-  const listeners = await startListeners(config, handler, logger).catch((error: unknown) => {
+  const listenerWiring: ListenerWiring = {
+    handler,
+    metrics: createListenerMetrics(metricsRegistry, queryMetrics.dropped),
+    // The policy the access-control stage enforces, so TCP refuses at accept exactly the clients
+    // that stage would refuse every query of.
+    admitsClient: createClientAdmission(enforcedAccessPolicy(config.access, recursion !== null)),
+  };
+  const listeners = await startListeners(config, listenerWiring, logger).catch((error: unknown) => {
     recursion?.close();
     throw error;
   });
@@ -146,11 +156,18 @@ export class NoListenerError extends Error {
  * Binds UDP and TCP on every address. A port in use, or no permission, fails start. IPv6 that
  * the host does not have (no ::1 in a container, IPv6 disabled) is a warning: IPv4 serves alone.
  */
-async function startListeners(config: MeshDnsConfig, handler: QueryHandler, logger: Logger): Promise<DnsListener[]> {
+/** What every listener shares: the query handler, its metrics, the access decision at accept. */
+interface ListenerWiring {
+  handler: QueryHandler;
+  metrics: ListenerMetrics;
+  admitsClient: (address: string) => boolean;
+}
+
+async function startListeners(config: MeshDnsConfig, wiring: ListenerWiring, logger: Logger): Promise<DnsListener[]> {
   const started: DnsListener[] = [];
   try {
     for (const address of config.listen.dns) {
-      const pair = await bindPair(address, handler, logger, config);
+      const pair = await bindPair(address, wiring, logger, config);
       if (pair) started.push(...pair);
     }
   } catch (error) {
@@ -161,16 +178,21 @@ async function startListeners(config: MeshDnsConfig, handler: QueryHandler, logg
   return started;
 }
 
-async function bindPair(address: ListenAddress, handler: QueryHandler, logger: Logger, config: MeshDnsConfig): Promise<DnsListener[] | null> {
+async function bindPair(address: ListenAddress, wiring: ListenerWiring, logger: Logger, config: MeshDnsConfig): Promise<DnsListener[] | null> {
+  const { handler, metrics } = wiring;
   let udp: DnsListener | undefined;
   try {
-    udp = await startUdpListener(address, handler, logger, { receiveBufferBytes: config.limits.udpReceiveBuffer });
+    udp = await startUdpListener(address, handler, logger, { receiveBufferBytes: config.limits.udpReceiveBuffer, metrics });
     // Port 0 (tests): TCP takes the port the kernel gave UDP, so both serve one address.
     const tcp = await startTcpListener({ ...address, port: udp.port }, handler, logger, {
       maxConnections: config.limits.tcpMaxConnections,
+      maxConnectionsPerSource: config.limits.tcpMaxConnectionsPerSource,
       maxInFlightPerConnection: config.limits.tcpMaxInFlight,
       idleTimeoutMs: config.limits.tcpIdleTimeout,
+      messageTimeoutMs: config.limits.tcpMessageTimeout,
       maxQueuedOutputBytes: 1 << 20,
+      admitsClient: wiring.admitsClient,
+      metrics,
     });
     return [udp, tcp];
   } catch (error) {

@@ -4,7 +4,7 @@
 import type { ListenAddress } from '../listeners/address.ts';
 import { PRIVATE_NETWORKS } from '../pipeline/stages/access-control.ts';
 import {
-  listOf, parseBoolean, parseCidr, parseDomainName, parseDurationMs, parseEnum, parseHttpListen, parseHttpUrl,
+  ConfigValueError, listOf, parseBoolean, parseCidr, parseDomainName, parseDurationMs, parseEnum, parseHttpListen, parseHttpUrl,
   parseDomainUpstream, parseInteger, parseIpHost, parseListen, parseString, parseTtlSeconds, parseUpstream,
   type DomainUpstream,
 } from './values.ts';
@@ -15,6 +15,16 @@ export interface OptionSpec {
   default: unknown;
   parse: (value: unknown) => unknown;
   doc: string;
+}
+
+/**
+ * TCP timeouts: a duration of at least 50 ms. Zero is not "off": it would cut every connection
+ * at once (and with Node's socket timer, which took 0 as "never", it left idle ones open forever).
+ */
+function parseTcpTimeout(value: unknown): number {
+  const ms = parseDurationMs(value);
+  if (ms < 50) throw new ConfigValueError(`${JSON.stringify(value)} is too short (at least 50ms)`);
+  return ms;
 }
 
 export const OPTIONS = [
@@ -106,10 +116,14 @@ export const OPTIONS = [
     doc: 'Kernel receive buffer of each UDP socket, bytes.' },
   { key: 'limits.tcpMaxConnections', env: 'MESH_DNS_TCP_MAX_CONNECTIONS', default: 256, parse: parseInteger(1, 65535),
     doc: 'Open TCP connections per listener; more are closed at once.' },
+  { key: 'limits.tcpMaxConnectionsPerSource', env: 'MESH_DNS_TCP_MAX_CONNECTIONS_PER_SOURCE', default: 16, parse: parseInteger(1, 65535),
+    doc: 'Open TCP connections from one client address per listener; more are refused at accept, so one source cannot hold every slot.' },
   { key: 'limits.tcpMaxInFlight', env: 'MESH_DNS_TCP_MAX_IN_FLIGHT', default: 32, parse: parseInteger(1, 1024),
     doc: 'Queries in flight on one TCP connection before reading pauses.' },
-  { key: 'limits.tcpIdleTimeout', env: 'MESH_DNS_TCP_IDLE_TIMEOUT', default: '10s', parse: parseDurationMs,
-    doc: 'Idle TCP connections are closed after this (RFC 7766 §6.2.3).' },
+  { key: 'limits.tcpIdleTimeout', env: 'MESH_DNS_TCP_IDLE_TIMEOUT', default: '10s', parse: parseTcpTimeout,
+    doc: 'TCP connections with no message started for this long are closed (RFC 7766 §6.2.3). At least 50ms.' },
+  { key: 'limits.tcpMessageTimeout', env: 'MESH_DNS_TCP_MESSAGE_TIMEOUT', default: '3s', parse: parseTcpTimeout,
+    doc: 'A TCP message (length prefix and body) must be complete this long after its first byte, or the connection is cut: a client dripping bytes cannot hold it. At least 50ms.' },
   { key: 'chaos.version', env: 'MESH_DNS_VERSION_BIND', default: '', parse: parseString,
     doc: 'Answer for CHAOS TXT `version.bind`; empty answers REFUSED.' },
   { key: 'log.level', env: 'MESH_DNS_LOG_LEVEL', default: 'info', parse: parseEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
@@ -160,7 +174,10 @@ export interface MeshDnsConfig {
   http: { readyDetail: ReadyDetailPolicy };
   zone: { name: string; ttl: number; negativeTtl: number; reverseZones: string[]; records: StaticRecordSpec[] };
   registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean };
-  limits: { udpPayloadSize: number; udpReceiveBuffer: number; tcpMaxConnections: number; tcpMaxInFlight: number; tcpIdleTimeout: number };
+  limits: {
+    udpPayloadSize: number; udpReceiveBuffer: number; tcpMaxConnections: number; tcpMaxConnectionsPerSource: number;
+    tcpMaxInFlight: number; tcpIdleTimeout: number; tcpMessageTimeout: number;
+  };
   access: { recursionNetworks: string[]; meshNetworks: string[] };
   names: { domainNeeded: boolean; bogusPriv: boolean };
   upstreams: {

@@ -1,32 +1,72 @@
 // TCP listener on one address (RFC 7766): 2-octet length framing with messages split across
 // segments, several queries pipelined on one connection and answered as each completes
-// (out of order allowed, §6.2.1.1), an idle timeout (§6.2.3), and bounds on connections, on
-// queries in flight per connection and on unsent output, so a slow or hostile client
-// cannot hold memory.
+// (out of order allowed, §6.2.1.1), and bounds that keep a slow or hostile client from holding
+// the listener:
+// - at accept, before a byte is read (pauseOnConnect): a client that may see nothing (no view
+//   allows it mesh or recursion) is refused, and so is a client address that already has
+//   `maxConnectionsPerSource` connections; past `maxConnections` Node refuses by itself;
+// - a message must be complete `messageTimeoutMs` after its first byte (a client dripping one
+//   byte a second is cut, however steadily it drips), and a connection with no message for
+//   `idleTimeoutMs` is closed (§6.2.3);
+// - framing copies each byte once (FrameAssembler), queries in flight per connection are
+//   bounded (reading pauses), and so is output queued for a client that does not read.
 
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { QueryHandler } from '../pipeline/query-handler.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from './address.ts';
+import { ConnectionsPerSource } from './connections-per-source.ts';
+import { FrameAssembler } from './frame-assembler.ts';
+import type { ConnectionCut, ListenerMetrics } from './metrics.ts';
 import type { DnsListener } from './udp.ts';
 
 export interface TcpListenerOptions {
   maxConnections: number;
+  /** Open connections from one client address; more are refused at accept. */
+  maxConnectionsPerSource: number;
   maxInFlightPerConnection: number;
+  /** No message started for this long (and no answer pending): the connection is closed. */
   idleTimeoutMs: number;
+  /** A message not complete this long after its first byte: the connection is cut. */
+  messageTimeoutMs: number;
   /** A client that does not read its answers is cut off once this much output is queued. */
   maxQueuedOutputBytes: number;
+  /** Whether a client address may be answered anything; others are refused unread. */
+  admitsClient: (address: string) => boolean;
+  metrics: ListenerMetrics;
 }
 
 export async function startTcpListener(address: ListenAddress, handler: QueryHandler, logger: Logger, options: TcpListenerOptions): Promise<DnsListener> {
+  const { metrics } = options;
   const connections = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+  const perSource = new ConnectionsPerSource(options.maxConnectionsPerSource);
+  const refuse = (socket: net.Socket, reason: 'access_denied' | 'per_source_limit') => {
+    metrics.connectionRefused(reason);
+    // RST: the client learns at once, and no TIME_WAIT is left on our side per refusal.
+    socket.resetAndDestroy();
+  };
+  // pauseOnConnect: the socket does not read until resume(), so the checks below run before any
+  // byte of a refused client is read, let alone parsed.
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
+    const source = socket.remoteAddress;
+    if (source === undefined) {
+      // Reset before we got to it: nothing to serve.
+      socket.destroy();
+      return;
+    }
+    if (!options.admitsClient(source)) return refuse(socket, 'access_denied');
+    if (!perSource.tryAcquire(source)) return refuse(socket, 'per_source_limit');
     connections.add(socket);
-    socket.on('close', () => connections.delete(socket));
-    serveConnection(socket, handler, logger, options, address);
+    socket.on('close', () => {
+      connections.delete(socket);
+      perSource.release(source);
+    });
+    serveConnection(socket, source, handler, logger, options, address);
+    socket.resume();
   });
   // Past this, Node closes new connections at once: the cap costs nothing per query.
   server.maxConnections = options.maxConnections;
+  server.on('drop', () => metrics.connectionRefused('global_limit'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(new ListenError('TCP', address, error)));
     server.listen({ port: address.port, host: address.host, ipv6Only: address.family === 'ipv6', exclusive: true }, () => resolve());
@@ -53,36 +93,92 @@ export async function startTcpListener(address: ListenAddress, handler: QueryHan
   };
 }
 
-function serveConnection(socket: net.Socket, handler: QueryHandler, logger: Logger, options: TcpListenerOptions, address: ListenAddress): void {
-  const family = address.family;
-  const client = { transport: 'tcp' as const, family, address: socket.remoteAddress ?? '' };
-  let buffered: Buffer = Buffer.alloc(0);
+function serveConnection(socket: net.Socket, source: string, handler: QueryHandler, logger: Logger, options: TcpListenerOptions, address: ListenAddress): void {
+  const { metrics } = options;
+  const client = { transport: 'tcp' as const, family: address.family, address: source };
+  const frames = new FrameAssembler();
   let inFlight = 0;
   let readEnded = false;
   let draining = false;
+  /** The deadline of the message being read, and which message (frames.completed) it is for. */
+  let messageTimer: NodeJS.Timeout | null = null;
+  let messageTimerFor = -1;
 
-  socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
-  socket.on('error', (error) => logger.debug({ err: error }, 'TCP connection error'));
+  const cut = (reason: ConnectionCut) => {
+    if (socket.destroyed) return;
+    metrics.connectionCut(reason);
+    socket.destroy();
+  };
+
+  // §6.2.3 idle timeout, between messages. One timer per connection, refreshed per chunk read
+  // (refresh() re-queues it without allocating, as Node's own socket timeout did per read).
+  // Unlike socket.setTimeout it is not pushed back by every byte: while a message is partly
+  // read the message deadline governs, and a connection with answers pending is not idle.
+  const idleTimer = setTimeout(() => {
+    if (socket.destroyed || frames.hasPartialMessage) return;
+    if (inFlight > 0) {
+      idleTimer.refresh();
+      return;
+    }
+    cut('idle_timeout');
+  }, options.idleTimeoutMs);
+  const onMessageTimeout = () => cut('message_timeout');
+
+  // After each read: a message started and not finished gets its deadline, counted from the
+  // chunk that brought its first byte and never pushed back by later bytes of it. The common
+  // case (whole messages per chunk) arms nothing.
+  const updateTimers = () => {
+    if (frames.hasPartialMessage) {
+      if (messageTimerFor !== frames.completed) {
+        if (messageTimer !== null) clearTimeout(messageTimer);
+        messageTimer = setTimeout(onMessageTimeout, options.messageTimeoutMs);
+        messageTimerFor = frames.completed;
+      }
+      return;
+    }
+    if (messageTimer !== null) {
+      clearTimeout(messageTimer);
+      messageTimer = null;
+      messageTimerFor = -1;
+    }
+    idleTimer.refresh();
+  };
+
+  socket.on('error', (error) => {
+    // Resets and failed writes: the connection is over; counted, never thrown.
+    metrics.socketError('tcp', error);
+    logger.debug({ err: error }, 'TCP connection error');
+  });
+  socket.on('close', () => {
+    clearTimeout(idleTimer);
+    if (messageTimer !== null) clearTimeout(messageTimer);
+  });
 
   const maybeFinish = () => {
     if (inFlight === 0 && (readEnded || draining) && !socket.destroyed) socket.end();
   };
 
   const write = (response: Buffer) => {
-    if (socket.destroyed) return;
+    if (socket.destroyed || socket.writableEnded) return;
     const framed = Buffer.allocUnsafe(2 + response.length);
     framed.writeUInt16BE(response.length, 0);
     response.copy(framed, 2);
-    socket.write(framed);
-    if (socket.writableLength > options.maxQueuedOutputBytes) socket.destroy();
+    // Write failures arrive as 'error' events (handled above); a synchronous throw would be a
+    // bug in our arguments, but it must not escape into the event loop either.
+    try {
+      socket.write(framed);
+    } catch (error) {
+      metrics.socketError('tcp', error);
+      socket.destroy();
+      return;
+    }
+    if (socket.writableLength > options.maxQueuedOutputBytes) cut('output_backlog');
   };
 
   const processFrames = () => {
-    while (!draining && inFlight < options.maxInFlightPerConnection && buffered.length >= 2) {
-      const length = buffered.readUInt16BE(0);
-      if (buffered.length < 2 + length) break;
-      const message = buffered.subarray(2, 2 + length);
-      buffered = buffered.subarray(2 + length);
+    while (!draining && inFlight < options.maxInFlightPerConnection) {
+      const message = frames.next();
+      if (message === null) break;
       const result = handler(message, client);
       if (result === null) continue;
       if (!(result instanceof Promise)) {
@@ -94,7 +190,8 @@ function serveConnection(socket: net.Socket, handler: QueryHandler, logger: Logg
         if (response) write(response);
       }).finally(() => {
         inFlight--;
-        if (socket.isPaused() && inFlight < options.maxInFlightPerConnection) {
+        if (inFlight === 0) idleTimer.refresh();
+        if (socket.isPaused() && inFlight < options.maxInFlightPerConnection && !socket.destroyed) {
           socket.resume();
           processFrames();
         }
@@ -103,11 +200,11 @@ function serveConnection(socket: net.Socket, handler: QueryHandler, logger: Logg
     }
     // Too many queries in flight: stop reading until answers go out (backpressure, not a queue).
     if (inFlight >= options.maxInFlightPerConnection) socket.pause();
+    updateTimers();
   };
 
   socket.on('data', (chunk: Buffer) => {
-    // Copy so the frame slices we keep do not pin Node's pooled read buffers.
-    buffered = buffered.length === 0 ? Buffer.from(chunk) : Buffer.concat([buffered, chunk]);
+    frames.push(chunk);
     processFrames();
   });
   socket.on('end', () => {

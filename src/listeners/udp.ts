@@ -1,11 +1,13 @@
 // UDP listener on one address. Our own loop over node:dgram rather than dns2's server: dns2's
 // UDP server leaves async handler rejections unhandled and answers QR=1 packets (reference §6.2);
-// here every datagram goes through the query handler, which never throws.
+// here every datagram goes through the query handler, which never throws, and no send can throw
+// out of the listener: one spoofed datagram must not take the resolver of a whole host down.
 
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
 import type { QueryHandler } from '../pipeline/query-handler.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from './address.ts';
+import type { ListenerMetrics } from './metrics.ts';
 
 export interface DnsListener {
   readonly description: string;
@@ -17,6 +19,7 @@ export interface DnsListener {
 export interface UdpListenerOptions {
   /** Kernel receive buffer: absorbs bursts while the event loop is busy. */
   receiveBufferBytes: number;
+  metrics: ListenerMetrics;
 }
 
 export async function startUdpListener(address: ListenAddress, handler: QueryHandler, logger: Logger, options: UdpListenerOptions): Promise<DnsListener> {
@@ -34,19 +37,30 @@ export async function startUdpListener(address: ListenAddress, handler: QueryHan
   const port = socket.address().port;
   const description = `udp ${formatListenAddress({ ...address, port })}`;
   const family = address.family;
+  const { metrics } = options;
   let accepting = true;
   let inFlight = 0;
   let drained: (() => void) | null = null;
 
   // No completion callback: Node sends synchronously when it can, and a callback would cost a
-  // closure and a nextTick per answer on the hot path. A failed send is a lost
-  // datagram either way; the client retries, as it would after any UDP loss.
+  // closure and a nextTick per answer on the hot path. A failed send is a lost datagram either
+  // way; the client retries, as it would after any UDP loss. Without a callback Node discards
+  // the kernel's send errors itself; what it throws synchronously (argument checks, a socket
+  // closed under a late answer at shutdown: ERR_SOCKET_DGRAM_NOT_RUNNING) is caught and
+  // counted here. The try costs nothing while nothing throws.
   const send = (response: Buffer, rinfo: dgram.RemoteInfo) => {
-    socket.send(response, rinfo.port, rinfo.address);
+    try {
+      socket.send(response, rinfo.port, rinfo.address);
+    } catch (error) {
+      metrics.socketError('udp', error);
+    }
   };
 
   socket.on('message', (message, rinfo) => {
     if (!accepting) return;
+    // Source port 0 is not a port anyone can answer (dgram.send throws ERR_SOCKET_BAD_PORT): the
+    // datagram is spoofed or broken. Dropped before any parsing; one integer compare.
+    if (rinfo.port === 0) return metrics.dropped('source_port_zero');
     const result = handler(message, { transport: 'udp', family, address: rinfo.address });
     if (result === null) return;
     if (!(result instanceof Promise)) return send(result, rinfo);
@@ -58,7 +72,11 @@ export async function startUdpListener(address: ListenAddress, handler: QueryHan
       if (inFlight === 0 && drained) drained();
     });
   });
-  socket.on('error', (error) => logger.error({ err: error, listener: description }, 'UDP socket error'));
+  // Asynchronous errors (a failed address lookup inside send) arrive here, never as a throw.
+  socket.on('error', (error) => {
+    metrics.socketError('udp', error);
+    logger.error({ err: error, listener: description }, 'UDP socket error');
+  });
 
   return {
     description,

@@ -1,7 +1,7 @@
 // The order of the query pipeline, written in one place. Each stage answers or passes on.
 
 import type { MeshZoneSource } from './stages/mesh-zone.ts';
-import { createAccessControlStage, DEFAULT_ACCESS_POLICY, type AccessPolicy } from './stages/access-control.ts';
+import { createAccessControlStage, DEFAULT_ACCESS_POLICY, enforcedAccessPolicy, type AccessPolicy } from './stages/access-control.ts';
 import { createLocalNamesStage, type LocalNamesOptions } from './stages/local-names.ts';
 import { createChaosStage } from './stages/chaos.ts';
 import { createMeshZoneStage } from './stages/mesh-zone.ts';
@@ -38,7 +38,7 @@ export function createQueryPipeline(options: PipelineOptions): PipelineStage[] {
     // Client views next, on the socket address: a client that may see nothing is refused before
     // any data is looked at, and every later stage reads its decision from the context.
     // Without a forwarder nobody is offered recursion (RA=0, outside names REFUSED).
-    createAccessControlStage(recursion ? access : { ...access, recursionNetworks: [] }),
+    createAccessControlStage(enforcedAccessPolicy(access, recursion !== null)),
     // CHAOS before the zones: version.bind is not an IN name and must never be forwarded.
     createChaosStage(options.chaosVersion),
     // The mesh and reverse zones: authoritative, synchronous, the hot path. Before anything

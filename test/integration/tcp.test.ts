@@ -5,7 +5,6 @@
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +16,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import { startMeshDns, type MeshDnsServer } from '../../src/server.ts';
 import { buildQuery, decode } from '../support/dns-messages.ts';
 import { until } from '../support/processes.ts';
+import { connectTcp, destroyTcpClients, framed, type TcpClient } from '../support/tcp-client.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -80,12 +80,6 @@ function query(id: number, name: string, qtype: number, udpSize: number | null =
   return buildQuery({ id, name, type: qtype, edns: udpSize === null ? null : { udpSize } });
 }
 
-function framed(message: Buffer): Buffer {
-  const prefix = Buffer.alloc(2);
-  prefix.writeUInt16BE(message.length, 0);
-  return Buffer.concat([prefix, message]);
-}
-
 function parse(message: Buffer) {
   const decoded = decode(message);
   expect(decoded.errors).toEqual([]);
@@ -96,71 +90,6 @@ function sortedAddresses(message: Buffer): string[] {
   return parse(message).answers.map((answer) => answer.address ?? '').sort();
 }
 
-
-// ---- a TCP client that records everything the server does -----------------------------------
-
-interface TcpClient {
-  socket: net.Socket;
-  connectedAt: number;
-  /** Every DNS message received, length prefix removed. */
-  messages: Buffer[];
-  /** performance.now() when the server's FIN arrived / the socket closed; null until then. */
-  endedAt: number | null;
-  closedAt: number | null;
-  /** How many messages had arrived when the FIN came. */
-  messagesAtEnd: number | null;
-  errors: Error[];
-  waitForMessages(count: number, timeoutMs?: number): Promise<Buffer[]>;
-  waitForClose(timeoutMs?: number): Promise<number>;
-}
-
-const clients: TcpClient[] = [];
-
-async function connectTcp(port: number): Promise<TcpClient> {
-  const socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
-  let buffered = Buffer.alloc(0);
-  const client: TcpClient = {
-    socket,
-    connectedAt: 0,
-    messages: [],
-    endedAt: null,
-    closedAt: null,
-    messagesAtEnd: null,
-    errors: [],
-    async waitForMessages(count, timeoutMs = 2000) {
-      await until(() => client.messages.length >= count || client.closedAt !== null, timeoutMs, `${count} TCP answers`);
-      expect(client.messages.length, 'answers before the connection closed').toBeGreaterThanOrEqual(count);
-      return client.messages;
-    },
-    async waitForClose(timeoutMs = 2000) {
-      await until(() => client.closedAt !== null, timeoutMs, 'the server to close the connection');
-      return client.closedAt!;
-    },
-  };
-  clients.push(client);
-  socket.on('data', (chunk: Buffer) => {
-    buffered = Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-      const length = buffered.readUInt16BE(0);
-      client.messages.push(buffered.subarray(2, 2 + length));
-      buffered = buffered.subarray(2 + length);
-    }
-  });
-  socket.on('end', () => {
-    client.endedAt = performance.now();
-    client.messagesAtEnd = client.messages.length;
-  });
-  socket.on('close', () => {
-    client.closedAt = performance.now();
-  });
-  socket.on('error', (error) => client.errors.push(error));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  client.connectedAt = performance.now();
-  return client;
-}
 
 async function udpExchange(port: number, message: Buffer, timeoutMs = 2000): Promise<Buffer> {
   const socket = dgram.createSocket('udp4');
@@ -213,12 +142,10 @@ beforeAll(async () => {
   main = await startServer('main', { tcpIdleTimeout: '10s', tcpMaxConnections: 64 });
 });
 
-afterEach(() => {
-  for (const client of clients.splice(0)) client.socket.destroy();
-});
+afterEach(destroyTcpClients);
 
 afterAll(async () => {
-  for (const client of clients.splice(0)) client.socket.destroy();
+  destroyTcpClients();
   await Promise.all(servers.splice(0).map((server) => server.stop()));
   if (configDir !== '') await rm(configDir, { recursive: true, force: true });
 });

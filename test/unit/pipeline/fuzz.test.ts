@@ -16,29 +16,15 @@ import {
   buildQuery, decode, encodeName, encodeRecord, makeHandler, meshInstance, messageLayout, TCP_CLIENT, UDP_CLIENT,
   type QueryOptions, type TestHandlerOptions,
 } from '../../support/dns-messages.ts';
+import { seededRandom, type SeededRandom } from '../../support/seeded-random.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6d657368) >>> 0;
 const PACKETS = Number(process.env.FUZZ_PACKETS ?? 100_000);
 const OUR_UDP_PAYLOAD = 1232;
 
-/** mulberry32: small, fast, good enough to spread mutations; same seed, same packets. */
-function prng(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (below: number) => Math.floor(next() * below),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!,
-  };
-}
+const prng = seededRandom;
 
-type Random = ReturnType<typeof prng>;
+type Random = SeededRandom;
 
 // ─── The zone and the corpus ──────────────────────────────────────────────────
 
