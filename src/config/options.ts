@@ -34,6 +34,8 @@ export const OPTIONS = [
     doc: 'When set, replaces the host of every `listen.dns` entry (ports kept). Ignored when `MESH_DNS_LISTEN` is set.' },
   { key: 'listen.http', env: 'MESH_DNS_HTTP_LISTEN', default: '127.0.0.1:9153', parse: parseHttpListen,
     doc: 'Address of `/metrics`, `/health` and `/ready`; `off` disables it.' },
+  { key: 'http.readyDetail', env: 'MESH_DNS_READY_DETAIL', default: 'auto', parse: parseEnum(['auto', 'always', 'never'] as const),
+    doc: 'Who gets the JSON detail of `/ready` (upstream addresses, the registry\'s last error): `auto` only clients on loopback (a container\'s own HEALTHCHECK, `kubectl exec`), `always` everyone, `never` nobody. The status code (200/503) is the same for all.' },
   { key: 'zone.name', env: 'MESH_DNS_ZONE', default: 'mesh.local', parse: parseDomainName,
     doc: 'The mesh zone mesh-dns is authoritative for.' },
   { key: 'zone.ttl', env: 'MCP_MESH_DNS_CACHE_TTL', default: '5s', parse: parseTtlSeconds,
@@ -138,6 +140,9 @@ export const OPTIONS = [
     doc: 'On SIGTERM, how long in-flight queries may take before the process exits.' },
 ] as const satisfies readonly OptionSpec[];
 
+/** Who sees `/ready`'s detail (see http/server.ts). */
+export type ReadyDetailPolicy = 'auto' | 'always' | 'never';
+
 /** A static record as written in config, before names are made absolute. */
 export interface StaticRecordSpec {
   name: string;
@@ -172,6 +177,7 @@ export interface MeshDnsConfig {
   /** Where the config came from, for messages. */
   source: string;
   listen: { dns: ListenAddress[]; bindHost: string; http: ListenAddress | null };
+  http: { readyDetail: ReadyDetailPolicy };
   zone: { name: string; ttl: number; negativeTtl: number; reverseZones: string[]; records: StaticRecordSpec[] };
   registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean; maxBodyBytes: number; maxAgents: number };
   limits: {

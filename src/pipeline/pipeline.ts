@@ -46,7 +46,7 @@ export function createQueryPipeline(options: PipelineOptions): PipelineStage[] {
     createMeshZoneStage(options.zone),
     // Names that must not leave the machine either (localhost, .local, single labels, private
     // reverse ranges): after our zones, which own some of them, before cache and forwarder.
-    createLocalNamesStage({ meshZone: options.zone.current().meshApex, domainNeeded: true, bogusPriv: true, ...options.localNames }),
+    createLocalNamesStage({ meshZone: options.zone, domainNeeded: true, bogusPriv: true, ...options.localNames }),
     // The cache wraps the forwarder: it answers hits, stores what the forwarder returns, and
     // serves stale answers when the forwarder fails (RFC 8767).
     ...(recursion?.cache ? [recursion.cache] : []),

@@ -79,11 +79,12 @@ export interface StartKnotOptions {
   zones?: readonly KnotZone[];
 }
 
-function knotConfig(dir: string, port: number, zones: readonly KnotZone[]): string {
+/** knotd's config; `host` other than 127.0.0.1 is for tests in a namespace of their own (127.0.0.11). */
+export function knotConfig(dir: string, port: number, zones: readonly KnotZone[], host = '127.0.0.1'): string {
   return [
     'server:',
     `    rundir: "${dir}"`,
-    `    listen: 127.0.0.1@${port}`,
+    `    listen: ${host}@${port}`,
     '    background-workers: 1',
     '    udp-workers: 1',
     '    tcp-workers: 1',
