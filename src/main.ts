@@ -6,8 +6,10 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError, loadConfig, resolveConfigPath } from './config/load.ts';
 import { startMeshDns } from './server.ts';
+import { runHealthcheck } from './cli/healthcheck.ts';
 
 const USAGE = `Usage: mesh-dns [--config FILE] [--check]
+       mesh-dns healthcheck [--config FILE]   exit 0 when the running server's /ready is 200
 
 DNS for MCP Mesh: answers *.mesh.local from the registry.
 
@@ -24,6 +26,7 @@ function packageVersion(): string {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'healthcheck') return runHealthcheck(process.argv.slice(3));
   let args;
   try {
     args = parseArgs({ options: { config: { type: 'string' }, check: { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
