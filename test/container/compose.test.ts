@@ -176,7 +176,7 @@ describe.skipIf(problem !== null)('real containers (podman + docker-compose)', (
     afterAll(async () => {
       // MESH_DNS_CONTAINER_LOGS=1 prints the end of every container's log, for a failure's context.
       if (process.env['MESH_DNS_CONTAINER_LOGS']) console.log((await runCommand('docker-compose', ['-p', project, '-f', MESH_COMPOSE, '-f', TEST_OVERRIDE, 'logs', '--no-color', '--tail', '30'])).stdout);
-      await runCommand('podman', ['rm', '-f', '-t', '0', capture, standalone, `${standalone}-cap`, `${standalone}-none`, `${standalone}-http`]);
+      await runCommand('podman', ['rm', '-f', '-v', '-t', '0', capture, standalone, `${standalone}-cap`, `${standalone}-none`, `${standalone}-http`]);
       await runCommand('docker-compose', ['-p', project, '-f', MESH_COMPOSE, '-f', TEST_OVERRIDE, 'down', '-v', '-t', '2'], { timeoutMs: 180_000 });
     }, 300_000);
 

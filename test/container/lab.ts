@@ -32,7 +32,9 @@ export function containerLabProblem(): string | null {
   if (existsSync(CONTAINER_LAB)) {
     Object.assign(labEnv, parseExports(execFileSync(CONTAINER_LAB, ['env'], { encoding: 'utf8' })));
     try {
-      labEnv['DOCKER_HOST'] = execFileSync(CONTAINER_LAB, ['service'], { encoding: 'utf8', env: labEnv }).trim();
+      // The API service stays running after the tests and inherits this working directory: '/'
+      // outlives any checkout (conmon fails to start containers from a deleted one).
+      labEnv['DOCKER_HOST'] = execFileSync(CONTAINER_LAB, ['service'], { encoding: 'utf8', env: labEnv, cwd: '/' }).trim();
     } catch (error) {
       return `the podman API socket did not start: ${(error as Error).message}`;
     }
