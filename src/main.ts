@@ -13,6 +13,7 @@ import { chooseUpstreams } from './forward/setup.ts';
 import { upstreamName } from './forward/types.ts';
 import { ListenError } from './listeners/address.ts';
 import { NoListenerError, startMeshDns } from './server.ts';
+import { runHealthcheck } from './cli/healthcheck.ts';
 
 /** sysexits(3) codes where one fits. */
 const ExitCode = {
@@ -32,6 +33,7 @@ const ExitCode = {
 } as const;
 
 const USAGE = `Usage: mesh-dns [--config FILE] [--check]
+       mesh-dns healthcheck [--config FILE]   exit 0 when the running server's /ready is 200
 
 DNS for MCP Mesh: answers *.mesh.local from the registry.
 
@@ -50,6 +52,7 @@ function packageVersion(): string {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'healthcheck') return runHealthcheck(process.argv.slice(3));
   let args;
   try {
     args = parseArgs({ options: { config: { type: 'string' }, check: { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
