@@ -54,6 +54,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     resolveHostnames: config.registry.resolveHostnames,
     maxBodyBytes: config.registry.maxBodyBytes,
     bodyLimits: { maxAgents: config.registry.maxAgents },
+    probeEndpoints: config.registry.probeEndpoints ? { timeoutMs: config.registry.probeTimeout } : null,
     logger: logger.child({ component: 'registry' }),
     metrics: createRegistryMetrics(metricsRegistry),
     onChange: (snapshot) => {

@@ -60,6 +60,10 @@ export const OPTIONS = [
     doc: 'Largest `GET /agents` body read (10,000 agents ≈ 7.5 MB); a larger one is refused and the last good zone kept.' },
   { key: 'registry.maxAgents', env: 'MESH_DNS_REGISTRY_MAX_AGENTS', default: 50000, parse: parseInteger(1, 1000000),
     doc: 'Most entries of `GET /agents` (healthy or not) accepted; more is refused as not a registry answer and the last good zone kept.' },
+  { key: 'registry.probeEndpoints', env: 'MESH_DNS_PROBE_ENDPOINTS', default: false, parse: parseBoolean,
+    doc: 'TCP-connect to each agent\'s advertised address and port when it appears or changes (16 at a time); one that does not accept is logged once, counted (`meshdns_registry_unreachable_endpoints`) and listed in `/ready`. Its records are still served.' },
+  { key: 'registry.probeTimeout', env: 'MESH_DNS_PROBE_TIMEOUT', default: '1s', parse: parseTcpTimeout,
+    doc: 'Timeout of one endpoint probe connect (at least 50ms).' },
   { key: 'access.recursionNetworks', env: 'MESH_DNS_RECURSION_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
     doc: 'Clients (CIDRs) whose names outside our zones are forwarded. Others get REFUSED: not an open resolver.' },
   { key: 'access.meshNetworks', env: 'MESH_DNS_MESH_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
@@ -171,7 +175,8 @@ export interface MeshDnsConfig {
   source: string;
   listen: { dns: ListenAddress[]; bindHost: string; http: ListenAddress | null };
   zone: { name: string; ttl: number; negativeTtl: number; reverseZones: string[]; records: StaticRecordSpec[] };
-  registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean; maxBodyBytes: number; maxAgents: number };
+  registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean; maxBodyBytes: number; maxAgents: number;
+    probeEndpoints: boolean; probeTimeout: number };
   limits: {
     udpPayloadSize: number; udpReceiveBuffer: number; tcpMaxConnections: number; tcpMaxConnectionsPerSource: number;
     tcpMaxInFlight: number; tcpIdleTimeout: number; tcpMessageTimeout: number;

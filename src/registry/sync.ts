@@ -12,7 +12,8 @@ import { DEFAULT_AGENTS_BODY_LIMITS, type AgentsBodyLimits } from './agents-body
 import { fetchAgents, fetchNewestEventMarker } from './client.ts';
 import { RegistryConnectError, RegistryError, RegistryFormatError, RegistryHttpError } from './errors.ts';
 import { DEFAULT_LOOKUP_CONCURRENCY, resolveHostnameAgents, systemHostnameLookup } from './hostnames.ts';
-import { setSkippedAgents, type RegistryMetrics } from './metrics.ts';
+import { DEFAULT_PROBE_CONCURRENCY, EndpointProber, type EndpointConnect } from './endpoint-probe.ts';
+import { endpointProbeMetrics, setSkippedAgents, type RegistryMetrics } from './metrics.ts';
 import { byId, projectAgentsBody, sameAgents } from './projection.ts';
 import { PersistentCondition } from '../logging/persistent-condition.ts';
 import { loadSnapshot, removeStaleTempFiles, saveSnapshot, SNAPSHOT_SKIP_REASONS, type SnapshotSkip } from './snapshot-store.ts';
@@ -54,6 +55,8 @@ export interface RegistrySyncOptions {
   maxBodyBytes?: number;
   /** Bounds of what is kept from a body (registry.maxAgents and the fixed per-field bounds). */
   bodyLimits?: Partial<AgentsBodyLimits>;
+  /** TCP-probe each agent's endpoint when it appears or changes (registry.probeEndpoints); null: off. */
+  probeEndpoints?: { timeoutMs: number; concurrency?: number; connect?: EndpointConnect } | null;
 }
 
 export interface RegistrySync {
@@ -67,6 +70,8 @@ export interface RegistrySync {
    */
   pollNow(): Promise<PollOutcome>;
   state(): RegistrySyncState;
+  /** Resolves when no endpoint probe round is running (tests). */
+  probesSettled(): Promise<void>;
 }
 
 /** A lasting poll failure of one kind is repeated in the log at most this often. */
@@ -121,6 +126,15 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     }
     return condition;
   };
+  const prober = options.probeEndpoints
+    ? new EndpointProber({
+      timeoutMs: options.probeEndpoints.timeoutMs,
+      concurrency: options.probeEndpoints.concurrency ?? DEFAULT_PROBE_CONCURRENCY,
+      connect: options.probeEndpoints.connect,
+      logger: log,
+      metrics: endpointProbeMetrics(metrics),
+    })
+    : null;
   let snapshotUnsaved = false;
   let warnedSkips = new Set<string>();
   let failingHostnames = new Set<string>();
@@ -201,6 +215,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
       return false;
     }
     served = snapshot;
+    prober?.observe(snapshot.agents);
     snapshotUnsaved = snapshot.source === 'registry';
     metrics.zoneUpdates.inc();
     metrics.agents.set(snapshot.agents.length);
@@ -351,9 +366,10 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
       if (pollTimer !== null) clearTimeout(pollTimer);
       if (hintTimer !== null) clearTimeout(hintTimer);
       stopController.abort();
-      await Promise.all([inFlight, queued, hintInFlight]);
+      await Promise.all([inFlight, queued, hintInFlight, prober?.stop()]);
     },
     pollNow,
+    probesSettled: () => prober?.settled() ?? Promise.resolve(),
     state() {
       return {
         ready: source !== 'none',
@@ -363,6 +379,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
         lastErrorCode,
         consecutiveFailures,
         agents: served?.agents.length ?? 0,
+        endpointProbe: prober?.state() ?? { enabled: false },
         snapshot: options.snapshotPath === null ? null : {
           path: options.snapshotPath,
           writeFailing: snapshotWriteError !== null,

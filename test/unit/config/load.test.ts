@@ -149,6 +149,8 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_RESOLVE_HOSTNAMES: ['false', false],
     MESH_DNS_REGISTRY_MAX_BODY_BYTES: ['1048576', 1048576],
     MESH_DNS_REGISTRY_MAX_AGENTS: ['100', 100],
+    MESH_DNS_PROBE_ENDPOINTS: ['true', true],
+    MESH_DNS_PROBE_TIMEOUT: ['250ms', 250],
     MESH_DNS_RECURSION_NETWORKS: ['10.0.0.0/8', ['10.0.0.0/8']],
     MESH_DNS_MESH_NETWORKS: ['192.168.0.0/16, fd00::/8', ['192.168.0.0/16', 'fd00::/8']],
     MESH_DNS_DOMAIN_NEEDED: ['false', false],

@@ -122,6 +122,7 @@ describe('registry sync under registry faults', () => {
       lastErrorCode: expect.any(String),
       consecutiveFailures: 2,
       agents: 1,
+      endpointProbe: { enabled: false },
       snapshot: null,
     });
     expect(await metricValue(register, 'meshdns_registry_polls_total', { result: 'success' })).toBe(1);
