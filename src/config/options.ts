@@ -3,6 +3,7 @@
 
 import type { ListenAddress } from '../listeners/address.ts';
 import { PRIVATE_NETWORKS } from '../pipeline/stages/access-control.ts';
+import { parseViews, type UnmatchedViewPolicy, type ViewSpec } from './views.ts';
 import {
   ConfigValueError, listOf, parseBoolean, parseCidr, parseDomainName, parseDurationMs, parseEnum, parseHttpListen, parseHttpUrl,
   parseDomainUpstream, parseInteger, parseIpHost, parseListen, parseString, parseTtlSeconds, parseUpstream,
@@ -68,6 +69,10 @@ export const OPTIONS = [
     doc: 'Clients (CIDRs) whose names outside our zones are forwarded. Others get REFUSED: not an open resolver.' },
   { key: 'access.meshNetworks', env: 'MESH_DNS_MESH_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
     doc: 'Clients (CIDRs) that get answers from the mesh and reverse zones. Others get REFUSED.' },
+  { key: 'views.list', env: 'MESH_DNS_VIEWS', default: [], parse: parseViews,
+    doc: 'Views by client network: `{name, networks: [CIDR…], namespaces: [ns…], home: ns}` (env: the list as JSON). A view sees `<agent>.<namespace>.<zone>` for its namespaces and `<agent>.<zone>` for its home namespace; each namespace is polled with `GET /agents?namespace=`. Empty: no views, every client sees every agent as `<agent>.<zone>`.' },
+  { key: 'views.unmatched', env: 'MESH_DNS_VIEWS_UNMATCHED', default: 'refused', parse: parseEnum(['refused', 'nxdomain'] as const),
+    doc: 'With views: what a client in no view gets for mesh names, `refused` (EDE 18) or `nxdomain` (static records still answer).' },
   { key: 'names.domainNeeded', env: 'MESH_DNS_DOMAIN_NEEDED', default: true, parse: parseBoolean,
     doc: 'Answer single-label names NXDOMAIN locally instead of forwarding them (dnsmasq `domain-needed`).' },
   { key: 'names.bogusPriv', env: 'MESH_DNS_BOGUS_PRIV', default: true, parse: parseBoolean,
@@ -183,6 +188,7 @@ export interface MeshDnsConfig {
   };
   access: { recursionNetworks: string[]; meshNetworks: string[] };
   names: { domainNeeded: boolean; bogusPriv: boolean };
+  views: { list: ViewSpec[]; unmatched: UnmatchedViewPolicy };
   upstreams: {
     servers: ListenAddress[]; resolvConf: string; domains: DomainUpstream[]; policy: 'sequential' | 'random' | 'fastest';
     tryTimeout: number; deadline: number; maxTries: number; forceTcp: boolean; maxOutstanding: number; maxFails: number;

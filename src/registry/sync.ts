@@ -55,6 +55,11 @@ export interface RegistrySyncOptions {
   maxBodyBytes?: number;
   /** Bounds of what is kept from a body (registry.maxAgents and the fixed per-field bounds). */
   bodyLimits?: Partial<AgentsBodyLimits>;
+  /**
+   * Registry namespaces to poll, one `GET /agents?namespace=` each per poll (views); every agent
+   * then carries its namespace. Absent or empty: one `GET /agents` of all agents, no namespace.
+   */
+  namespaces?: readonly string[];
   /** TCP-probe each agent's endpoint when it appears or changes (registry.probeEndpoints); null: off. */
   probeEndpoints?: { timeoutMs: number; concurrency?: number; connect?: EndpointConnect } | null;
 }
@@ -85,6 +90,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   const lookupTimeoutMs = options.lookupTimeoutMs ?? Math.min(options.requestTimeoutMs, 2000);
   const stopController = new AbortController();
   const bodyLimits: AgentsBodyLimits = { ...DEFAULT_AGENTS_BODY_LIMITS, ...options.bodyLimits };
+  const namespaces = [...new Set(options.namespaces ?? [])];
 
   let started = false;
   let stopped = false;
@@ -177,8 +183,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   async function pollOnce(): Promise<PollOutcome> {
     const startedAt = performance.now();
     try {
-      const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { maxBodyBytes: options.maxBodyBytes, limits: bodyLimits });
-      const projected = projectAgentsBody(body);
+      const projected = await fetchProjection();
       const resolved = options.resolveHostnames
         ? await resolveHostnameAgents(projected.agents, served?.agents ?? [], { lookup, timeoutMs: lookupTimeoutMs, concurrency: DEFAULT_LOOKUP_CONCURRENCY })
         : { agents: projected.agents, skipped: [], failedHostnames: [] };
@@ -195,6 +200,27 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     } finally {
       metrics.syncDuration.observe((performance.now() - startedAt) / 1000);
     }
+  }
+
+  /**
+   * One GET /agents, or one per configured namespace in turn (each with the same body bounds);
+   * any failure fails the whole poll, so a view never loses one namespace's agents on its own.
+   */
+  async function fetchProjection(): Promise<ReturnType<typeof projectAgentsBody>> {
+    const fetchOptions = { maxBodyBytes: options.maxBodyBytes, limits: bodyLimits };
+    if (namespaces.length === 0) return projectAgentsBody(await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, fetchOptions));
+    const agents: AgentProjection[] = [];
+    const skipped: SkippedAgent[] = [];
+    for (const namespace of namespaces) {
+      const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { ...fetchOptions, namespace });
+      const part = projectAgentsBody(body, namespace);
+      agents.push(...part.agents);
+      skipped.push(...part.skipped);
+    }
+    // An id is one registry row, so it is in one namespace; a second sighting means the agent
+    // moved between two requests of this poll: the later listing wins, the next poll settles it.
+    const byAgentId = new Map(agents.map((agent) => [agent.id, agent]));
+    return { agents: [...byAgentId.values()].sort(byId), skipped: skipped.sort(byId) };
   }
 
   /** Publishes the projection when it differs from the one served; true when it did. */
@@ -354,7 +380,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
       if (started) throw new Error('registry sync already started');
       started = true;
       log.info(
-        { registryUrl, pollIntervalMs: options.pollIntervalMs, eventsHintIntervalMs: options.eventsHintIntervalMs, snapshotPath: options.snapshotPath, resolveHostnames: options.resolveHostnames },
+        { registryUrl, namespaces: namespaces.length > 0 ? namespaces : 'all', pollIntervalMs: options.pollIntervalMs, eventsHintIntervalMs: options.eventsHintIntervalMs, snapshotPath: options.snapshotPath, resolveHostnames: options.resolveHostnames },
         'registry sync starting',
       );
       if (options.snapshotPath !== null) await loadSnapshotFile(options.snapshotPath);

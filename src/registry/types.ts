@@ -58,6 +58,11 @@ export interface AgentProjection {
    * answered (sorted, loopback and unspecified removed), or [] when hostname resolution is off.
    */
   addresses: string[];
+  /**
+   * The registry namespace, known only when views are configured: the registry does not return it
+   * in GET /agents, so it is the `?namespace=` the agent was listed under. Absent otherwise.
+   */
+  namespace?: string;
 }
 
 export interface SkippedAgent {
