@@ -12,6 +12,7 @@ import { ConfigError, loadConfig, resolveConfigPath, type LoadedConfig } from '.
 import { chooseUpstreams } from './forward/setup.ts';
 import { upstreamName } from './forward/types.ts';
 import { ListenError } from './listeners/address.ts';
+import { stopOnSignals } from './lifecycle.ts';
 import { NoListenerError, startMeshDns } from './server.ts';
 import { runHealthcheck } from './cli/healthcheck.ts';
 
@@ -98,23 +99,8 @@ async function main(): Promise<number> {
     }
   };
   if (reloadPending) reload();
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        // Supervisors repeat SIGTERM (npm forwards it to a child that the process group already
-        // signalled): let the graceful stop finish. A second Ctrl-C is an operator insisting.
-        if (signal === 'SIGINT') process.exit(ExitCode.INTERRUPTED);
-        return;
-      }
-      stopping = true;
-      logger.info({ signal }, 'shutting down: no new queries, finishing those in flight');
-      resolve();
-    };
-    process.on('SIGTERM', shutdown);
-    process.on('SIGINT', shutdown);
-  });
-  await server.stop();
+  // Lame duck, drain, release: lifecycle.ts (also what a repeated signal does).
+  await stopOnSignals(server.shutdown, logger, ExitCode.INTERRUPTED);
   logger.info('stopped');
   return ExitCode.OK;
 }

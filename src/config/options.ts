@@ -145,8 +145,10 @@ export const OPTIONS = [
     doc: 'pino log level.' },
   { key: 'log.queries', env: 'MESH_DNS_LOG_QUERIES', default: false, parse: parseBoolean,
     doc: 'Log every query (client, name, type, answer kind, rcode).' },
+  { key: 'shutdown.lameDuck', env: 'MESH_DNS_SHUTDOWN_LAME_DUCK', default: '2s', parse: parseDurationMs,
+    doc: 'On SIGTERM/SIGINT, how long mesh-dns keeps answering new queries (UDP and TCP) while `/ready` is 503, so load balancers and clients move away before the sockets close. `0` stops at once. With `shutdown.grace` it must fit the supervisor\'s stop timeout (Docker: 10 s).' },
   { key: 'shutdown.grace', env: 'MESH_DNS_SHUTDOWN_GRACE', default: '5s', parse: parseDurationMs,
-    doc: 'On SIGTERM, how long in-flight queries may take before the process exits.' },
+    doc: 'After the lame duck, how long queries still in flight may take before the sockets close (new ones are no longer read).' },
 ] as const satisfies readonly OptionSpec[];
 
 /** Who sees `/ready`'s detail (see http/server.ts). */
@@ -208,5 +210,5 @@ export interface MeshDnsConfig {
   };
   chaos: { version: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; queries: boolean };
-  shutdown: { grace: number };
+  shutdown: { lameDuck: number; grace: number };
 }

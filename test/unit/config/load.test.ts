@@ -39,7 +39,7 @@ describe('loadConfig: defaults', () => {
       },
       chaos: { version: '' },
       log: { level: 'info', queries: false },
-      shutdown: { grace: 5000 },
+      shutdown: { lameDuck: 2000, grace: 5000 },
     });
   });
 
@@ -108,7 +108,7 @@ describe('loadConfig: environment variables', () => {
     'limits: { udpPayloadSize: 1300, udpReceiveBuffer: 100000, tcpMaxConnections: 20, tcpMaxConnectionsPerSource: 5, tcpMaxInFlight: 8, tcpIdleTimeout: 20s, tcpMessageTimeout: 2s }',
     'chaos: { version: file }',
     'log: { level: warn, queries: false }',
-    'shutdown: { grace: 2s }',
+    'shutdown: { lameDuck: 3s, grace: 2s }',
     '',
   ].join('\n');
   const file = yamlFile(fileText);
@@ -170,6 +170,7 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_VERSION_BIND: ['mesh-dns 1.2', 'mesh-dns 1.2'],
     MESH_DNS_LOG_LEVEL: ['debug', 'debug'],
     MESH_DNS_LOG_QUERIES: ['yes', true],
+    MESH_DNS_SHUTDOWN_LAME_DUCK: ['0', 0],
     MESH_DNS_SHUTDOWN_GRACE: ['1m', 60000],
     MESH_DNS_READY_DETAIL: ['always', 'always'],
   };
