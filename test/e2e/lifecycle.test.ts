@@ -7,7 +7,7 @@
 //   after its "stopped" line (nothing left open holds it).
 // - A forwarded query still waiting on a slow upstream when the lame duck ends is answered.
 // - A second SIGTERM during the lame duck cuts it short; two SIGTERMs a few ms apart (npm forwards
-//   the signal its process group already got) are one request.
+//   the signal its process group already got) are one request; a second SIGINT exits 130.
 // - SIGHUP during a query loop loses nothing.
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -398,12 +398,34 @@ describe('SIGTERM: lame duck, then drain, then exit', () => {
   });
 });
 
+describe('SIGINT', () => {
+  it('Ctrl-C starts the same lame duck; Ctrl-C again (not a duplicate) exits 130 at once', async () => {
+    server = await start({ MESH_DNS_SHUTDOWN_LAME_DUCK: '20s' });
+    const { pid } = server.process;
+    const udp = await udpLoop(server.dnsPort, HELLO, HELLO_ADDRESS, 10);
+    const signalledAt = performance.now();
+    process.kill(pid, 'SIGINT');
+    await sleep(400);
+    const duringLameDuck = udp.between(signalledAt, performance.now() - 50);
+    expect(duringLameDuck.sent).toBeGreaterThan(15);
+    expect(duringLameDuck.answered).toBe(duringLameDuck.sent);
+    const secondAt = performance.now();
+    process.kill(pid, 'SIGINT');
+    const exit = await Promise.race([server.process.exited, sleep(3000).then(() => 'still running' as const)]);
+    udp.stop();
+    expect(exit).toEqual({ code: 130, signal: null });
+    expect(performance.now() - secondAt).toBeLessThan(1000);
+    expect(logLines(server.process.output()).at(-1)).toMatchObject({ level: 40, msg: 'second stop signal: exiting now, queries in flight are lost' });
+  });
+});
+
 describe('SIGHUP', () => {
-  it('reloads under a UDP query loop without losing a query', async () => {
+  it('reloads under UDP and TCP query loops without losing a query', async () => {
     const config = (extraTtl: number) => `registry:\n  url: ""\n  snapshotPath: ""\nzone:\n  records:\n    - { name: hello, type: A, value: ${HELLO_ADDRESS} }\n    - { name: extra, type: A, value: 192.0.2.77, ttl: ${extraTtl}s }\n`;
     server = await startMeshDnsProcess({ configYaml: config(30) });
     const configPath = join(server.dir, 'mesh-dns.yaml');
     const udp = await udpLoop(server.dnsPort, HELLO, HELLO_ADDRESS, 4);
+    const tcp = await tcpPipelineLoop(server.dnsPort, HELLO, HELLO_ADDRESS, 10);
     const startedAt = performance.now();
     const reloads = 6;
     for (let reload = 1; reload <= reloads; reload++) {
@@ -417,11 +439,15 @@ describe('SIGHUP', () => {
     const endedAt = performance.now();
     await sleep(300); // the last answers
     udp.stop();
-    const counts = udp.between(startedAt, endedAt);
-    console.log(`SIGHUP ×${reloads}: queries sent ${counts.sent}, answered right ${counts.answered}`);
-    expect(counts.sent).toBeGreaterThan(150);
-    expect(counts.wrong).toEqual([]);
-    expect(counts.answered).toBe(counts.sent);
+    tcp.stop();
+    const counts = { udp: udp.between(startedAt, endedAt), tcp: tcp.between(startedAt, endedAt) };
+    console.log(`SIGHUP ×${reloads}: queries sent / answered right: ${JSON.stringify(counts)}`);
+    expect(counts.udp.sent).toBeGreaterThan(150);
+    expect(counts.tcp.sent).toBeGreaterThan(60);
+    for (const count of Object.values(counts)) {
+      expect(count.wrong).toEqual([]);
+      expect(count.answered).toBe(count.sent);
+    }
     expect(server.process.output()).not.toContain('reload failed');
   });
 });
