@@ -78,12 +78,14 @@ export const OPTIONS = [
     doc: 'Per-domain upstreams in dnsmasq form `/corp.example/10.0.0.2` (several servers: `/corp.example/10.0.0.2 10.0.0.3`); longest suffix wins.' },
   { key: 'upstreams.policy', env: 'MESH_DNS_UPSTREAM_POLICY', default: 'fastest', parse: parseEnum(['sequential', 'random', 'fastest'] as const),
     doc: 'Which upstream first: `sequential` (config order, dnsmasq `strict-order`), `random`, `fastest` (lowest latency, failures down-weighted).' },
-  { key: 'upstreams.tryTimeout', env: 'MESH_DNS_UPSTREAM_TIMEOUT', default: '2s', parse: parseDurationMs,
-    doc: 'Timeout of one try to one upstream.' },
-  { key: 'upstreams.deadline', env: 'MESH_DNS_UPSTREAM_DEADLINE', default: '5s', parse: parseDurationMs,
-    doc: 'Whole-query deadline for forwarding: past it the client gets SERVFAIL with an Extended DNS Error, never silence.' },
-  { key: 'upstreams.maxTries', env: 'MESH_DNS_UPSTREAM_TRIES', default: 3, parse: parseInteger(1, 10),
+  { key: 'upstreams.tryTimeout', env: 'MESH_DNS_UPSTREAM_TIMEOUT', default: '800ms', parse: parseDurationMs,
+    doc: 'Timeout of one try to one upstream. With `maxTries` 2 it fills the deadline: a lost datagram to a single upstream is re-sent once.' },
+  { key: 'upstreams.deadline', env: 'MESH_DNS_UPSTREAM_DEADLINE', default: '1600ms', parse: parseDurationMs,
+    doc: 'Whole-query deadline for forwarding: past it the client gets SERVFAIL with an Extended DNS Error, never silence. Must end before the client gives up (see `upstreams.clientBudget` and the timing contract).' },
+  { key: 'upstreams.maxTries', env: 'MESH_DNS_UPSTREAM_TRIES', default: 2, parse: parseInteger(1, 10),
     doc: 'Tries per query across upstreams (within the deadline).' },
+  { key: 'upstreams.clientBudget', env: 'MESH_DNS_CLIENT_BUDGET', default: '2s', parse: parseDurationMs,
+    doc: 'How long clients wait in total: `timeout × attempts` of their resolv.conf (`timeout:1 attempts:2` = 2s). Start-up and `--check` warn when `upstreams.deadline` or `cache.staleAnswerTimeout` do not fit it (timing contract).' },
   { key: 'upstreams.forceTcp', env: 'MESH_DNS_UPSTREAM_FORCE_TCP', default: false, parse: parseBoolean,
     doc: 'Send upstream queries over reused, pipelined TCP connections (NodeLocal DNSCache `force_tcp`: no UDP conntrack races).' },
   { key: 'upstreams.maxOutstanding', env: 'MESH_DNS_UPSTREAM_MAX_OUTSTANDING', default: 1024, parse: parseInteger(1, 65536),
@@ -114,8 +116,8 @@ export const OPTIONS = [
     doc: 'How long past expiry an entry may still be served stale.' },
   { key: 'cache.failureRecheck', env: 'MESH_DNS_CACHE_FAILURE_RECHECK', default: '30s', parse: parseTtlSeconds,
     doc: 'After a failed refresh of an expired entry, answer it stale without asking upstream again for this long (RFC 8767 failure recheck timer); 0 asks every time.' },
-  { key: 'cache.staleAnswerTimeout', env: 'MESH_DNS_STALE_ANSWER_TIMEOUT', default: '1.8s', parse: parseDurationMs,
-    doc: 'With a stale entry at hand, answer it after this long if the upstreams have not (RFC 8767 client response timer).' },
+  { key: 'cache.staleAnswerTimeout', env: 'MESH_DNS_STALE_ANSWER_TIMEOUT', default: '800ms', parse: parseDurationMs,
+    doc: 'With a stale entry at hand, answer it after this long if the upstreams have not (RFC 8767 client response timer; its 1.8s outlasts a `timeout:1` client\'s first attempt).' },
   { key: 'limits.udpPayloadSize', env: 'MESH_DNS_UDP_PAYLOAD_SIZE', default: 1232, parse: parseInteger(512, 4096),
     doc: 'Our EDNS UDP payload size (DNS Flag Day 2020 value by default).' },
   { key: 'limits.udpReceiveBuffer', env: 'MESH_DNS_UDP_RECEIVE_BUFFER', default: 4194304, parse: parseInteger(65536, 268435456),
@@ -188,7 +190,7 @@ export interface MeshDnsConfig {
   names: { domainNeeded: boolean; bogusPriv: boolean };
   upstreams: {
     servers: ListenAddress[]; resolvConf: string; domains: DomainUpstream[]; policy: 'sequential' | 'random' | 'fastest';
-    tryTimeout: number; deadline: number; maxTries: number; forceTcp: boolean; maxOutstanding: number; maxFails: number;
+    tryTimeout: number; deadline: number; maxTries: number; clientBudget: number; forceTcp: boolean; maxOutstanding: number; maxFails: number;
     healthCheckInterval: number; loopDetect: boolean;
   };
   cache: {

@@ -36,9 +36,9 @@ export interface ForwarderOptions {
   /** Lowercase domain (no trailing dot) → its upstreams; the longest matching suffix wins. */
   domainUpstreams?: ReadonlyMap<string, readonly UpstreamAddress[]>;
   policy?: SelectionPolicy;
-  /** One try's timeout (CoreDNS readTimeout 2 s). */
+  /** One try's timeout (CoreDNS readTimeout 2 s; ours 800 ms, see FORWARDER_DEFAULTS). */
   tryTimeoutMs?: number;
-  /** The whole forward, every try included (CoreDNS defaultTimeout 5 s). */
+  /** The whole forward, every try included (CoreDNS defaultTimeout 5 s; ours 1.6 s). */
   deadlineMs?: number;
   /** Tries across upstreams per query. */
   maxTries?: number;
@@ -59,11 +59,17 @@ export interface ForwarderOptions {
   random?: () => number;
 }
 
+/**
+ * Deadline, try timeout and tries fit the client's `timeout:1 attempts:2` (timing-contract.ts):
+ * SERVFAIL with an EDE leaves at 1.6 s, before glibc gives up at 2 s; two tries of 800 ms rescue
+ * a lost datagram to a single upstream, or try a second upstream. (CoreDNS's 2 s read timeout and
+ * 5 s deadline outlast such a client: it would see a timeout, never our SERVFAIL.)
+ */
 export const FORWARDER_DEFAULTS = Object.freeze({
   policy: 'fastest' as SelectionPolicy,
-  tryTimeoutMs: 2_000,
-  deadlineMs: 5_000,
-  maxTries: 3,
+  tryTimeoutMs: 800,
+  deadlineMs: 1_600,
+  maxTries: 2,
   forceTcp: false,
   maxOutstanding: 1_024,
   udpPayloadSize: DEFAULT_UDP_PAYLOAD_SIZE,

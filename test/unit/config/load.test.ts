@@ -160,6 +160,7 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_UPSTREAM_TIMEOUT: ['750ms', 750],
     MESH_DNS_UPSTREAM_DEADLINE: ['8s', 8000],
     MESH_DNS_UPSTREAM_TRIES: ['5', 5],
+    MESH_DNS_CLIENT_BUDGET: ['10s', 10000],
     MESH_DNS_UPSTREAM_FORCE_TCP: ['true', true],
     MESH_DNS_UPSTREAM_MAX_OUTSTANDING: ['64', 64],
     MESH_DNS_UPSTREAM_MAX_FAILS: ['7', 7],
@@ -315,7 +316,7 @@ describe('loadConfig: errors name the source, the key and the reason', () => {
   it('rejects a cache minimum above its maximum and a try timeout above the deadline', () => {
     expect(configError(yamlFile('cache:\n  minTtl: 2h\n')).message).toMatch(/: cache\.minTtl: 7200s is above cache\.maxTtl \(3600s\)$/);
     expect(configError(emptyFile, { MESH_DNS_UPSTREAM_TIMEOUT: '10s' }).message)
-      .toBe('environment variable MESH_DNS_UPSTREAM_TIMEOUT: upstreams.tryTimeout: is longer than upstreams.deadline (5000ms)');
+      .toBe('environment variable MESH_DNS_UPSTREAM_TIMEOUT: upstreams.tryTimeout: is longer than upstreams.deadline (1600ms)');
   });
 
   it('an unknown section lists the known ones, and names the one a typo was meant to be', () => {
