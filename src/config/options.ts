@@ -66,6 +66,22 @@ export const OPTIONS = [
     doc: 'Clients (CIDRs) whose names outside our zones are forwarded. Others get REFUSED: not an open resolver.' },
   { key: 'access.meshNetworks', env: 'MESH_DNS_MESH_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
     doc: 'Clients (CIDRs) that get answers from the mesh and reverse zones. Others get REFUSED.' },
+  { key: 'rateLimit.enabled', env: 'MESH_DNS_RATE_LIMIT', default: true, parse: parseBoolean,
+    doc: 'Token bucket per client prefix, on the socket address. Over it, UDP queries are dropped (every `slip`-th answered TC=1 so real clients retry over TCP) and TCP queries REFUSED.' },
+  { key: 'rateLimit.queriesPerSecond', env: 'MESH_DNS_RATE_LIMIT_QPS', default: 1000, parse: parseInteger(1, 10_000_000),
+    doc: 'Queries per second each client prefix may send, sustained (UDP and TCP counted apart). Generous: an agent resolving with `ndots:5` sends ~10 queries per name.' },
+  { key: 'rateLimit.burst', env: 'MESH_DNS_RATE_LIMIT_BURST', default: 2000, parse: parseInteger(1, 10_000_000),
+    doc: 'Queries a client prefix may send at once (the bucket size).' },
+  { key: 'rateLimit.ipv4Prefix', env: 'MESH_DNS_RATE_LIMIT_IPV4_PREFIX', default: 32, parse: parseInteger(8, 32),
+    doc: 'IPv4 clients sharing a bucket: the prefix length (32: one bucket per address).' },
+  { key: 'rateLimit.ipv6Prefix', env: 'MESH_DNS_RATE_LIMIT_IPV6_PREFIX', default: 56, parse: parseInteger(16, 128),
+    doc: 'IPv6 clients sharing a bucket: the prefix length (56: one per typical customer/site allocation).' },
+  { key: 'rateLimit.slip', env: 'MESH_DNS_RATE_LIMIT_SLIP', default: 2, parse: parseInteger(0, 100),
+    doc: 'Every N-th UDP query over the limit is answered with an empty TC=1 response instead of dropped (BIND RRL `slip`); 0 drops all.' },
+  { key: 'rateLimit.allowNetworks', env: 'MESH_DNS_RATE_LIMIT_ALLOW', default: ['127.0.0.0/8', '::1/128'], parse: listOf(parseCidr),
+    doc: 'Clients (CIDRs) never rate-limited. Loopback by default: the pod\'s or host\'s own processes, and a source no remote packet can carry (the kernel drops martians), so no one can spoof it to exhaust a bucket.' },
+  { key: 'rateLimit.maxClients', env: 'MESH_DNS_RATE_LIMIT_MAX_CLIENTS', default: 65536, parse: parseInteger(16, 10_000_000),
+    doc: 'Client prefixes tracked at most (~150 bytes each); when full the least recently used is forgotten, which only gives it a full bucket back.' },
   { key: 'names.domainNeeded', env: 'MESH_DNS_DOMAIN_NEEDED', default: true, parse: parseBoolean,
     doc: 'Answer single-label names NXDOMAIN locally instead of forwarding them (dnsmasq `domain-needed`).' },
   { key: 'names.bogusPriv', env: 'MESH_DNS_BOGUS_PRIV', default: true, parse: parseBoolean,
@@ -188,6 +204,10 @@ export interface MeshDnsConfig {
   };
   access: { recursionNetworks: string[]; meshNetworks: string[] };
   names: { domainNeeded: boolean; bogusPriv: boolean };
+  rateLimit: {
+    enabled: boolean; queriesPerSecond: number; burst: number; ipv4Prefix: number; ipv6Prefix: number; slip: number;
+    allowNetworks: string[]; maxClients: number;
+  };
   upstreams: {
     servers: ListenAddress[]; resolvConf: string; domains: DomainUpstream[]; policy: 'sequential' | 'random' | 'fastest';
     tryTimeout: number; deadline: number; maxTries: number; clientBudget: number; forceTcp: boolean; maxOutstanding: number; maxFails: number;
