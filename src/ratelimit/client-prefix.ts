@@ -129,12 +129,18 @@ export interface PrefixLengths {
  * The bucket key of a client: its address when the prefix is the whole address (IPv4 /32, the
  * default: the string the socket gave us, no work at all), else the network part.
  */
-export function createClientKey(prefixes: PrefixLengths): { key(address: string, family: AddressFamily): string; aggregates: boolean } {
+export interface ClientKey {
+  key(address: string, family: AddressFamily): string;
+  /** Whether one key covers several addresses of that family (a prefix shorter than the address). */
+  aggregates(family: AddressFamily): boolean;
+}
+
+export function createClientKey(prefixes: PrefixLengths): ClientKey {
   const v4Mask = ipv4Mask(prefixes.ipv4);
   const fullV4 = prefixes.ipv4 === 32;
   const fullV6 = prefixes.ipv6 === 128;
   return {
-    aggregates: !fullV4 || !fullV6,
+    aggregates: (family) => (family === 'ipv4' ? !fullV4 : !fullV6),
     key(address, family) {
       if (family === 'ipv4' || parseIpv4(address) >= 0) {
         if (fullV4) return address;

@@ -63,7 +63,10 @@ export function createRateLimitStage(options: RateLimitOptions, clock: CoarseClo
   const clientKey = createClientKey(options.prefixes);
   // With a prefix shorter than the address, one bucket covers many addresses, and an allow-list
   // entry may be narrower than the prefix: exemption is then decided per query, not per bucket.
-  const perQueryExemption = clientKey.aggregates && options.allowNetworks.length > 0;
+  // IPv4 /32 (the default) decides it once, when the bucket is created.
+  const hasAllowList = options.allowNetworks.length > 0;
+  const perQueryV4 = hasAllowList && clientKey.aggregates('ipv4');
+  const perQueryV6 = hasAllowList && clientKey.aggregates('ipv6');
   const never = (): boolean => false;
   const counts: RateLimitCounts = { dropped: 0, slipped: 0, refused: 0 };
   const { slip } = options;
@@ -73,9 +76,10 @@ export function createRateLimitStage(options: RateLimitOptions, clock: CoarseClo
     counts,
     resolve(context: QueryContext): StageResult {
       const address = context.clientAddress;
-      if (perQueryExemption && isExempt(address)) return null;
+      const perQuery = context.family === 'ipv4' ? perQueryV4 : perQueryV6;
+      if (perQuery && isExempt(address)) return null;
       const now = clock.now();
-      const bucket = table.bucket(clientKey.key(address, context.family), now, perQueryExemption ? never : isExempt, address);
+      const bucket = table.bucket(clientKey.key(address, context.family), now, perQuery ? never : isExempt, address);
       const tcp = context.transport === 'tcp';
       if (table.take(bucket, tcp, now) === 'allow') return null;
       if (tcp) {
