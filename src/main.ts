@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError, loadConfig, resolveConfigPath, type LoadedConfig } from './config/load.ts';
-import { chooseUpstreams } from './forward/setup.ts';
+import { chooseUpstreams, timingVerdicts } from './forward/setup.ts';
 import { upstreamName } from './forward/types.ts';
 import { ListenError } from './listeners/address.ts';
 import { stopOnSignals } from './lifecycle.ts';
@@ -132,7 +132,8 @@ function check(loaded: LoadedConfig): number {
   if (choice.upstreams.length > 0) lines.push(`upstreams: ${choice.upstreams.map(upstreamName).join(', ')} (from ${choice.from})`);
   else lines.push(`upstreams: none (from ${choice.from}): names outside the mesh zone are REFUSED${domains.length > 0 ? ', except under the per-domain upstreams\' domains' : ''}`);
   if (domains.length > 0) lines.push(`per-domain upstreams: ${domains.join(', ')} (from ${loaded.sourceOf('upstreams.domains')})`);
-  for (const verdict of choice.verdicts) {
+  const forwards = choice.upstreams.length > 0 || domains.length > 0;
+  for (const verdict of [...choice.verdicts, ...(forwards ? timingVerdicts(config) : [])]) {
     const fields = Object.entries(verdict.fields).map(([key, value]) => `${key}=${String(value)}`).join(' ');
     lines.push(`${verdict.level === 'error' ? 'error' : 'warning'}: ${verdict.message} (${fields})`);
   }

@@ -22,6 +22,7 @@ import { createRegistrySync, type RegistrySync } from './registry/sync.ts';
 import { viewNamespaces } from './config/views.ts';
 import { ZoneHolder, type ZoneSettings } from './zone/holder.ts';
 import { setUpRecursion, type Recursion } from './forward/setup.ts';
+import { setUpRateLimit } from './ratelimit/setup.ts';
 import { upstreamName } from './forward/types.ts';
 
 export interface MeshDnsServer {
@@ -85,6 +86,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   const recursion = setUpRecursion(config, metricsRegistry, logger, loaded.sourceOf);
   if (!recursion) logger.warn('no upstreams: names outside the mesh zone will be REFUSED');
   const stages = createQueryPipeline({
+    rateLimit: setUpRateLimit(config, metricsRegistry),
     zone: { current: (view) => zone.current(view), ready: () => registry === null || registry.state().ready },
     chaosVersion: config.chaos.version,
     access: { ...config.access, viewNetworks: config.views.list.map((view) => view.networks), unmatchedView: zone.unmatchedView() },

@@ -136,6 +136,14 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_VIEWS: ['[{"name":"a","networks":["10.0.0.0/8"],"namespaces":["x"],"home":"x"}]', [{ name: 'a', networks: ['10.0.0.0/8'], namespaces: ['x'], home: 'x' }]],
     MESH_DNS_VIEWS_UNMATCHED: ['nxdomain', 'nxdomain'],
     MESH_DNS_DOMAIN_NEEDED: ['false', false],
+    MESH_DNS_RATE_LIMIT: ['off', false],
+    MESH_DNS_RATE_LIMIT_QPS: ['50', 50],
+    MESH_DNS_RATE_LIMIT_BURST: ['100', 100],
+    MESH_DNS_RATE_LIMIT_IPV4_PREFIX: ['24', 24],
+    MESH_DNS_RATE_LIMIT_IPV6_PREFIX: ['64', 64],
+    MESH_DNS_RATE_LIMIT_SLIP: ['0', 0],
+    MESH_DNS_RATE_LIMIT_ALLOW: ['10.1.0.0/16', ['10.1.0.0/16']],
+    MESH_DNS_RATE_LIMIT_MAX_CLIENTS: ['1024', 1024],
     MESH_DNS_BOGUS_PRIV: ['no', false],
     MESH_DNS_UPSTREAMS: ['9.9.9.9, [2620:fe::fe]:5353', [{ host: '9.9.9.9', port: 53, family: 'ipv4' }, { host: '2620:fe::fe', port: 5353, family: 'ipv6' }]],
     MESH_DNS_RESOLV_CONF: ['', ''],
@@ -144,6 +152,7 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_UPSTREAM_TIMEOUT: ['750ms', 750],
     MESH_DNS_UPSTREAM_DEADLINE: ['8s', 8000],
     MESH_DNS_UPSTREAM_TRIES: ['5', 5],
+    MESH_DNS_CLIENT_BUDGET: ['10s', 10000],
     MESH_DNS_UPSTREAM_FORCE_TCP: ['true', true],
     MESH_DNS_UPSTREAM_MAX_OUTSTANDING: ['64', 64],
     MESH_DNS_UPSTREAM_MAX_FAILS: ['7', 7],
@@ -300,7 +309,7 @@ describe('loadConfig: errors name the source, the key and the reason', () => {
   it('rejects a cache minimum above its maximum and a try timeout above the deadline', () => {
     expect(configError(yamlFile('cache:\n  minTtl: 2h\n')).message).toMatch(/: cache\.minTtl: 7200s is above cache\.maxTtl \(3600s\)$/);
     expect(configError(emptyFile, { MESH_DNS_UPSTREAM_TIMEOUT: '10s' }).message)
-      .toBe('environment variable MESH_DNS_UPSTREAM_TIMEOUT: upstreams.tryTimeout: is longer than upstreams.deadline (5000ms)');
+      .toBe('environment variable MESH_DNS_UPSTREAM_TIMEOUT: upstreams.tryTimeout: is longer than upstreams.deadline (1600ms)');
   });
 
   it('an unknown section lists the known ones, and names the one a typo was meant to be', () => {
