@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError, loadConfig, resolveConfigPath, type LoadedConfig } from './config/load.ts';
+import { loadConfigInChild } from './config/load-in-child.ts';
 import { chooseUpstreams, timingVerdicts } from './forward/setup.ts';
 import { upstreamName } from './forward/types.ts';
 import { ListenError } from './listeners/address.ts';
@@ -66,8 +67,9 @@ async function main(): Promise<number> {
 
   let loaded;
   try {
-    loaded = loadConfig(args.config);
-    if (args.check) return check(loaded);
+    if (args.check) return check(loadConfig(args.config));
+    // In a child process: the YAML parser is not kept resident for the server's life (load-in-child.ts).
+    loaded = await loadConfigInChild(args.config);
   } catch (error) {
     return startFailure(error);
   }
@@ -91,12 +93,16 @@ async function main(): Promise<number> {
   }
   const configPath = resolveConfigPath(args.config, process.env);
 
+  // Reloads run one after another, in the order the signals came.
+  let reloads = Promise.resolve();
   reload = () => {
-    try {
-      server.reload(loadConfig(args.config));
-    } catch (error) {
-      logger.error({ err: error, config: configPath }, `reload failed, keeping the running config: ${(error as Error).message}`);
-    }
+    reloads = reloads.then(async () => {
+      try {
+        server.reload(await loadConfigInChild(args.config));
+      } catch (error) {
+        logger.error({ err: error, config: configPath }, `reload failed, keeping the running config: ${(error as Error).message}`);
+      }
+    });
   };
   if (reloadPending) reload();
   // Lame duck, drain, release: lifecycle.ts (also what a repeated signal does).

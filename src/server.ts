@@ -4,7 +4,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Registry } from './metrics/prom-client.ts';
 import type { LoadedConfig } from './config/load.ts';
 import { OPTIONS, type MeshDnsConfig } from './config/options.ts';
 import { startOperationsServer, type OperationsServer } from './http/server.ts';

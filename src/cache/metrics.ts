@@ -3,7 +3,7 @@
 // their children once, so a cache hit costs an increment, not a label hash; the gauges are read
 // from the cache when Prometheus scrapes, so the query path never touches them.
 
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../metrics/prom-client.ts';
 
 /** What a stored entry holds: an answer (RFC 2308 calls it success) or a denial (NXDOMAIN/NODATA). */
 export type CacheEntryKind = 'success' | 'denial';

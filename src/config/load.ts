@@ -2,8 +2,9 @@
 // everything at start. Errors name the file (or variable), the key and the reason.
 
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type * as Yaml from 'yaml';
 import type { ListenAddress } from '../listeners/address.ts';
 import { compileStaticRecords } from '../zone/static-records.ts';
 import type { StaticRecord } from '../zone/compile.ts';
@@ -30,6 +31,8 @@ export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/mesh-dns.
 export interface LoadedConfig {
   config: MeshDnsConfig;
   staticRecords: StaticRecord[];
+  /** Where each option's value came from (the table behind sourceOf). */
+  sources: Record<string, string>;
   /** Where a key's value came from: the file's path, "environment variable X", or "default". */
   sourceOf(key: string): string;
 }
@@ -47,6 +50,9 @@ function readYaml(path: string): Record<string, unknown> {
     const plain = code === 'EACCES' ? 'permission denied' : code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : null;
     throw new ConfigError(path, '(file)', `cannot read: ${plain ? `${plain} (${code})` : (code ?? (error as Error).message)}`);
   }
+  // Required here, not imported at the top: the server loads its config in a child process
+  // (load-in-child.ts) and must not load the YAML parser itself by importing this module.
+  const { parse: parseYaml, YAMLParseError } = createRequire(import.meta.url)('yaml') as typeof Yaml;
   let document: unknown;
   try {
     document = parseYaml(text);
@@ -125,10 +131,10 @@ export function loadConfig(cliPath: string | undefined, env: NodeJS.ProcessEnv =
   }
   const config = { source: path, ...tree } as unknown as MeshDnsConfig;
   // Cross-field checks name where the offending value came from, as single-value errors do.
-  const sourceOf = (key: string) => {
-    const option = OPTIONS.find((candidate) => candidate.key === key)!;
-    return env[option.env] !== undefined ? `environment variable ${option.env}` : fileValues.has(key) ? path : 'default';
-  };
+  // A plain table, so a config loaded in a child process crosses as JSON (load-in-child.ts).
+  const sources: Record<string, string> = {};
+  for (const option of OPTIONS) sources[option.key] = env[option.env] !== undefined ? `environment variable ${option.env}` : fileValues.has(option.key) ? path : 'default';
+  const sourceOf = (key: string) => sources[key]!;
 
   if (config.listen.dns.length === 0) throw new ConfigError(sourceOf('listen.dns'), 'listen.dns', 'at least one DNS listen address is needed');
   if (config.listen.bindHost !== '' && env.MESH_DNS_LISTEN === undefined) config.listen.dns = withBindHost(config.listen.dns, config.listen.bindHost);
@@ -143,7 +149,7 @@ export function loadConfig(cliPath: string | undefined, env: NodeJS.ProcessEnv =
   } catch (error) {
     throw new ConfigError(env.MESH_DNS_RECORDS !== undefined ? 'environment variable MESH_DNS_RECORDS' : path, 'zone.records', (error as Error).message);
   }
-  return { config, staticRecords, sourceOf };
+  return { config, staticRecords, sources, sourceOf };
 }
 
 /** MCP_MESH_BIND_HOST: one host for every configured port (docker-compose style `0.0.0.0`). */

@@ -3,7 +3,7 @@
 // becomes a label.
 
 import type { ResponseMismatch } from './message.ts';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../metrics/prom-client.ts';
 import { rcodeName } from '../wire/constants.ts';
 
 /** Why a try failed: no answer (timeout, network) or an answer we cannot use (see forwarder.ts). */

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../metrics/prom-client.ts';
 import { AnswerCache } from '../cache/answer-cache.ts';
 import { createCacheMetrics } from '../cache/metrics.ts';
 import { ConfigError } from '../config/load.ts';

@@ -9,9 +9,10 @@
 // curl). Orchestrator probes (kubelet, compose healthchecks from outside) read the status code,
 // which is the same for everyone.
 
-import http from 'node:http';
+import type { ServerResponse } from 'node:http';
+import { http } from './node-http.ts';
 import net from 'node:net';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../metrics/prom-client.ts';
 import type { Logger } from 'pino';
 import type { ReadyDetailPolicy } from '../config/options.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from '../listeners/address.ts';
@@ -86,6 +87,6 @@ export async function startOperationsServer(
   };
 }
 
-function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
 }

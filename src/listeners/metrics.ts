@@ -5,7 +5,7 @@
 // None of these is touched on the path of a query that is answered normally: they count
 // refusals, cuts and errors, which are rare, so the label lookup per increment is fine.
 
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../metrics/prom-client.ts';
 import type { Transport } from '../pipeline/types.ts';
 
 /** Why a TCP connection was closed at accept, before a byte of it was read. */

@@ -1,7 +1,7 @@
 // Metrics of the query path. Labels are bounded: protocol, family, a qtype bucket, rcode name,
 // answer kind. No client-controlled value (name, address, raw type number) becomes a label.
 
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from '../metrics/prom-client.ts';
 import { rcodeName, RRType, typeName } from '../wire/constants.ts';
 import type { AnswerKind, AddressFamily, Transport } from './types.ts';
 

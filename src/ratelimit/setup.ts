@@ -1,6 +1,6 @@
 // Builds the rate-limit stage and its metrics from the config; null when it is off.
 
-import type { Registry } from 'prom-client';
+import type { Registry } from '../metrics/prom-client.ts';
 import type { MeshDnsConfig } from '../config/options.ts';
 import { createRateLimitStage, registerRateLimitMetrics, type RateLimitStage } from '../pipeline/stages/rate-limit.ts';
 import { createCoarseClock } from './coarse-clock.ts';

@@ -13,6 +13,7 @@ import {
   RegistryTimeoutError,
 } from './errors.ts';
 import { parseJsonBounded, type JsonLimits } from './json-stream.ts';
+import { http, loadHttps } from '../http/node-http.ts';
 
 export const DEFAULT_MAX_AGENTS_BODY_BYTES = 64 * 1024 * 1024;
 const MAX_EVENTS_BODY_BYTES = 1024 * 1024;
@@ -80,46 +81,50 @@ async function getJson(url: string, timeoutMs: number, options: FetchOptions): P
   return parseJsonBounded(Buffer.concat(chunks), SMALL_BODY_JSON_LIMITS);
 }
 
-/** Streams a 2xx body to `onChunk`, enforcing the byte cap; every failure becomes a RegistryError. */
+/**
+ * Streams a 2xx body to `onChunk`, enforcing the byte cap; every failure becomes a RegistryError.
+ * node:http rather than fetch(): fetch loads Node's bundled undici, +16 MiB of RSS measured on its
+ * first request (src/http/node-http.ts); the globalAgent keeps the connection alive as undici did.
+ * Redirects are not followed (the registry sends none; fetch would have followed them).
+ */
 async function getBody(url: string, timeoutMs: number, options: FetchOptions, onChunk: (chunk: Uint8Array) => void): Promise<void> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  const maxBytes = options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES;
   try {
-    const response = await fetch(url, { signal, headers: { accept: 'application/json' } });
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw new RegistryHttpError(response.status, url);
-    }
-    await readCapped(response, options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES, url, onChunk);
+    await new Promise<void>((resolve, reject) => {
+      const target = new URL(url);
+      const client = target.protocol === 'https:' ? loadHttps() : http;
+      const request = client.get(target, { signal, headers: { accept: 'application/json' } }, (response) => {
+        // Stop the transfer on any rejection: a hostile body must not keep arriving after it was rejected.
+        const fail = (error: unknown) => {
+          request.destroy();
+          reject(error);
+        };
+        const status = response.statusCode ?? 0;
+        if (status < 200 || status > 299) return fail(new RegistryHttpError(status, url));
+        const tooLarge = (): RegistryFormatError => new RegistryFormatError('BODY_TOO_LARGE', `${url} body exceeds ${maxBytes} bytes`);
+        if (Number(response.headers['content-length']) > maxBytes) return fail(tooLarge());
+        // Large bodies are chunked with no Content-Length (reference §2), so the cap is counted here.
+        let total = 0;
+        response.on('data', (chunk: Buffer) => {
+          if (request.destroyed) return;
+          total += chunk.byteLength;
+          if (total > maxBytes) return fail(tooLarge());
+          try {
+            onChunk(chunk);
+          } catch (error) {
+            fail(error);
+          }
+        });
+        response.on('end', () => resolve());
+        // A connection closed before the body's end surfaces here (ECONNRESET, "aborted").
+        response.on('error', reject);
+      });
+      request.on('error', reject);
+    });
   } catch (error) {
     throw classifyFetchError(error, url, timeoutMs, timeout, options.signal);
-  }
-}
-
-async function readCapped(response: Response, maxBytes: number, url: string, onChunk: (chunk: Uint8Array) => void): Promise<void> {
-  const declared = Number(response.headers.get('content-length'));
-  const tooLarge = (): RegistryFormatError =>
-    new RegistryFormatError('BODY_TOO_LARGE', `${url} body exceeds ${maxBytes} bytes`);
-  if (declared > maxBytes) {
-    await response.body?.cancel();
-    throw tooLarge();
-  }
-  if (response.body === null) return;
-  // Large bodies are chunked with no Content-Length (reference §2), so the cap is counted here.
-  let total = 0;
-  const reader = response.body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      total += value.byteLength;
-      if (total > maxBytes) throw tooLarge();
-      onChunk(value);
-    }
-  } catch (error) {
-    // Stop the transfer: a hostile body must not keep arriving after it was rejected.
-    await reader.cancel().catch(() => undefined);
-    throw error;
   }
 }
 
@@ -129,7 +134,7 @@ function classifyFetchError(error: unknown, url: string, timeoutMs: number, time
   // depending on whether it hit during the connect, the headers or the body stream.
   if (caller?.aborted) return new RegistryAbortedError(url);
   if (timeout.aborted) return new RegistryTimeoutError(url, timeoutMs);
-  // undici reports network failures as TypeError('fetch failed') with the system error as cause.
+  // node:http reports the system error itself (ECONNREFUSED, …); a wrapped one is found by its cause.
   return new RegistryConnectError(url, systemErrorCode(error), { cause: error });
 }
 

@@ -1,5 +1,5 @@
 // Prometheus metrics of the registry sync. Every label has a fixed, small value set.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../metrics/prom-client.ts';
 import { FORMAT_CODES } from './errors.ts';
 import { PROBE_FAILURE_REASONS, type EndpointProbeMetrics } from './endpoint-probe.ts';
 import { SNAPSHOT_SKIP_REASONS } from './snapshot-store.ts';

@@ -2,7 +2,7 @@
 // (registry projection, static records on SIGHUP). The swap is one assignment: a query sees
 // either the old zone or the new one, never a mix.
 
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from '../metrics/prom-client.ts';
 import type { Logger } from 'pino';
 import { compileZone, type MeshInstance, type StaticRecord, type ZoneCompileOptions } from './compile.ts';
 import type { UnmatchedViewPolicy, ViewSpec } from '../config/views.ts';

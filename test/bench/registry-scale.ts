@@ -11,14 +11,13 @@
  *   npx node test/bench/registry-scale.ts --changes 5 --agents 1000
  */
 
-import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { MAIN, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
-import { agentBody, startRegistry, type TestRegistry } from '../support/registry.ts';
+import { agentBody, startRegistry } from '../support/registry.ts';
+import { queryA, registerMany, rssOf, waitFor } from './registry-load.ts';
 
 const { values } = parseArgs({ options: { changes: { type: 'string', default: '20' }, agents: { type: 'string', default: '1000,10000' }, poll: { type: 'string', default: '2s' } } });
 const CHANGES = Number(values.changes);
@@ -28,70 +27,10 @@ execFileSync(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 't
 const shipped = (command: string[]) => command.map((part) => (part === MAIN ? join(REPO_ROOT, 'dist/main.js') : part));
 const AGENT_COUNTS = values.agents.split(',').map(Number);
 
-/** One A query over UDP; resolves with the sorted addresses (or [] on NXDOMAIN). Loopback only. */
-function queryA(port: number, name: string): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket('udp4');
-    const id = Math.floor(Math.random() * 0xffff);
-    const labels = name.split('.').map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label)]));
-    const query = Buffer.concat([Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, 1, 0, 1])]);
-    const timer = setTimeout(() => {
-      socket.close();
-      reject(new Error('timeout'));
-    }, 1000);
-    socket.on('message', (message) => {
-      clearTimeout(timer);
-      socket.close();
-      const answers = message.readUInt16BE(6);
-      const addresses: string[] = [];
-      let offset = query.length;
-      for (let index = 0; index < answers; index++) {
-        offset += 2; // compressed owner (pointer to the question)
-        const type = message.readUInt16BE(offset);
-        const length = message.readUInt16BE(offset + 8);
-        if (type === 1) addresses.push([...message.subarray(offset + 10, offset + 14)].join('.'));
-        offset += 10 + length;
-      }
-      resolve(addresses.sort());
-    });
-    socket.send(query, port, '127.0.0.1');
-  });
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = performance.now();
-  while (performance.now() - started < timeoutMs) {
-    if (await check().catch(() => false)) return performance.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`not seen within ${timeoutMs} ms`);
-}
-
 function summary(label: string, samples: number[]): string {
   const sorted = [...samples].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)]!;
   return `${label}: n=${sorted.length} median ${median.toFixed(0)} ms, worst ${sorted.at(-1)!.toFixed(0)} ms, best ${sorted[0]!.toFixed(0)} ms`;
-}
-
-function rssOf(pid: number): { rssMiB: number; hwmMiB: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rssMiB: kib('VmRSS') / 1024, hwmMiB: kib('VmHWM') / 1024 };
-}
-
-async function registerMany(registry: TestRegistry, count: number): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const index = next++;
-      const host = `10.${(index >> 16) & 0xff}.${(index >> 8) & 0xff}.${index & 0xff}`;
-      await registry.heartbeat(agentBody(`agent-${String(index).padStart(5, '0')}-00000000`.slice(0, 20), `agent-${index}`, host, 8000, [
-        { capability: `cap_${index % 50}` },
-        { capability: `tool_${index % 7}` },
-      ]));
-    }
-  };
-  await Promise.all(Array.from({ length: 32 }, worker));
 }
 
 async function measureLatency(): Promise<void> {

@@ -19,7 +19,7 @@
 // one Map lookup, a few arithmetic operations, no allocation. Measured in
 // test/unit/pipeline/stages/rate-limit.test.ts.
 
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../../metrics/prom-client.ts';
 import { EdeCode, Rcode } from '../../wire/constants.ts';
 import { EMPTY_SECTIONS, rcodeOnly, type RecordSections } from '../../wire/response.ts';
 import { ClientBucketTable } from '../../ratelimit/client-buckets.ts';

@@ -1,0 +1,282 @@
+/*
+ * Memory of mesh-dns as it ships (dist/main.js, built at the start), side by side in one run with
+ * the floor: a bare Node process on the same runtime. Issue 9 item 4 (a sidecar's memory).
+ *
+ *   npm run bench:memory                                  # everything below, 10,000 agents, 100,000 cache entries
+ *   npm run bench:memory -- --agents 2000 --cache 20000   # smaller
+ *   npm run bench:memory -- --snapshot                    # + a heap snapshot at the end, top constructors
+ *   npm run bench:memory -- --node-flags=--max-semi-space-size=1
+ *   npm run bench:memory -- --main /path/in/the/repo/dist/main.js   # another build (it resolves node_modules from there)
+ *
+ * Rows (VmRSS from /proc/<pid>/status after the process settled; medians of --runs for the idle rows):
+ *   bare node          `node -e 'setInterval(…)'`: Node's own floor on this machine.
+ *   mesh-dns idle      no registry, default config.
+ *   + registry, 0      the REAL registry binary (test/support/registry.ts) configured, no agents.
+ *   + 1k / N agents    the same process after the registry holds 1,000 then N agents and every
+ *                      agent's name was asked once (answers encoded); growth per agent is the slope.
+ *   + C cache entries  the same process after C distinct names were forwarded to a real knot
+ *                      upstream (test/support/knot.ts, a wildcard zone) by a Node UDP sender on
+ *                      loopback; meshdns_cache_entries shows how many were kept.
+ *   import costs       a child loads node:http, net, dgram, crypto (what the server needs anyway),
+ *                      then one package the way mesh-dns loads it or the way it used to: +RSS.
+ *
+ * Loopback only: registry, knot and mesh-dns listen on 127.0.0.1; mesh-dns gets the test resolv.conf.
+ */
+
+import dgram from 'node:dgram';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startKnot, type KnotServer } from '../support/knot.ts';
+import { MAIN, NODE_BINARY, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
+import { stopAllProcesses } from '../support/processes.ts';
+import { startRegistry, type TestRegistry } from '../support/registry.ts';
+import { queryA, registerMany, rssOf, waitFor } from './registry-load.ts';
+
+const { values } = parseArgs({
+  options: {
+    agents: { type: 'string', default: '10000' },
+    cache: { type: 'string', default: '100000' },
+    runs: { type: 'string', default: '3' },
+    snapshot: { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
+    'skip-imports': { type: 'boolean', default: false },
+    /** Measure another build instead of building dist/ (e.g. main's, for a before/after). */
+    main: { type: 'string' },
+  },
+});
+const AGENTS = Number(values.agents);
+const CACHE_ENTRIES = Number(values.cache);
+const RUNS = Number(values.runs);
+const NODE_FLAGS = values['node-flags'].split(/\s+/).filter(Boolean);
+const SETTLE_MS = 1500;
+
+if (!values.main) execFileSync(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 'tsconfig.build.json')]);
+const DIST_MAIN = values.main ?? join(REPO_ROOT, 'dist/main.js');
+/** dist/main.js instead of src/main.ts (the type-stripping compiler would add ~30 MiB), with --node-flags. */
+const shipped = (command: string[]) => command.flatMap((part) => (part === MAIN ? [...NODE_FLAGS, DIST_MAIN] : [part]));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (samples: number[]) => [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
+const mib = (value: number) => `${value.toFixed(1)} MiB`;
+
+const rows: { what: string; rss: number; note: string }[] = [];
+function row(what: string, rss: number, note = ''): void {
+  rows.push({ what, rss, note });
+  console.log(`  ${what.padEnd(44)} ${mib(rss).padStart(10)}  ${note}`);
+}
+
+async function bareNodeRss(): Promise<number> {
+  const child = spawn(NODE_BINARY, [...NODE_FLAGS, '-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+  try {
+    await sleep(SETTLE_MS);
+    return rssOf(child.pid!).rssMiB;
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+async function meshDnsIdleRss(env: NodeJS.ProcessEnv = {}): Promise<number> {
+  const mesh = await startMeshDnsProcess({ wrap: shipped, env: { MESH_DNS_LOG_LEVEL: 'warn', ...env } });
+  try {
+    await sleep(SETTLE_MS);
+    return rssOf(mesh.process.pid).rssMiB;
+  } finally {
+    await mesh.stop();
+  }
+}
+
+async function metric(mesh: MeshDnsProcess, name: string): Promise<number> {
+  const text = await (await fetch(`${mesh.httpUrl}/metrics`)).text();
+  // Summed over label sets (meshdns_cache_entries{type="success"}, …).
+  let sum = Number.NaN;
+  for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum = (Number.isNaN(sum) ? 0 : sum) + Number(match[1]);
+  return sum;
+}
+
+/** Registers agents up to `count`, waits until mesh-dns answers the last one, asks every name once. */
+async function loadAgents(registry: TestRegistry, mesh: MeshDnsProcess, from: number, count: number): Promise<void> {
+  await registerMany(registry, count, from);
+  await waitFor(async () => (await queryA(mesh.dnsPort, `agent-${count - 1}.mesh.local`)).length === 1, 120_000);
+  // One retry: a zone recompile during a poll can stall an answer past queryA's 1 s (issue 9 item 5).
+  for (let index = 0; index < count; index++) await queryA(mesh.dnsPort, `agent-${index}.mesh.local`).catch(() => queryA(mesh.dnsPort, `agent-${index}.mesh.local`));
+}
+
+/**
+ * Sends `count` distinct A queries (h-<i>.example.test) with at most `window` outstanding; returns
+ * how many came back NOERROR with an answer. Loopback only.
+ */
+async function fillCache(port: number, count: number, window = 256): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  const pending = new Map<number, () => void>();
+  let answered = 0;
+  socket.on('message', (message) => {
+    const done = pending.get(message.readUInt16BE(0));
+    if (!done) return;
+    if ((message[3]! & 0x0f) === 0 && message.readUInt16BE(6) > 0) answered++;
+    done();
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const index = next++;
+      const id = index & 0xffff;
+      const labels = [`h-${index}`, 'example', 'test'].map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label)]));
+      const query = Buffer.concat([Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, 1, 0, 1])]);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          resolve();
+        }, 2000);
+        pending.set(id, () => {
+          clearTimeout(timer);
+          pending.delete(id);
+          resolve();
+        });
+        socket.send(query, port, '127.0.0.1');
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+  socket.close();
+  return answered;
+}
+
+/** Top constructors by self size in a heap snapshot (V8's JSON format). */
+function topConstructors(file: string, limit = 15): string[] {
+  const snapshot = JSON.parse(readFileSync(file, 'utf8')) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
+  const fields = snapshot.snapshot.meta.node_fields;
+  const types = snapshot.snapshot.meta.node_types[0];
+  const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((field) => fields.indexOf(field)) as [number, number, number];
+  const totals = new Map<string, { bytes: number; count: number }>();
+  let all = 0;
+  for (let index = 0; index < snapshot.nodes.length; index += fields.length) {
+    const type = types[snapshot.nodes[index + typeAt]!]!;
+    const name = type === 'object' || type === 'closure' || type === 'native' ? `${type} ${snapshot.strings[snapshot.nodes[index + nameAt]!]}` : type;
+    const size = snapshot.nodes[index + sizeAt]!;
+    all += size;
+    const entry = totals.get(name) ?? { bytes: 0, count: 0 };
+    entry.bytes += size;
+    entry.count++;
+    totals.set(name, entry);
+  }
+  return [`heap snapshot: ${mib(all / 1048576)} in ${snapshot.nodes.length / fields.length} objects; top by self size:`,
+    ...[...totals].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, limit)
+      .map(([name, { bytes, count }]) => `    ${mib(bytes / 1048576).padStart(10)}  ${String(count).padStart(8)} × ${name.slice(0, 70)}`)];
+}
+
+async function heapSnapshot(mesh: MeshDnsProcess): Promise<void> {
+  process.kill(mesh.process.pid, 'SIGUSR2');
+  let file: string | undefined;
+  await waitFor(async () => {
+    file = readdirSync(mesh.dir).find((name) => name.endsWith('.heapsnapshot'));
+    if (!file) return false;
+    const size = readFileSync(join(mesh.dir, file)).length;
+    await sleep(500);
+    return size > 0 && readFileSync(join(mesh.dir, file)).length === size;
+  }, 120_000);
+  for (const line of topConstructors(join(mesh.dir, file!))) console.log(line);
+  rmSync(join(mesh.dir, file!));
+}
+
+/** One child per package: +RSS of loading it after what the server needs anyway. */
+const IMPORTS: { what: string; code: string }[] = [
+  { what: '(control: an empty CommonJS module, subtracted)', code: "require(path.join(req.resolve('dns2'), '../package.json'))" },
+  { what: "import 'node:http' (ES import: loads undici)", code: "await import('node:http')" },
+  { what: "fetch() first request (undici)", code: "const s = http.createServer((q, r) => r.end('{}')).listen(0, '127.0.0.1'); await new Promise((r) => s.on('listening', r)); await (await fetch(`http://127.0.0.1:${s.address().port}/`)).text(); s.close()" },
+  { what: "prom-client (package index)", code: "require('prom-client')" },
+  { what: "prom-client registry+counter+gauge+histogram", code: "for (const m of ['registry', 'counter', 'gauge', 'histogram']) require(`prom-client/lib/${m}`)" },
+  { what: "@opentelemetry/api (prom-client's CPU metric)", code: "require(req.resolve('@opentelemetry/api', { paths: [req.resolve('prom-client')] }))" },
+  { what: "dns2 (package index)", code: "require('dns2')" },
+  { what: "dns2 packet.js (the codec only)", code: "require(path.join(path.dirname(req.resolve('dns2')), 'packet.js'))" },
+  { what: "yaml", code: "require('yaml')" },
+  { what: "pino", code: "require('pino')({ level: 'warn' })" },
+  { what: "lru-cache", code: "await import('lru-cache')" },
+  { what: "ipaddr.js", code: "require('ipaddr.js')" },
+];
+
+function importCost(code: string): number {
+  const script = `
+    import { createRequire } from 'node:module';
+    import { readFileSync } from 'node:fs';
+    const req = createRequire(${JSON.stringify(join(REPO_ROOT, 'package.json'))});
+    const require = req;
+    const path = req('node:path');
+    const http = req('node:http'); req('node:net'); req('node:dgram'); req('node:crypto').randomInt(2);
+    const rss = () => Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+    const settle = async () => { globalThis.gc(); await new Promise((r) => setTimeout(r, 300)); globalThis.gc(); };
+    await settle();
+    const before = rss();
+    ${code};
+    await settle();
+    console.log(rss() - before);`;
+  return Number(execFileSync(NODE_BINARY, [...NODE_FLAGS, '--expose-gc', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' }).trim());
+}
+
+console.log(`mesh-dns memory (${DIST_MAIN}), node ${process.version}${NODE_FLAGS.length > 0 ? ` ${NODE_FLAGS.join(' ')}` : ''}, ${new Date().toISOString()}, loopback only`);
+try {
+  const bare: number[] = [];
+  const idle: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    bare.push(await bareNodeRss());
+    idle.push(await meshDnsIdleRss());
+  }
+  row('bare node (the floor)', median(bare), `runs: ${bare.map((value) => value.toFixed(1)).join(', ')}`);
+  row('mesh-dns idle, no registry', median(idle), `runs: ${idle.map((value) => value.toFixed(1)).join(', ')}; ${(median(idle) - median(bare)).toFixed(1)} MiB above the floor`);
+
+  const registry = await startRegistry({ timeoutThreshold: 3600 });
+  const knot: KnotServer = await startKnot({ zones: [{ origin: 'example.test', text: '$TTL 3600\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n* A 192.0.2.1\n' }] });
+  const mesh = await startMeshDnsProcess({
+    wrap: (command) => shipped(command).flatMap((part) => (part === DIST_MAIN && values.snapshot ? ['--heapsnapshot-signal=SIGUSR2', part] : [part])),
+    env: {
+      MCP_MESH_REGISTRY_URL: registry.url, MESH_DNS_LOG_LEVEL: 'warn', MCP_MESH_NETWORK_TIMEOUT: '10s',
+      MESH_DNS_UPSTREAMS: `127.0.0.1:${knot.port}`, MESH_DNS_CACHE_SIZE: String(Math.max(CACHE_ENTRIES, 10_000)),
+      // Room for every entry: the byte bound (64 MiB default) would otherwise evict before the count does.
+      MESH_DNS_CACHE_MAX_BYTES: String(4 * 1024 * 1024 * 1024),
+    },
+  });
+  await sleep(SETTLE_MS);
+  const empty = rssOf(mesh.process.pid).rssMiB;
+  row('mesh-dns + real registry, 0 agents', empty);
+  const first = Math.min(1000, AGENTS);
+  await loadAgents(registry, mesh, 0, first);
+  await sleep(SETTLE_MS);
+  const atFirst = rssOf(mesh.process.pid).rssMiB;
+  row(`+ ${first} agents`, atFirst, `zone ${await metric(mesh, 'meshdns_zone_records')} records`);
+  let atAgents = atFirst;
+  if (AGENTS > first) {
+    const started = performance.now();
+    await loadAgents(registry, mesh, first, AGENTS);
+    await sleep(SETTLE_MS);
+    atAgents = rssOf(mesh.process.pid).rssMiB;
+    row(`+ ${AGENTS} agents`, atAgents, `zone ${await metric(mesh, 'meshdns_zone_records')} records; loaded in ${((performance.now() - started) / 1000).toFixed(0)} s; peak ${mib(rssOf(mesh.process.pid).hwmMiB)}`);
+    console.log(`  growth per agent: ${(((atAgents - atFirst) * 1024 * 1024) / (AGENTS - first) / 1024).toFixed(2)} KiB (RSS slope from ${first} to ${AGENTS} agents)`);
+  }
+  if (CACHE_ENTRIES > 0) {
+    const started = performance.now();
+    const answered = await fillCache(mesh.dnsPort, CACHE_ENTRIES);
+    await sleep(SETTLE_MS);
+    const atCache = rssOf(mesh.process.pid).rssMiB;
+    const entries = await metric(mesh, 'meshdns_cache_entries');
+    const bytes = await metric(mesh, 'meshdns_cache_bytes');
+    row(`+ ${CACHE_ENTRIES} forwarded names (with ${AGENTS} agents)`, atCache, `${answered} answered in ${((performance.now() - started) / 1000).toFixed(0)} s; cache ${entries} entries, ${mib(bytes / 1048576)} counted; peak ${mib(rssOf(mesh.process.pid).hwmMiB)}`);
+    console.log(`  growth per cache entry: ${(((atCache - atAgents) * 1024 * 1024) / entries).toFixed(0)} B of RSS (counted ${(bytes / entries).toFixed(0)} B)`);
+  }
+  if (values.snapshot) await heapSnapshot(mesh);
+  await mesh.stop();
+  await knot.stop();
+  await registry.stop();
+
+  if (!values['skip-imports']) {
+    console.log('import costs (+RSS after gc, over node:http + net + dgram + crypto loaded by require; median of 3):');
+    let control = 0;
+    for (const { what, code } of IMPORTS) {
+      const cost = median([importCost(code), importCost(code), importCost(code)]);
+      if (what.startsWith('(control')) control = cost;
+      console.log(`  ${what.padEnd(48)} ${`+${cost.toFixed(1)} MiB`.padStart(10)}${what.startsWith('(control') ? '' : `  (${(cost - control).toFixed(1)} MiB above the control)`}`);
+    }
+  }
+} finally {
+  await stopAllProcesses();
+}
