@@ -45,6 +45,13 @@ export function findZone(zones: ZoneSet, qname: string): AuthoritativeZone | und
  */
 const answersByName = new WeakMap<ZoneSet, Map<number, Map<string, RecordSections>>>();
 
+/** Entries of the name-keyed memo for `zones` (for the bound's test). */
+export function answersByNameCount(zones: ZoneSet): number {
+  let count = 0;
+  for (const byName of answersByName.get(zones)?.values() ?? []) count += byName.size;
+  return count;
+}
+
 /** The answer for a query inside one of our zones, or null when the name is not ours. */
 export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qnameWireLength: number): RecordSections | null {
   // At a CNAME, every type that no zone holds gets the same answer (the chain, then NODATA):
@@ -57,7 +64,7 @@ export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qna
   const zone = findZone(zones, qname);
   if (!zone) return null;
   const node = zone.nodes.get(qname);
-  if (!node) return negativeAnswer(zones, zone, Rcode.NXDOMAIN, qname, qnameWireLength);
+  if (!node) return negativeAnswer(zone, Rcode.NXDOMAIN, qname, qnameWireLength);
 
   const direct = qtype === RRType.ANY ? (node.size > 0 ? 'any' : undefined) : node.has(qtype) ? 'rrset' : undefined;
   let answer: RecordSections;
@@ -70,7 +77,7 @@ export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qna
       remember(zones, key, answer);
     }
   } else {
-    answer = negativeAnswer(zones, zone, Rcode.NOERROR, qname, qnameWireLength);
+    answer = negativeAnswer(zone, Rcode.NOERROR, qname, qnameWireLength);
   }
   // A type no zone holds at a name without a CNAME is NODATA, whatever the type: keyType 0 covers it.
   if (!byType) answersByName.set(zones, (byType = new Map()));
@@ -84,13 +91,22 @@ function remember(zones: ZoneSet, key: string, sections: RecordSections): void {
   if (zones.answerMemo.size < MEMO_LIMIT) zones.answerMemo.set(key, sections);
 }
 
-function negativeAnswer(zones: ZoneSet, zone: AuthoritativeZone, rcode: number, qname: string, qnameWireLength: number): RecordSections {
+/**
+ * Negative answers per zone, by rcode and question length (index: NXDOMAIN ? 256 : 0, plus the
+ * length, ≤ 255): an array index instead of a string key per NXDOMAIN/NODATA query. A zone object
+ * belongs to one zone set, so a swap drops these with it.
+ */
+const negativeAnswers = new WeakMap<AuthoritativeZone, (RecordSections | undefined)[]>();
+
+function negativeAnswer(zone: AuthoritativeZone, rcode: number, qname: string, qnameWireLength: number): RecordSections {
   // The body differs only by where the apex sits inside the question, i.e. by its length.
-  const key = `neg:${rcode}:${zone.apex}:${qnameWireLength}`;
-  const memo = zones.answerMemo.get(key);
+  let byLength = negativeAnswers.get(zone);
+  if (!byLength) negativeAnswers.set(zone, (byLength = []));
+  const index = (rcode === Rcode.NXDOMAIN ? 256 : 0) + qnameWireLength;
+  const memo = byLength[index];
   if (memo) return memo;
   const built = encodeSections(qname, qnameWireLength, rcode, [], [{ owner: zone.apex, record: zone.negativeSoa }], []);
-  remember(zones, key, built);
+  byLength[index] = built;
   return built;
 }
 
