@@ -7,7 +7,6 @@ import { Rcode, typeName } from '../wire/constants.ts';
 import { parseRequest } from '../wire/request.ts';
 import { assembleRejection, assembleResponse, rcodeOnly, responseSizeLimit, type ResponseSettings } from '../wire/response.ts';
 import type { QueryMetrics } from './metrics.ts';
-import { precompiledResponse } from './fast-path.ts';
 import { runPipeline } from './pipeline.ts';
 import type { AnswerKind, AddressFamily, PipelineStage, QueryContext, StageAnswer, Transport } from './types.ts';
 
@@ -24,8 +23,6 @@ export interface QueryHandlerOptions {
   /** Log every query at info level (off by default: it costs throughput). */
   queryLog: boolean;
   udpPayloadSize: number;
-  /** Serve decided answers from precompiled bytes (fast-path.ts); off only to test against the general path. Default true. */
-  fastPath?: boolean;
 }
 
 export type QueryHandler = (message: Buffer, client: ClientInfo) => Buffer | null | Promise<Buffer | null>;
@@ -44,7 +41,6 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
   const { stages, metrics, logger, udpPayloadSize } = options;
   let rotation = 0;
 
-  const fastPath = options.fastPath ?? true;
   let untilNextSample = 1;
   /** A start time for this query if it is one of the timed sample, UNTIMED otherwise. */
   const sampleStart = (): number => {
@@ -59,14 +55,11 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
 
   const finish = (context: QueryContext, answer: StageAnswer, startedAt: number): Buffer => {
     const { request, transport } = context;
-    const rotationStep = rotation++;
-    const response = (fastPath && answer.ede === undefined
-      ? precompiledResponse(request, answer.sections, context.recursionAllowed, answer.ttlAdjust, udpPayloadSize)
-      : null) ?? assembleResponse(request, answer.sections, {
+    const response = assembleResponse(request, answer.sections, {
       recursionAvailable: context.recursionAllowed,
       udpPayloadSize,
       sizeLimit: responseSizeLimit(request.edns, transport, udpPayloadSize),
-      rotation: rotationStep,
+      rotation: rotation++,
       ede: answer.ede,
       ttlAdjust: answer.ttlAdjust,
     });

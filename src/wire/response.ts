@@ -105,20 +105,15 @@ export function optRecord(udpPayloadSize: number, extendedRcode: number, dnssecO
   return opt;
 }
 
-/** The response's flags word (shared with the precompiled responses of pipeline/fast-path.ts). */
-export function responseFlags(requestFlags: number, dnssecOk: boolean, sections: RecordSections, recursionAvailable: boolean, truncated: boolean): number {
+function writeHeader(out: Buffer, id: number, requestFlags: number, dnssecOk: boolean, sections: RecordSections, settings: ResponseSettings, truncated: boolean, qdcount: number, ancount: number, nscount: number, arcount: number): void {
   // Echo opcode, RD and CD (RFC 1035 §4.1.1, RFC 4035 §3.2.2); everything else is ours.
   let flags = Flag.QR | (requestFlags & (0x7800 | Flag.RD | Flag.CD)) | (sections.rcode & 0xf);
   if (sections.authoritative) flags |= Flag.AA;
   if (sections.authenticData && ((requestFlags & Flag.AD) !== 0 || dnssecOk)) flags |= Flag.AD;
-  if (recursionAvailable) flags |= Flag.RA;
+  if (settings.recursionAvailable) flags |= Flag.RA;
   if (truncated || sections.truncated === true) flags |= Flag.TC;
-  return flags;
-}
-
-function writeHeader(out: Buffer, id: number, requestFlags: number, dnssecOk: boolean, sections: RecordSections, settings: ResponseSettings, truncated: boolean, qdcount: number, ancount: number, nscount: number, arcount: number): void {
   out.writeUInt16BE(id, 0);
-  out.writeUInt16BE(responseFlags(requestFlags, dnssecOk, sections, settings.recursionAvailable, truncated), 2);
+  out.writeUInt16BE(flags, 2);
   out.writeUInt16BE(qdcount, 4);
   out.writeUInt16BE(ancount, 6);
   out.writeUInt16BE(nscount, 8);

@@ -52,39 +52,58 @@ export function answersByNameCount(zones: ZoneSet): number {
   return count;
 }
 
-/** The answer for a query inside one of our zones, or null when the name is not ours. */
+/**
+ * The answer for a query inside one of our zones, or null when the name is not ours.
+ *
+ * The fast path of the authoritative answer, in this one place: a name that exists is answered
+ * from the name-keyed memo above, two map lookups. Everything else, and every first ask, goes
+ * through answerFromZoneReference, the general path, whose result is then remembered.
+ * test/unit/zone/answer-fast-path.test.ts asserts both give the same answer for a corpus.
+ * Measured: handler in-process, 1k names, mesh A 1717 -> 1072 ns/query (interleaved, medians
+ * of 4); server CPU per query at saturation, with the array metrics and the send lookup,
+ * 16.2 -> 12.4 us against the bare dgram loop's 10.3 (see the issue 9 report).
+ */
 export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qnameWireLength: number): RecordSections | null {
-  // At a CNAME, every type that no zone holds gets the same answer (the chain, then NODATA):
-  // one memo entry for all of them, so cycling 65k qtypes at a CNAME adds one entry, not 65k.
-  const keyType = zones.typesPresent.has(qtype) || qtype === RRType.ANY ? qtype : 0;
+  const keyType = memoType(zones, qtype);
   let byType = answersByName.get(zones);
   const known = byType?.get(keyType)?.get(qname);
   if (known) return known;
+  const answer = answerFromZoneReference(zones, qname, qtype, qnameWireLength);
+  // Only names that exist: random names (NXDOMAIN) must not grow the memo.
+  if (answer === null || findZone(zones, qname)?.nodes.has(qname) !== true) return answer;
+  if (!byType) answersByName.set(zones, (byType = new Map()));
+  let byName = byType.get(keyType);
+  if (!byName) byType.set(keyType, (byName = new Map()));
+  if (zones.answerMemo.size + byName.size < MEMO_LIMIT) byName.set(qname, answer);
+  return answer;
+}
 
+/**
+ * At a CNAME, every type that no zone holds gets the same answer (the chain, then NODATA), and
+ * at any other name NODATA: one memo entry for all of them, so cycling 65k qtypes adds one, not 65k.
+ */
+function memoType(zones: ZoneSet, qtype: number): number {
+  return zones.typesPresent.has(qtype) || qtype === RRType.ANY ? qtype : 0;
+}
+
+/** The general path of answerFromZone: the RFC rules above, applied to the zone's nodes. */
+export function answerFromZoneReference(zones: ZoneSet, qname: string, qtype: number, qnameWireLength: number): RecordSections | null {
   const zone = findZone(zones, qname);
   if (!zone) return null;
   const node = zone.nodes.get(qname);
   if (!node) return negativeAnswer(zone, Rcode.NXDOMAIN, qname, qnameWireLength);
 
   const direct = qtype === RRType.ANY ? (node.size > 0 ? 'any' : undefined) : node.has(qtype) ? 'rrset' : undefined;
-  let answer: RecordSections;
   if (direct || (node.has(RRType.CNAME) && qtype !== RRType.CNAME)) {
-    const key = `${keyType}:${qname}`;
+    // Encoded positive answers are shared by every name and type that gets the same one.
+    const key = `${memoType(zones, qtype)}:${qname}`;
     const memo = zones.answerMemo.get(key);
-    if (memo) answer = memo;
-    else {
-      answer = positiveAnswer(zones, zone, qname, qtype, qnameWireLength);
-      remember(zones, key, answer);
-    }
-  } else {
-    answer = negativeAnswer(zone, Rcode.NOERROR, qname, qnameWireLength);
+    if (memo) return memo;
+    const built = positiveAnswer(zones, zone, qname, qtype, qnameWireLength);
+    remember(zones, key, built);
+    return built;
   }
-  // A type no zone holds at a name without a CNAME is NODATA, whatever the type: keyType 0 covers it.
-  if (!byType) answersByName.set(zones, (byType = new Map()));
-  let byName = byType.get(keyType);
-  if (!byName) byType.set(keyType, (byName = new Map()));
-  if (zones.answerMemo.size + byName.size < MEMO_LIMIT) byName.set(qname, answer);
-  return answer;
+  return negativeAnswer(zone, Rcode.NOERROR, qname, qnameWireLength);
 }
 
 function remember(zones: ZoneSet, key: string, sections: RecordSections): void {

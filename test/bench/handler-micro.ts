@@ -1,7 +1,8 @@
 /*
  * In-process micro-benchmark of the query handler: CPU per query (process.cpuUsage over many
- * iterations) with the fast path on and off, interleaved A, B, A, B. No sockets: this is the
- * server's own JavaScript per query, the part mesh-dns adds on top of the bare dgram loop.
+ * iterations), rounds interleaved over the scenarios. No sockets: this is the server's own
+ * JavaScript per query, the part mesh-dns adds on top of the bare dgram loop. To compare two
+ * versions, run it in both checkouts alternately (A, B, A, B).
  *
  *   npx node test/bench/handler-micro.ts [--iterations N] [--rounds R]
  */
@@ -19,7 +20,7 @@ const scenarios: Record<string, Buffer[]> = {
   NXDOMAIN: instances.map((inst, i) => buildQuery({ id: i, name: `nope-${inst.id}.mesh.local`, type: 'A' })),
   NODATA: instances.map((inst, i) => buildQuery({ id: i, name: `${inst.id}.mesh.local`, type: 'MX' })),
 };
-const variants = { fast: makeHandler({ instances }).handler, general: makeHandler({ instances, fastPath: false }).handler };
+const variants = { handler: makeHandler({ instances }).handler };
 
 function measure(handler: (m: Buffer, c: typeof UDP_CLIENT) => unknown, queries: Buffer[]): number {
   for (let i = 0; i < 20_000; i++) handler(queries[i % queries.length]!, UDP_CLIENT);
@@ -30,7 +31,7 @@ function measure(handler: (m: Buffer, c: typeof UDP_CLIENT) => unknown, queries:
 }
 
 for (const [name, queries] of Object.entries(scenarios)) {
-  const results: Record<string, number[]> = { fast: [], general: [] };
+  const results: Record<string, number[]> = { handler: [] };
   for (let round = 0; round < rounds; round++) {
     for (const [variant, handler] of Object.entries(variants)) results[variant]!.push(measure(handler, queries));
   }

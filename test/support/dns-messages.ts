@@ -389,8 +389,6 @@ export interface TestHandlerOptions {
   udpPayloadSize?: number;
   /** Further pipeline options (client views, local names, recursion); production defaults otherwise. */
   pipeline?: Omit<PipelineOptions, 'zone' | 'chaosVersion'>;
-  /** The query handler's precompiled-response fast path (default on, as in production). */
-  fastPath?: boolean;
 }
 
 export interface TestHandler {
@@ -433,7 +431,6 @@ export function makeHandler(options: TestHandlerOptions = {}): TestHandler {
     logger: pino({ level: 'silent' }),
     queryLog: false,
     udpPayloadSize: options.udpPayloadSize ?? TEST_ZONE_DEFAULTS.udpPayloadSize,
-    fastPath: options.fastPath ?? true,
   });
   const send = async (message: Buffer, transport: Transport = 'udp') => handler(message, transport === 'udp' ? UDP_CLIENT : TCP_CLIENT);
   return {
