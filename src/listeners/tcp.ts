@@ -205,7 +205,11 @@ function serveConnection(socket: net.Socket, source: string, handler: QueryHandl
 
   socket.on('data', (chunk: Buffer) => {
     frames.push(chunk);
+    // The synchronous answers to every query of this chunk leave in one writev, not one write
+    // syscall each: a pipelining client sends dozens per chunk (RFC 7766 §6.2.1.1).
+    socket.cork();
     processFrames();
+    socket.uncork();
   });
   socket.on('end', () => {
     readEnded = true;

@@ -46,9 +46,29 @@ export function readQuestionName(message: Buffer, offset: number): ParsedName | 
     const labelEnd = position + 1 + length;
     if (labelEnd > message.length) return 'overrun';
     if (name.length > 0) name += '.';
-    for (let i = position + 1; i < labelEnd; i++) name = appendLabelByte(name, message[i]!);
+    name += readLabel(message, position + 1, labelEnd);
     position = labelEnd;
   }
+}
+
+/**
+ * One label in presentation form, lowercased. Labels of printable bytes without '.' or '\\'
+ * (nearly all) are sliced as one string: appending byte by byte built a string per byte, ~20
+ * short-lived strings per query (issue 9: request parsing and per-query allocation).
+ */
+function readLabel(message: Buffer, start: number, end: number): string {
+  let upper = false;
+  for (let i = start; i < end; i++) {
+    const byte = message[i]!;
+    if (byte <= 0x20 || byte >= 0x7f || byte === 0x2e || byte === 0x5c) {
+      let label = '';
+      for (let j = start; j < end; j++) label = appendLabelByte(label, message[j]!);
+      return label;
+    }
+    if (byte >= 0x41 && byte <= 0x5a) upper = true;
+  }
+  const label = message.toString('latin1', start, end);
+  return upper ? label.toLowerCase() : label;
 }
 
 /**

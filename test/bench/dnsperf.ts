@@ -25,6 +25,8 @@ export interface DnsperfOptions {
   threads: number;
   /** -Q: qps limit; unlimited when undefined. */
   maxQps?: number;
+  /** -m: udp (default) or tcp (dnsperf keeps each client's connection open and pipelines). */
+  transport?: 'udp' | 'tcp';
   /** -t: per-query timeout in seconds (dnsperf default 5). */
   timeoutS?: number;
   /** When set, run with -v, write stdout to this file and compute latency percentiles. */
@@ -179,6 +181,7 @@ export async function runDnsperf(o: DnsperfOptions): Promise<DnsperfRun> {
   if (o.maxRuns !== undefined) args.push('-n', String(o.maxRuns));
   if (o.maxQps !== undefined) args.push('-Q', String(o.maxQps));
   if (o.timeoutS !== undefined) args.push('-t', String(o.timeoutS));
+  if (o.transport === 'tcp') args.push('-m', 'tcp');
   if (o.verboseFile) args.push('-v');
   let cmd = bin;
   let argv = args;

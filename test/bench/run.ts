@@ -1,12 +1,14 @@
 /*
- * mesh-dns benchmark: mesh-dns vs dnsmasq vs unbound, side by side in one run, with dnsperf.
+ * mesh-dns benchmark: mesh-dns vs dnsmasq vs unbound vs the bare Node dgram loop (the floor for a
+ * Node server, test/bench/bare-server.ts), side by side in one run, with dnsperf.
  *
- *   npm run bench                                   # both scenarios, 10 s per server
+ *   npm run bench                                   # every scenario, 10 s per server
+ *   npm run bench -- --quick                        # smoke run of everything in ~1 min (not a measurement)
  *   npm run bench -- --scenario mesh-a --seconds 3
  *   npm run bench -- --only dnsmasq,mesh-dns --names 5000 --json /tmp/bench.json
  *   npx node test/bench/run.ts --help               # (Node 24 from node_modules, never the system node)
  *
- * Scenarios (--scenario mesh-a|forward-cache|all, default all):
+ * Scenarios (--scenario mesh-a|mesh-negative|forward-cache|mesh-a-tcp|latency|all, default all):
  *   mesh-a         N A records agent-0000 … under mesh.local (10.x.y.z), answered from local data:
  *                  dnsmasq --addn-hosts + --local=/mesh.local/, unbound local-zone static +
  *                  local-data, mesh-dns zone.records. dnsperf loops over the N names.
@@ -16,6 +18,15 @@
  *                  one pass over the names, then dnsperf asks the same names: cache hits. The
  *                  upstream's query counter (knotc stats) shows how many queries reached it.
  *                  mesh-dns is skipped when it answers the probe with REFUSED/SERVFAIL/NOTIMP.
+ *   mesh-negative  NXDOMAIN (nope-<name> A) and NODATA (<name> AAAA) alternating, same local data.
+ *   mesh-a-tcp     mesh-a over TCP (dnsperf -m tcp): each client one connection, pipelined.
+ *   latency        mesh-a at a fixed offered rate (--latency-qps, dnsperf -Q): p50/p99/p99.9 when
+ *                  nobody is saturated (the tail: GC pauses, timers, event-loop stalls).
+ * Servers: dnsmasq (the baseline of the ×dnsmasq columns), unbound, bare (the floor of the ×bare
+ * columns: parse the question, copy a precompiled reply, patch ID and question; UDP and TCP; for
+ * forward-cache it answers example.test from precompiled replies too, its floor being the same),
+ * mesh-dns. The bare loop runs under Node's type stripping, so its RSS is ~25 MiB over a plain
+ * script's; its CPU per query is unaffected (stripping happens once at start).
  *
  * For each scenario and server, one at a time (2-core box): start on a free 127.0.0.1 port →
  * correctness probe with dig (agent-0007 and the last name must resolve to the expected address,
@@ -27,7 +38,7 @@
  *
  * Options (each also readable from the environment as BENCH_<NAME>, e.g. BENCH_SECONDS=3):
  *   --scenario S     mesh-a | forward-cache | all                     (all)
- *   --only LIST      comma list of dnsmasq,unbound,mesh-dns           (all three)
+ *   --only LIST      comma list of dnsmasq,unbound,bare,mesh-dns      (all four)
  *   --seconds N      measured dnsperf time per server (-l)            (10)
  *   --warmup N       unrecorded warm-up run per server, seconds       (2; 0 = none)
  *   --names N        number of mesh.local names                       (1000)
@@ -45,6 +56,9 @@
  *                    least disturbed by other load on a shared machine)   (median)
  *   --pin            server on CPU 0, dnsperf on CPU 1 (taskset)      (off)
  *   --no-percentiles skip dnsperf -v (no p50/p99)                     (percentiles on)
+ *   --latency-qps N  offered rate of the latency scenario             (20000)
+ *   --quick          smoke run: 1 s per server, no warm-up, 50 names, no quiet wait, latency at
+ *                    2000 qps (explicit options still win); the bench's own test runs it
  *   --json FILE      also write all results as JSON
  *   --keep           keep the scratch directory (configs, logs)
  *
@@ -54,7 +68,8 @@
  * client's CPU, other % = everything else the machine did meanwhile (other processes, kernel):
  * a noise indicator, warned about above 25%. RSS MiB = VmRSS after the run (idle RSS and VmHWM in
  * the notes and the JSON). qps×/lat×dnsmasq = ratio to dnsmasq in the same scenario (qps× > 1 =
- * more qps than dnsmasq, lat× > 1 = slower, cpu/q× > 1 = more CPU per query; on a busy shared
+ * more qps than dnsmasq, lat× > 1 = slower, cpu/q× > 1 = more CPU per query; ×bare columns: the
+ * same against the bare loop (cpu/q×bare is issue 9's target: ≤ 1.1); on a busy shared
  * machine cpu/q× is the steadiest of the three). Client and server share 2 cores: at ~100k qps the
  * C servers are partly limited by dnsperf itself (their cpu % stays below 100).
  * Latency percentiles: dnsperf 2.10 has no histogram option, so the measured run uses -v (one
@@ -97,7 +112,7 @@ import {
 import type { ServerName, ServerSetup, StartContext, Upstream } from './servers.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCENARIOS = ['mesh-a', 'forward-cache'] as const;
+const SCENARIOS = ['mesh-a', 'mesh-negative', 'forward-cache', 'mesh-a-tcp', 'latency'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 interface Options {
@@ -118,6 +133,9 @@ interface Options {
   percentiles: boolean;
   json: string | undefined;
   keep: boolean;
+  /** Offered rate of the latency scenario (dnsperf -Q). */
+  latencyQps: number;
+  quick: boolean;
 }
 
 class UsageError extends Error {}
@@ -158,6 +176,8 @@ function parseOptions(argv: string[]): Options {
         percentiles: { type: 'boolean' },
         json: { type: 'string' },
         keep: { type: 'boolean' },
+        'latency-qps': { type: 'string' },
+        quick: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -202,19 +222,25 @@ function parseOptions(argv: string[]): Options {
     }
   }
   const maxQps = str('max-qps');
+  // --quick: a smoke run of every scenario in seconds (the bench's own test runs it); its figures
+  // are not measurements. Explicit options still win.
+  const quick = bool('quick', false);
+  const q = <T,>(quickValue: T, value: T): T => (quick ? quickValue : value);
   return {
+    quick,
+    latencyQps: int('latency-qps', q(2000, 20000), 1),
     scenarios,
     // keep the canonical order so dnsmasq (the baseline) runs first
     only: SERVER_NAMES.filter((s) => only.includes(s)),
-    seconds: int('seconds', 10, 1),
-    warmup: int('warmup', 2, 0),
-    names: int('names', 1000, 8),
+    seconds: int('seconds', q(1, 10), 1),
+    warmup: int('warmup', q(0, 2), 0),
+    names: int('names', q(50, 1000), 8),
     clients: int('clients', 8, 1),
     outstanding: int('outstanding', 200, 1),
     threads: int('threads', 1, 1),
     maxQps: maxQps === undefined ? undefined : int('max-qps', 0, 1),
-    timeout: int('timeout', 2, 1),
-    quietWait: int('quiet-wait', 30, 0),
+    timeout: int('timeout', q(1, 2), 1),
+    quietWait: int('quiet-wait', q(0, 30), 0),
     rounds: int('rounds', 1, 1),
     pick: pickOpt(str('pick')),
     pin: bool('pin', false),
@@ -263,11 +289,17 @@ interface ServerResult {
   latencyRatio?: number;
   /** Server CPU per query relative to dnsmasq: the ratio least disturbed by other load. */
   cpuPerQueryRatio?: number;
+  /** The same three against the bare Node dgram loop (bare-server.ts), the floor for a Node server. */
+  qpsRatioBare?: number;
+  cpuPerQueryRatioBare?: number;
+  p99RatioBare?: number;
 }
 
 interface ScenarioResult {
   scenario: ScenarioName;
   description: string;
+  transport: 'udp' | 'tcp';
+  maxQps?: number;
   upstream?: string;
   results: ServerResult[];
 }
@@ -333,6 +365,13 @@ interface ScenarioPlan {
   /** Zone whose names are probed and queried. */
   queried: ZoneData;
   forwarded: boolean;
+  /** dnsperf input; default one "name A" line per queried record. */
+  queries?: string;
+  /** Rcodes that count as correct answers (default NOERROR only). */
+  rcodes?: readonly string[];
+  transport: 'udp' | 'tcp';
+  /** Fixed offered rate (dnsperf -Q) instead of saturation. */
+  maxQps?: number;
 }
 
 /** Wait (up to maxS) until the whole machine is below 25% of one core busy over a 1 s sample. */
@@ -398,12 +437,13 @@ async function measureOne(
       outstanding: opts.outstanding,
       threads: opts.threads,
       timeoutS: opts.timeout,
-      ...(opts.maxQps !== undefined ? { maxQps: opts.maxQps } : {}),
+      ...(plan.maxQps !== undefined ? { maxQps: plan.maxQps } : opts.maxQps !== undefined ? { maxQps: opts.maxQps } : {}),
       ...(opts.pin ? { cpu: '1' } : {}),
+      transport: plan.transport,
     };
     if (plan.forwarded) {
       // Warm the cache: one pass over the names, every answer must be NOERROR.
-      const warm = await runDnsperf({ ...base, clients: 1, outstanding: 10, maxRuns: 1, seconds: 30 });
+      const warm = await runDnsperf({ ...base, clients: 1, outstanding: 10, maxRuns: 1, seconds: 30, transport: 'udp' });
       const noerror = warm.stats?.rcodes['NOERROR'] ?? 0;
       if (!warm.ok || noerror !== plan.queried.records.length) {
         res.status = 'invalid';
@@ -461,12 +501,13 @@ async function measureOne(
     }
     const s = run.stats;
     const warnings: string[] = [];
-    const bad = s.completed - (s.rcodes['NOERROR'] ?? 0);
+    const expected = plan.rcodes ?? ['NOERROR'];
+    const bad = s.completed - expected.reduce((sum, rcode) => sum + (s.rcodes[rcode] ?? 0), 0);
     if (s.completed === 0 || bad / s.completed > 0.001) {
       res.status = 'invalid';
-      res.reason = `answers were not NOERROR: ${JSON.stringify(s.rcodes)} of ${s.completed} completed`;
+      res.reason = `answers were not ${expected.join('/')}: ${JSON.stringify(s.rcodes)} of ${s.completed} completed`;
     } else if (bad > 0) {
-      warnings.push(`${bad} non-NOERROR answers ${JSON.stringify(s.rcodes)}`);
+      warnings.push(`${bad} answers other than ${expected.join('/')} ${JSON.stringify(s.rcodes)}`);
     }
     if (run.percentiles && Number.isFinite(s.avgLatencyMs)) {
       const drift = Math.abs(run.percentiles.meanMs - s.avgLatencyMs) / s.avgLatencyMs;
@@ -528,7 +569,10 @@ async function measureOne(
 }
 
 async function runScenario(plan: ScenarioPlan, opts: Options, ctx: StartContext): Promise<ScenarioResult> {
-  const out: ScenarioResult = { scenario: plan.name, description: plan.description, results: [] };
+  const out: ScenarioResult = {
+    scenario: plan.name, description: plan.description, transport: plan.transport,
+    ...(plan.maxQps !== undefined ? { maxQps: plan.maxQps } : {}), results: [],
+  };
   const results = new Map<ServerName, ServerResult>();
   for (const s of opts.only) {
     const reason = unavailableReason(s, REPO_ROOT);
@@ -538,7 +582,8 @@ async function runScenario(plan: ScenarioPlan, opts: Options, ctx: StartContext)
     out.results.push(r);
   }
   const queryFile = join(ctx.dir, `${plan.name}.queries.txt`);
-  writeQueryFile(queryFile, plan.queried);
+  if (plan.queries !== undefined) writeFileSync(queryFile, plan.queries);
+  else writeQueryFile(queryFile, plan.queried);
 
   let upstream: Upstream | undefined;
   try {
@@ -560,6 +605,7 @@ async function runScenario(plan: ScenarioPlan, opts: Options, ctx: StartContext)
       }
       console.log(`[${plan.name}] upstream: ${out.upstream}`);
       setup.forward = { zone: plan.queried.zone, port: upstream.port };
+      setup.forwardZone = plan.queried;
     }
     for (let round = 1; round <= opts.rounds; round++) {
       for (const s of opts.only) {
@@ -590,6 +636,19 @@ async function runScenario(plan: ScenarioPlan, opts: Options, ctx: StartContext)
       if (a !== null && b !== null && b > 0) r.cpuPerQueryRatio = a / b;
     }
   }
+  const floor = results.get('bare');
+  if (floor?.status === 'ok' && floor.summary) {
+    for (const r of out.results) {
+      if (r.status !== 'ok' || !r.summary) continue;
+      r.qpsRatioBare = r.summary.stats.qps / floor.summary.stats.qps;
+      const a = r.summary.cpuUsPerQuery;
+      const b = floor.summary.cpuUsPerQuery;
+      if (a !== null && b !== null && b > 0) r.cpuPerQueryRatioBare = a / b;
+      const p = r.summary.percentiles?.p99Ms;
+      const f = floor.summary.percentiles?.p99Ms;
+      if (p !== undefined && f !== undefined && f > 0) r.p99RatioBare = p / f;
+    }
+  }
   return out;
 }
 
@@ -608,6 +667,7 @@ function printTable(sc: ScenarioResult, opts: Options): void {
     'sd ms',
     'p50 ms',
     'p99 ms',
+    'p99.9 ms',
     'lost %',
     'cpu %',
     'cpu µs/q',
@@ -617,6 +677,9 @@ function printTable(sc: ScenarioResult, opts: Options): void {
     'qps×dnsmasq',
     'lat×dnsmasq',
     'cpu/q×dnsmasq',
+    'qps×bare',
+    'cpu/q×bare',
+    'p99×bare',
   ];
   const rows: string[][] = [];
   const notes: string[] = [];
@@ -639,6 +702,7 @@ function printTable(sc: ScenarioResult, opts: Options): void {
       fmt(s.stats.stddevLatencyMs, 3),
       fmt(s.percentiles?.p50Ms, 3),
       fmt(s.percentiles?.p99Ms, 3),
+      fmt(s.percentiles?.p999Ms, 3),
       fmt(s.stats.lostPct, 3),
       fmt(s.cpuPct, 0),
       fmt(s.cpuUsPerQuery, 1),
@@ -648,6 +712,9 @@ function printTable(sc: ScenarioResult, opts: Options): void {
       fmt(r.qpsRatio, 2),
       fmt(r.latencyRatio, 2),
       fmt(r.cpuPerQueryRatio, 2),
+      fmt(r.qpsRatioBare, 2),
+      fmt(r.cpuPerQueryRatioBare, 2),
+      fmt(r.p99RatioBare, 2),
     ]);
     const extra: string[] = [];
     extra.push(`rcodes ${Object.entries(s.stats.rcodes).map(([k, v]) => `${k} ${v}`).join(', ')}`);
@@ -667,7 +734,9 @@ function printTable(sc: ScenarioResult, opts: Options): void {
       ? `${cells[0]!.padEnd(widths[0]!)}  ${cells[1] ?? ''}`
       : cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const perf = [`-c ${opts.clients}`, `-q ${opts.outstanding}`, `-T ${opts.threads}`, `-t ${opts.timeout}`];
-  if (opts.maxQps !== undefined) perf.push(`-Q ${opts.maxQps}`);
+  const plannedQps = sc.maxQps ?? opts.maxQps;
+  if (plannedQps !== undefined) perf.push(`-Q ${plannedQps}`);
+  if (sc.transport === 'tcp') perf.push('-m tcp');
   console.log('');
   console.log(`== ${sc.scenario}: ${sc.description}`);
   console.log(
@@ -717,6 +786,17 @@ async function main(): Promise<number> {
       local: mesh,
       queried: mesh,
       forwarded: false,
+      transport: 'udp',
+    },
+    'mesh-negative': {
+      name: 'mesh-negative',
+      description: `NXDOMAIN (nope-<name> A) and NODATA (<name> AAAA) under ${mesh.zone}, alternating`,
+      local: mesh,
+      queried: mesh,
+      forwarded: false,
+      transport: 'udp',
+      queries: mesh.records.map((r) => `nope-${fqdn(mesh, r)} A\n${fqdn(mesh, r)} AAAA\n`).join(''),
+      rcodes: ['NOERROR', 'NXDOMAIN'],
     },
     'forward-cache': {
       name: 'forward-cache',
@@ -724,6 +804,24 @@ async function main(): Promise<number> {
       local: mesh,
       queried: forwardZone(),
       forwarded: true,
+      transport: 'udp',
+    },
+    'mesh-a-tcp': {
+      name: 'mesh-a-tcp',
+      description: `mesh A over TCP: each dnsperf client keeps one connection and pipelines up to -q queries (RFC 7766 §6.2.1.1)`,
+      local: mesh,
+      queried: mesh,
+      forwarded: false,
+      transport: 'tcp',
+    },
+    latency: {
+      name: 'latency',
+      description: `mesh A at a fixed ${opts.latencyQps} qps offered (dnsperf -Q): the latency tail when nobody is saturated`,
+      local: mesh,
+      queried: mesh,
+      forwarded: false,
+      transport: 'udp',
+      maxQps: opts.latencyQps,
     },
   };
 

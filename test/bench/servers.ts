@@ -9,7 +9,8 @@ import type { ZoneData } from './data.ts';
 import { freePort, runCommand, sleep, startProcess, tail, which } from './procs.ts';
 import type { Proc } from './procs.ts';
 
-export const SERVER_NAMES = ['dnsmasq', 'unbound', 'mesh-dns'] as const;
+/** `bare`: the bare Node dgram loop of bare-server.ts, the floor for a Node server (issue 9). */
+export const SERVER_NAMES = ['dnsmasq', 'unbound', 'bare', 'mesh-dns'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
 export interface ServerSetup {
@@ -17,6 +18,8 @@ export interface ServerSetup {
   local: ZoneData;
   /** Zone forwarded to a loopback upstream (forward-cache scenario). */
   forward?: { zone: string; port: number };
+  /** The forwarded zone's data, for the bare loop, which answers it from precompiled replies. */
+  forwardZone?: ZoneData;
 }
 
 export interface StartContext {
@@ -57,6 +60,8 @@ export function unavailableReason(name: ServerName | 'knotd', repoRoot: string):
       return which('unbound') ? null : 'unbound binary not found (Debian package unbound)';
     case 'knotd':
       return which('knotd') && which('knotc') ? null : 'knotd/knotc not found (Debian package knot)';
+    case 'bare':
+      return null;
     case 'mesh-dns': {
       if (!existsSync(join(repoRoot, 'dist', 'main.js'))) return 'dist/main.js is missing (the run builds it first: npm run build)';
       return null;
@@ -209,6 +214,15 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
       const conf = `${base}.conf`;
       writeFileSync(conf, unboundConf(port, ctx.dir, setup));
       const [cmd, argv] = withPin(ctx.pin, which('unbound') ?? 'unbound', ['-d', '-c', conf]);
+      return { name, port, configFile: conf, proc: startProcess(name, cmd, argv, { logFile }) };
+    }
+    case 'bare': {
+      // Every name the scenario may ask (local and forwarded zones) from precompiled replies.
+      const conf = `${base}.records.json`;
+      const zones = setup.forwardZone ? [setup.local, setup.forwardZone] : [setup.local];
+      writeFileSync(conf, JSON.stringify(zones.flatMap((z) => z.records.map((r) => ({ name: fqdn(z, r), ipv4: r.ipv4 })))));
+      const script = join(ctx.repoRoot, 'test', 'bench', 'bare-server.ts');
+      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [script, '--port', String(port), '--records', conf, '--ttl', String(setup.local.ttlSeconds)]);
       return { name, port, configFile: conf, proc: startProcess(name, cmd, argv, { logFile }) };
     }
     case 'mesh-dns': {

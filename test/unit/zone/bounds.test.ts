@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { RRType } from '../../../src/wire/constants.ts';
 import { compileStaticRecords } from '../../../src/zone/static-records.ts';
+import { answersByNameCount } from '../../../src/zone/answer.ts';
 import { compileZone, OWNER_ANSWER_BUDGET } from '../../../src/zone/compile.ts';
 import { makeHandler, meshInstance } from '../../support/dns-messages.ts';
 
@@ -18,6 +19,22 @@ describe('answer memo at a CNAME name', () => {
       expect(answer.answers.map((record) => record.type)).toEqual([RRType.CNAME]);
     }
     expect(test.zones.answerMemo.size).toBe(afterA + 1);
+  });
+});
+
+describe('name-keyed answer memo (the zone lookup shortcut)', () => {
+  it('holds only names that exist, under the types the zone holds: random names and cycled qtypes do not grow it', async () => {
+    const test = makeHandler({ records: [{ name: 'alias', type: 'CNAME', value: 'hello' }, { name: 'hello', type: 'A', value: '192.0.2.1' }] });
+    for (let index = 0; index < 300; index++) {
+      expect((await test.ask({ name: `random-${index}.mesh.local`, type: RRType.A })).rcode).toBe(3);
+      await test.ask({ name: 'hello.mesh.local', type: 1000 + index });
+      await test.ask({ name: 'alias.mesh.local', type: 2000 + index });
+    }
+    // hello and alias under "a type no zone holds" (0): two entries, whatever was asked.
+    expect(answersByNameCount(test.zones)).toBe(2);
+    await test.ask({ name: 'hello.mesh.local', type: RRType.A });
+    await test.ask({ name: 'HeLLo.mesh.local', type: RRType.A });
+    expect(answersByNameCount(test.zones)).toBe(3);
   });
 });
 
