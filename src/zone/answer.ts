@@ -58,6 +58,21 @@ export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qna
   return negativeAnswer(zones, zone, Rcode.NOERROR, qname, qnameWireLength);
 }
 
+/**
+ * Drops the memoised answers at these owner names (every type key) and every negative answer
+ * (their SOA carries the serial): what an incremental zone update (incremental.ts) changed.
+ * Kept here because the key format is this file's.
+ */
+export function forgetAnswers(zones: ZoneSet, owners: Iterable<string>, types: Iterable<number>): void {
+  const memo = zones.answerMemo;
+  if (memo.size === 0) return;
+  const keyTypes = [0, RRType.ANY, ...types];
+  for (const owner of owners) for (const type of keyTypes) memo.delete(`${type}:${owner}`);
+  for (const apex of zones.byApex.keys()) {
+    for (const rcode of [Rcode.NOERROR, Rcode.NXDOMAIN]) for (let length = 1; length <= 255; length++) memo.delete(`neg:${rcode}:${apex}:${length}`);
+  }
+}
+
 function remember(zones: ZoneSet, key: string, sections: RecordSections): void {
   if (zones.answerMemo.size < MEMO_LIMIT) zones.answerMemo.set(key, sections);
 }
