@@ -14,7 +14,8 @@ import { RegistryConnectError, RegistryError, RegistryFormatError, RegistryHttpE
 import { DEFAULT_LOOKUP_CONCURRENCY, resolveHostnameAgents, systemHostnameLookup } from './hostnames.ts';
 import { DEFAULT_PROBE_CONCURRENCY, EndpointProber, type EndpointConnect } from './endpoint-probe.ts';
 import { endpointProbeMetrics, setSkippedAgents, type RegistryMetrics } from './metrics.ts';
-import { byId, projectAgentsBody, sameAgents } from './projection.ts';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { byId, projectAgentsBodySliced, sameAgents, type ProjectionResult } from './projection.ts';
 import { PersistentCondition } from '../logging/persistent-condition.ts';
 import { loadSnapshot, removeStaleTempFiles, saveSnapshot, SNAPSHOT_SKIP_REASONS, type SnapshotSkip } from './snapshot-store.ts';
 import type {
@@ -206,14 +207,17 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
    * One GET /agents, or one per configured namespace in turn (each with the same body bounds);
    * any failure fails the whole poll, so a view never loses one namespace's agents on its own.
    */
-  async function fetchProjection(): Promise<ReturnType<typeof projectAgentsBody>> {
+  async function fetchProjection(): Promise<ProjectionResult> {
     const fetchOptions = { maxBodyBytes: options.maxBodyBytes, limits: bodyLimits };
-    if (namespaces.length === 0) return projectAgentsBody(await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, fetchOptions));
+    // Projected in slices with the event loop let in between (issue 9 item 5: at 20,000 agents
+    // one projection held it for tens of ms); the body itself is read chunk by chunk (client.ts).
+    const project = (body: Awaited<ReturnType<typeof fetchAgents>>, namespace?: string) => projectAgentsBodySliced(body, namespace, () => yieldToEventLoop());
+    if (namespaces.length === 0) return project(await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, fetchOptions));
     const agents: AgentProjection[] = [];
     const skipped: SkippedAgent[] = [];
     for (const namespace of namespaces) {
       const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { ...fetchOptions, namespace });
-      const part = projectAgentsBody(body, namespace);
+      const part = await project(body, namespace);
       agents.push(...part.agents);
       skipped.push(...part.skipped);
     }
@@ -226,7 +230,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   /** Publishes the projection when it differs from the one served; true when it did. */
   async function applyProjection(agents: AgentProjection[]): Promise<boolean> {
     // The very first projection is always published, even an empty one: the zone needs a start.
-    const changed = served === null || !sameAgents(served.agents, agents);
+    const changed = served === null || !(await sameAgentsSliced(served.agents, agents));
     if (changed && !publish({ source: 'registry', agents, updatedAt: now(), registryUrl })) return false;
     if ((changed || snapshotUnsaved) && served !== null) await persist(served.agents);
     return changed;
@@ -433,6 +437,16 @@ export async function describeWriteError(error: unknown, path: string): Promise<
   } catch {
     return `${base} (mesh-dns runs as uid ${process.getuid?.() ?? '?'}: make ${dir} writable or set registry.snapshotPath)`;
   }
+}
+
+/** sameAgents over slices of `sliceSize` with the event loop let in between (20,000 agents: tens of ms at once). */
+export async function sameAgentsSliced(a: readonly AgentProjection[], b: readonly AgentProjection[], sliceSize = 2000): Promise<boolean> {
+  if (a.length !== b.length) return false;
+  for (let start = 0; start < a.length; start += sliceSize) {
+    if (!sameAgents(a.slice(start, start + sliceSize), b.slice(start, start + sliceSize))) return false;
+    if (start + sliceSize < a.length) await yieldToEventLoop();
+  }
+  return true;
 }
 
 /** Identity of a failure for log rate limiting: the same outage repeated is one key. */
