@@ -221,3 +221,24 @@ describe('IncrementalZone re-encodes only what changed', () => {
     expect(zone.zones.byApex.get('mesh.local')!.nodes.get('web.mesh.local')!.get(RRType.A)).toEqual([{ type: RRType.A, ttl: 5, address: '10.0.0.11' }]);
   });
 });
+
+describe('ZoneHolder applies a registry change in place', () => {
+  it('keeps the encoded answers of agents the change did not touch, re-encodes the moved one, bumps the serial', () => {
+    const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC, new Registry(), pino({ level: 'silent' }));
+    const fleet = (movedTo: string) => Array.from({ length: 50 }, (_, index) => meshInstance({ id: `agent-${String(index).padStart(3, '0')}`, name: `agent-${index}`, addresses: [index === 7 ? movedTo : `10.3.0.${index}`] }));
+    holder.setInstances(fleet('10.3.1.7'));
+    const ask = (name: string) => answerFromZone(holder.current(), name, RRType.A, plainNameWireLength(name))!;
+    const untouched = ask('agent-20.mesh.local');
+    const moved = ask('agent-7.mesh.local');
+    const serial = holder.current().serial;
+    holder.setInstances(fleet('10.3.2.7'));
+    // The very same encoded object: nothing about agent-20 was encoded again.
+    expect(ask('agent-20.mesh.local')).toBe(untouched);
+    expect(ask('agent-7.mesh.local')).not.toBe(moved);
+    expect(ask('agent-7.mesh.local').body.subarray(-4)).toEqual(Buffer.from([10, 3, 2, 7]));
+    expect(holder.current().serial).toBeGreaterThan(serial);
+    // agent-7, its id owner, _mcp._tcp.agent-7 and the old and the new PTR owner.
+    expect(holder.lastApply()).toEqual([{ reencodedInstances: 1, rebuiltOwners: 5, full: false }]);
+  });
+});
+
