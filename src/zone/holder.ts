@@ -6,6 +6,7 @@
 
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { StaticRecord, ZoneCompileOptions } from './compile.ts';
 import { IncrementalZone, type ApplyCounts } from './incremental.ts';
 import type { UnmatchedViewPolicy, ViewSpec } from '../config/views.ts';
@@ -44,6 +45,10 @@ export interface ZoneViews {
  */
 export const NO_VIEW = -1;
 
+/** A zone built afresh over more agents than this is built in slices (setInstances). */
+export const SLICED_BUILD_THRESHOLD = 2000;
+const BUILD_SLICE = 500;
+
 export class ZoneHolder {
   /** One zone set per view, in config order, then (views only) the set of clients in no view. */
   private zoneSets: ZoneSet[];
@@ -55,6 +60,9 @@ export class ZoneHolder {
   private lastSerial = 0;
   /** One incremental zone per entry of zoneSets; null: build afresh on the next change. */
   private engines: IncrementalZone[] | null = null;
+  /** The sliced build in progress (setInstances), and the static-records generation it builds for. */
+  private building: Promise<void> | null = null;
+  private generation = 0;
   /** The skipped arrays the skip gauge and warnings last counted. */
   private censusOf: readonly SkippedInstance[][] = [];
   private readonly warnedSkips = new Set<string>();
@@ -92,16 +100,66 @@ export class ZoneHolder {
     return this.views === null ? 0 : this.views.unmatched === 'nxdomain' ? this.views.list.length : NO_VIEW;
   }
 
+  /**
+   * A change to an existing zone is applied at once (incremental: what the changed agents touch).
+   * A zone built afresh — the first projection, new static records — over more than
+   * SLICED_BUILD_THRESHOLD agents is built beside the served one in slices of BUILD_SLICE agents
+   * with the event loop let in between, then swapped in (settled() resolves then): at 20,000 agents
+   * one whole build holds the loop for seconds on a loaded machine.
+   */
   setInstances(instances: readonly NamespacedInstance[]): void {
     this.instances = instances;
-    this.swap();
+    if (this.building !== null) return; // the build in progress takes the newest list before it swaps
+    const fresh = this.engines === null || this.engines.some((engine) => engine.needsRebuild) || this.engines.every((engine) => engine.instanceCount === 0);
+    if (!fresh) return this.swap();
+    if (instances.length <= SLICED_BUILD_THRESHOLD) return this.swap();
+    this.building = this.buildInSlices()
+      .catch((error: unknown) => this.logger.error({ err: error }, 'zone build failed; the served zone stays until the next change'))
+      .finally(() => {
+        this.building = null;
+      });
   }
 
   setStatic(settings: ZoneSettings, staticRecords: readonly StaticRecord[]): void {
     this.settings = settings;
     this.staticRecords = staticRecords;
+    this.generation++;
     this.engines = null;
-    this.swap();
+    if (this.building === null) this.setInstances(this.instances);
+  }
+
+  /** Resolves when no sliced build is running (tests, bench). */
+  async settled(): Promise<void> {
+    while (this.building !== null) await this.building;
+  }
+
+  private async buildInSlices(): Promise<void> {
+    const started = performance.now();
+    let slices = 0;
+    for (;;) {
+      const generation = this.generation;
+      const engines = this.newEngines();
+      let built: readonly NamespacedInstance[] | null = null;
+      // Prefixes of an id-sorted list keep their order, so each slice is an incremental step and
+      // the last one is the whole list; a newer list arriving meanwhile is simply applied next.
+      while (built !== this.instances && generation === this.generation) {
+        const target: readonly NamespacedInstance[] = this.instances;
+        const perView = this.perView(target);
+        const longest = Math.max(...perView.map((list) => list.length));
+        for (let end = Math.min(BUILD_SLICE, longest); ; end = Math.min(end + BUILD_SLICE, longest)) {
+          perView.forEach((list, index) => engines[index]!.apply(list.slice(0, Math.ceil((end / longest) * list.length) || 0), this.lastSerial));
+          slices++;
+          await yieldToEventLoop();
+          if (end >= longest || generation !== this.generation) break;
+        }
+        built = target;
+      }
+      if (generation !== this.generation) continue; // new static records: start over with them
+      this.engines = engines;
+      this.swap(); // the engines already hold `built`: this applies nothing but the serial
+      this.logger.info({ agents: this.instances.length, slices, ms: Math.round(performance.now() - started) }, 'zone built in slices beside the served one');
+      return;
+    }
   }
 
   /** What the last change cost per zone set (tests, bench). */
@@ -121,10 +179,8 @@ export class ZoneHolder {
     // Serial: seconds since the epoch, but always increasing even for two changes in one second.
     // One serial for every view: they are one generation of the same data.
     this.lastSerial = Math.max(this.lastSerial + 1, Math.floor(Date.now() / 1000)) >>> 0;
-    const perView = this.views === null ? [this.instances] : [...this.views.list.map((view) => instancesForView(this.instances, view)), []];
-    if (this.engines === null || this.engines.some((engine) => engine.needsRebuild)) {
-      this.engines = perView.map(() => new IncrementalZone(this.staticRecords, this.compileOptions()));
-    }
+    const perView = this.perView(this.instances);
+    if (this.engines === null || this.engines.some((engine) => engine.needsRebuild)) this.engines = this.newEngines();
     const engines = this.engines;
     const sets = perView.map((instances, index) => {
       engines[index]!.apply(instances, this.lastSerial);
@@ -156,6 +212,15 @@ export class ZoneHolder {
       }
     }
     return sets;
+  }
+
+  /** Each view's instances, then (views only) the unmatched set's: none. */
+  private perView(instances: readonly NamespacedInstance[]): (readonly NamespacedInstance[])[] {
+    return this.views === null ? [instances] : [...this.views.list.map((view) => instancesForView(instances, view)), []];
+  }
+
+  private newEngines(): IncrementalZone[] {
+    return this.perView([]).map(() => new IncrementalZone(this.staticRecords, this.compileOptions()));
   }
 
   private compileOptions(): ZoneCompileOptions {

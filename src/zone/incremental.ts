@@ -539,6 +539,11 @@ export class IncrementalZone {
 
   #poisoned = false;
 
+  /** Published instances the zone holds. */
+  get instanceCount(): number {
+    return this.#states.size;
+  }
+
   /** True after a fallback: the holder replaces this object with a fresh one. */
   get needsRebuild(): boolean {
     return this.#poisoned;

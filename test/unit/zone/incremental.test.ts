@@ -9,7 +9,7 @@ import { RRType } from '../../../src/wire/constants.ts';
 import { plainNameWireLength } from '../../../src/wire/name.ts';
 import { answerFromZone } from '../../../src/zone/answer.ts';
 import { compileZone, type MeshInstance, type StaticRecord, type ZoneCompileOptions } from '../../../src/zone/compile.ts';
-import { ZoneHolder } from '../../../src/zone/holder.ts';
+import { SLICED_BUILD_THRESHOLD, ZoneHolder } from '../../../src/zone/holder.ts';
 import { IncrementalZone } from '../../../src/zone/incremental.ts';
 import { reverseZonesForCidr } from '../../../src/zone/reverse.ts';
 import { compileStaticRecords } from '../../../src/zone/static-records.ts';
@@ -239,6 +239,44 @@ describe('ZoneHolder applies a registry change in place', () => {
     expect(holder.current().serial).toBeGreaterThan(serial);
     // agent-7, its id owner, _mcp._tcp.agent-7 and the old and the new PTR owner.
     expect(holder.lastApply()).toEqual([{ reencodedInstances: 1, rebuiltOwners: 5, full: false }]);
+  });
+});
+
+describe('ZoneHolder builds a large zone in slices beside the served one', () => {
+  const fleet = (count: number, namespace?: string) => Array.from({ length: count }, (_, index) => ({
+    ...meshInstance({ id: `agent-${String(index).padStart(5, '0')}`, name: `agent-${index % 1500}`, addresses: [`10.4.${index >> 8}.${index & 0xff}`], capabilities: [{ name: 'shared', version: '' }] }),
+    ...(namespace === undefined ? {} : { namespace }),
+  }));
+
+  it(`over ${SLICED_BUILD_THRESHOLD} agents: the old zone answers until the new one is whole, timers run in between, the result is compileZone's`, async () => {
+    const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC, new Registry(), pino({ level: 'silent' }));
+    const before = holder.current();
+    const instances = fleet(SLICED_BUILD_THRESHOLD + 1500);
+    holder.setInstances(instances);
+    expect(holder.current()).toBe(before);
+    expect(answerFromZone(holder.current(), 'agent-1.mesh.local', RRType.A, plainNameWireLength('agent-1.mesh.local'))!.rcode).toBe(3);
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    await holder.settled();
+    clearInterval(ticker);
+    expect(turns).toBeGreaterThan(3);
+    expect(shape(holder.current())).toEqual(shape(compileZone(instances, STATIC, { ...OPTIONS, reverseZones: reverseZonesForCidr('10.0.0.0/8'), serial: holder.current().serial })));
+  });
+
+  it('a newer list arriving during the build is the one swapped in; later changes are incremental', async () => {
+    const views = [{ name: 'app', namespaces: ['app'], home: 'app' }];
+    const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC, new Registry(), pino({ level: 'silent' }), { list: views, unmatched: 'refused' });
+    holder.setInstances(fleet(3000, 'app'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const newer = fleet(3200, 'app');
+    holder.setInstances(newer);
+    await holder.settled();
+    const reference = () => compileZone(instancesForView(newer, views[0]!), STATIC, { ...OPTIONS, reverseZones: reverseZonesForCidr('10.0.0.0/8'), serial: holder.current().serial });
+    expect(shape(holder.current())).toEqual(shape(reference()));
+    newer[5] = { ...newer[5]!, addresses: ['10.5.0.5'] };
+    holder.setInstances([...newer]);
+    expect(holder.lastApply()[0]).toMatchObject({ reencodedInstances: 2, full: false });
+    expect(shape(holder.current())).toEqual(shape(reference()));
   });
 });
 
