@@ -105,7 +105,7 @@ export function sameAgents(a: readonly AgentProjection[], b: readonly AgentProje
   return a.length === b.length && a.every((agent, i) => sameAgent(agent, b[i]));
 }
 
-function sameAgent(a: AgentProjection, b: AgentProjection | undefined): boolean {
+export function sameAgent(a: AgentProjection, b: AgentProjection | undefined): boolean {
   return (
     b !== undefined &&
     a.id === b.id &&

@@ -15,7 +15,7 @@ import { DEFAULT_LOOKUP_CONCURRENCY, resolveHostnameAgents, systemHostnameLookup
 import { DEFAULT_PROBE_CONCURRENCY, EndpointProber, type EndpointConnect } from './endpoint-probe.ts';
 import { endpointProbeMetrics, setSkippedAgents, type RegistryMetrics } from './metrics.ts';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { byId, projectAgentsBodySliced, sameAgents, type ProjectionResult } from './projection.ts';
+import { byId, projectAgentsBodySliced, sameAgent, type ProjectionResult } from './projection.ts';
 import { PersistentCondition } from '../logging/persistent-condition.ts';
 import { loadSnapshot, removeStaleTempFiles, saveSnapshot, SNAPSHOT_SKIP_REASONS, type SnapshotSkip } from './snapshot-store.ts';
 import type {
@@ -230,8 +230,9 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   /** Publishes the projection when it differs from the one served; true when it did. */
   async function applyProjection(agents: AgentProjection[]): Promise<boolean> {
     // The very first projection is always published, even an empty one: the zone needs a start.
-    const changed = served === null || !(await sameAgentsSliced(served.agents, agents));
-    if (changed && !publish({ source: 'registry', agents, updatedAt: now(), registryUrl })) return false;
+    const diff = served === null ? null : await diffAgentsSliced(served.agents, agents);
+    const changed = diff === null || !diff.same;
+    if (changed && !publish({ source: 'registry', agents, updatedAt: now(), registryUrl, ...(diff?.changed ? { changed: diff.changed } : {}) })) return false;
     if ((changed || snapshotUnsaved) && served !== null) await persist(served.agents);
     return changed;
   }
@@ -439,14 +440,31 @@ export async function describeWriteError(error: unknown, path: string): Promise<
   }
 }
 
-/** sameAgents over slices of `sliceSize` with the event loop let in between (20,000 agents: tens of ms at once). */
-export async function sameAgentsSliced(a: readonly AgentProjection[], b: readonly AgentProjection[], sliceSize = 2000): Promise<boolean> {
-  if (a.length !== b.length) return false;
-  for (let start = 0; start < a.length; start += sliceSize) {
-    if (!sameAgents(a.slice(start, start + sliceSize), b.slice(start, start + sliceSize))) return false;
-    if (start + sliceSize < a.length) await yieldToEventLoop();
+export interface AgentsDiff {
+  same: boolean;
+  /**
+   * The agents of the new list that differ, when it kept the old one's members (the same ids in the
+   * same order, each in the same namespace and still with or without addresses); else null.
+   */
+  changed: AgentProjection[] | null;
+}
+
+/**
+ * The sync's "did the zone change" test over two id-sorted projections, in slices of `sliceSize`
+ * with the event loop let in between (20,000 agents: tens of ms at once). The changed agents let
+ * the zone look at only those (ZoneHolder.setInstances).
+ */
+export async function diffAgentsSliced(a: readonly AgentProjection[], b: readonly AgentProjection[], sliceSize = 2000): Promise<AgentsDiff> {
+  if (a.length !== b.length) return { same: false, changed: null };
+  const changed: AgentProjection[] = [];
+  for (let index = 0; index < a.length; index++) {
+    const before = a[index]!;
+    const after = b[index]!;
+    if (before.id !== after.id || before.namespace !== after.namespace || (before.addresses.length > 0) !== (after.addresses.length > 0)) return { same: false, changed: null };
+    if (!sameAgent(before, after)) changed.push(after);
+    if (index % sliceSize === sliceSize - 1) await yieldToEventLoop();
   }
-  return true;
+  return { same: changed.length === 0, changed };
 }
 
 /** Identity of a failure for log rate limiting: the same outage repeated is one key. */

@@ -101,16 +101,21 @@ export class ZoneHolder {
   }
 
   /**
+   * `changed`: when the caller knows the list kept its members (same ids in the same order, each
+   * in the same namespace and still with or without addresses), the instances that differ; the
+   * zone then looks only at those (RegistrySync passes them).
+   *
    * A change to an existing zone is applied at once (incremental: what the changed agents touch).
    * A zone built afresh — the first projection, new static records — over more than
    * SLICED_BUILD_THRESHOLD agents is built beside the served one in slices of BUILD_SLICE agents
    * with the event loop let in between, then swapped in (settled() resolves then): at 20,000 agents
    * one whole build holds the loop for seconds on a loaded machine.
    */
-  setInstances(instances: readonly NamespacedInstance[]): void {
+  setInstances(instances: readonly NamespacedInstance[], changed?: readonly NamespacedInstance[]): void {
     this.instances = instances;
     if (this.building !== null) return; // the build in progress takes the newest list before it swaps
     const fresh = this.engines === null || this.engines.some((engine) => engine.needsRebuild) || this.engines.every((engine) => engine.instanceCount === 0);
+    if (!fresh && changed !== undefined) return this.swap(changed);
     if (!fresh) return this.swap();
     if (instances.length <= SLICED_BUILD_THRESHOLD) return this.swap();
     this.building = this.buildInSlices()
@@ -167,29 +172,31 @@ export class ZoneHolder {
     return (this.engines ?? []).map((engine) => engine.lastApply);
   }
 
-  private swap(): void {
-    const sets = this.compileAll();
+  private swap(changed?: readonly NamespacedInstance[]): void {
+    const sets = this.compileAll(changed);
     // Assigned together: a query reads one array, never views of two generations.
     this.zoneSets = sets;
     this.zones = sets[0]!;
   }
 
   /** One zone set per view plus the unmatched one; without views, the one zone set. */
-  private compileAll(): ZoneSet[] {
+  private compileAll(changed?: readonly NamespacedInstance[]): ZoneSet[] {
     // Serial: seconds since the epoch, but always increasing even for two changes in one second.
     // One serial for every view: they are one generation of the same data.
     this.lastSerial = Math.max(this.lastSerial + 1, Math.floor(Date.now() / 1000)) >>> 0;
-    const perView = this.perView(this.instances);
     if (this.engines === null || this.engines.some((engine) => engine.needsRebuild)) this.engines = this.newEngines();
     const engines = this.engines;
-    const sets = perView.map((instances, index) => {
-      engines[index]!.apply(instances, this.lastSerial);
-      return engines[index]!.zones;
+    const changedPerView = changed === undefined ? null : this.perView(changed);
+    let perViewMemo: (readonly NamespacedInstance[])[] | null = null;
+    const perView = () => (perViewMemo ??= this.perView(this.instances));
+    const sets = engines.map((engine, index) => {
+      if (changedPerView === null || !engine.applyChanged(changedPerView[index]!, this.lastSerial)) engine.apply(perView()[index]!, this.lastSerial);
+      return engine.zones;
     });
     // With views: names and records of every set, agents counted once whatever views see them.
     this.gauges.names.set(sets.reduce((sum, set) => sum + set.stats.names, 0));
     this.gauges.records.set(sets.reduce((sum, set) => sum + set.stats.records, 0));
-    this.gauges.agents.set(this.views === null ? sets[0]!.stats.agents : new Set(perView.flat().filter((instance) => instance.addresses.length > 0).map((instance) => instance.id)).size);
+    this.gauges.agents.set(this.views === null ? sets[0]!.stats.agents : new Set(perView().flat().filter((instance) => instance.addresses.length > 0).map((instance) => instance.id)).size);
     this.gauges.serial.set(this.lastSerial);
     // The skip census walks every skip (15,000 at 20,000 agents when capability owners overflow
     // OWNER_ANSWER_BUDGET): only when some set's skips changed (incremental.ts keeps the array otherwise).

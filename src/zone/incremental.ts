@@ -75,13 +75,20 @@ interface InstanceState {
   skipped: SkippedInstance[];
 }
 
+interface FreshInstance {
+  key: string;
+  instance: MeshInstance;
+  position: number;
+}
+
 interface OwnerBase {
   zone: AuthoritativeZone;
   /** Records at the owner before any agent's (SOA, NS, static), in compileZone's order. */
   records: ZoneRecord[];
 }
 
-const instanceKey = (instance: MeshInstance): string => `${instance.domain ?? ''}\u0000${instance.id}\u0000${instance.ptr === false ? 0 : 1}`;
+// The id alone for the usual instance (no view domain, with PTR): no string to build and hash.
+const instanceKey = (instance: MeshInstance): string => (!instance.domain && instance.ptr !== false ? instance.id : `${instance.domain ?? ''}\u0000${instance.id}\u0000${instance.ptr === false ? 0 : 1}`);
 
 export class IncrementalZone {
   readonly zones: ZoneSet;
@@ -144,7 +151,7 @@ export class IncrementalZone {
     // One pass over the list, one key and one lookup per instance (20,000 agents: a few ms); an
     // unchanged instance only gets its new position.
     const epoch = ++this.#epoch;
-    const fresh: { key: string; instance: MeshInstance; position: number }[] = [];
+    const fresh: FreshInstance[] = [];
     const freshKeys = new Set<string>();
     let position = 0;
     let lastOldPosition = -1;
@@ -170,12 +177,34 @@ export class IncrementalZone {
       }
       position++;
     }
-    const full = this.#states.size === 0;
+    for (const state of this.#states.values()) if (state.epoch === epoch) state.position = state.nextPosition;
+    return this.#commit(fresh, epoch, serial);
+  }
 
+  /**
+   * apply() when the caller knows the list kept its members and order (the same ids, each still
+   * published or not, in the same namespace) and which instances differ: only those are looked
+   * at, no pass over the whole list (at 20,000 agents that pass was the longest step of a change).
+   * False, and nothing changed, when an instance is not the one held (the caller then applies).
+   */
+  applyChanged(changedInstances: readonly MeshInstance[], serial: number): boolean {
+    const epoch = this.#epoch; // unchanged instances keep their epoch: nothing is withdrawn as unseen
+    const fresh: FreshInstance[] = [];
+    for (const instance of changedInstances) {
+      if (instance.addresses.length === 0) continue;
+      const state = this.#states.get(instanceKey(instance));
+      if (state === undefined) return false;
+      if (!sameInstance(state.instance, instance)) fresh.push({ key: state.key, instance, position: state.position });
+    }
+    this.#commit(fresh, epoch, serial);
+    return true;
+  }
+
+  #commit(fresh: readonly FreshInstance[], epoch: number, serial: number): ApplyCounts {
+    const full = this.#states.size === 0;
     const changed = new Set<InstanceState>();
     const touchedLabels = new Set<string>();
     const touchedOwners = new Set<string>();
-    for (const state of this.#states.values()) if (state.epoch === epoch) state.position = state.nextPosition;
     for (const { key } of fresh) {
       const old = this.#states.get(key);
       if (old === undefined) continue;

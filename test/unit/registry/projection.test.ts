@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RegistryFormatError } from '../../../src/registry/errors.ts';
 import { projectAgents, projectAgentsBody, projectAgentsBodySliced, sameAgents } from '../../../src/registry/projection.ts';
 import { readAgentsBody } from '../../../src/registry/agents-body.ts';
-import { sameAgentsSliced } from '../../../src/registry/sync.ts';
+import { diffAgentsSliced } from '../../../src/registry/sync.ts';
 import type { AgentProjection } from '../../../src/registry/types.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
 
@@ -231,12 +231,16 @@ describe('projection in slices (the sync lets the event loop in between)', () =>
     await expect(projectAgentsBodySliced(read, undefined, async () => undefined, 500)).rejects.toThrow(RegistryFormatError);
   });
 
-  it('sameAgentsSliced agrees with sameAgents across slice borders', async () => {
+  it('diffAgentsSliced: the changed agents when the members stayed, across slice borders; null when they did not', async () => {
     const a = projectAgentsBody(body()).agents;
     const b = a.map((agent, index) => (index === 2100 ? { ...agent, port: 1 } : agent));
-    expect(await sameAgentsSliced(a, [...a], 1000)).toBe(true);
-    expect(await sameAgentsSliced(a, b, 1000)).toBe(false);
-    expect(await sameAgentsSliced(a, a.slice(1), 1000)).toBe(false);
+    expect(await diffAgentsSliced(a, [...a], 1000)).toEqual({ same: true, changed: [] });
+    expect(await diffAgentsSliced(a, b, 1000)).toEqual({ same: false, changed: [b[2100]] });
+    expect(await diffAgentsSliced(a, a.slice(1), 1000)).toEqual({ same: false, changed: null });
+    const renamed = a.map((agent, index) => (index === 1500 ? { ...agent, id: `${agent.id}x` } : agent));
+    expect(await diffAgentsSliced(a, renamed, 1000)).toEqual({ same: false, changed: null });
+    const unaddressed = a.map((agent, index) => (index === 10 ? { ...agent, addresses: [] } : agent));
+    expect(await diffAgentsSliced(a, unaddressed, 1000)).toEqual({ same: false, changed: null });
   });
 });
 

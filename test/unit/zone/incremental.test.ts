@@ -144,6 +144,35 @@ describe('IncrementalZone gives the zone a full compile gives', () => {
     });
   }
 
+  for (const seed of [21, 22]) {
+    it(`changes handed over as a list of changed agents (RegistrySync's diff) give the same zones (seed ${seed})`, () => {
+      const random = prng(seed);
+      const views = [
+        { name: 'dmz', namespaces: ['dmz', 'app'], home: 'dmz' },
+        { name: 'app', namespaces: ['app', 'data'], home: 'app' },
+      ];
+      const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8', 'fd00::/8'] }, STATIC, new Registry(), pino({ level: 'silent' }), { list: views, unmatched: 'nxdomain' });
+      // Every id present, each with an address: changes below keep the members, as the hint requires.
+      let current = IDS.map((id) => ({ ...randomInstance(random, id, true), addresses: ['10.0.0.10'] })).sort((a, b) => (a.id < b.id ? -1 : 1));
+      holder.setInstances(current);
+      for (let round = 0; round < 25; round++) {
+        const next = current.map((instance) => {
+          if (random() > 0.2) return instance;
+          const changed = randomInstance(random, instance.id, true);
+          return { ...changed, namespace: instance.namespace, addresses: changed.addresses.length > 0 ? changed.addresses : ['10.0.0.11'] };
+        });
+        holder.setInstances(next, next.filter((instance, index) => instance !== current[index]));
+        current = next;
+        const serial = holder.current(0).serial;
+        views.forEach((view, index) => {
+          const reference = compileZone(instancesForView(current, view), STATIC, { ...OPTIONS, reverseZones: [...reverseZonesForCidr('10.0.0.0/8'), ...reverseZonesForCidr('fd00::/8')], serial });
+          expect(shape(holder.current(index)), `seed ${seed} round ${round} view ${view.name}`).toEqual(shape(reference));
+          sameAnswers(holder.current(index), reference);
+        });
+      }
+    });
+  }
+
   it('an owner past OWNER_ANSWER_BUDGET keeps the same records and skips as a full compile while its agents come and go', () => {
     const random = prng(99);
     const zone = new IncrementalZone([], OPTIONS);
