@@ -77,7 +77,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     logger,
     metrics: createRegistryMetrics(metricsRegistry),
     onChange: (snapshot) => {
-      zone.setInstances(snapshot.agents);
+      zone.setInstances(snapshot.agents, snapshot.changed);
       logger.info({ source: snapshot.source, serial: zone.current().serial, ...zone.current().stats }, 'zone updated');
     },
   });

@@ -87,6 +87,8 @@ async function getJson(url: string, timeoutMs: number, options: FetchOptions): P
  * first request (src/http/node-http.ts); the globalAgent keeps the connection alive as undici did.
  * Redirects are not followed (the registry sends none; fetch would have followed them).
  */
+const YIELD_EVERY_BYTES = 64 * 1024;
+
 async function getBody(url: string, timeoutMs: number, options: FetchOptions, onChunk: (chunk: Uint8Array) => void): Promise<void> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
@@ -107,6 +109,7 @@ async function getBody(url: string, timeoutMs: number, options: FetchOptions, on
         if (Number(response.headers['content-length']) > maxBytes) return fail(tooLarge());
         // Large bodies are chunked with no Content-Length (reference §2), so the cap is counted here.
         let total = 0;
+        let sinceYield = 0;
         response.on('data', (chunk: Buffer) => {
           if (request.destroyed) return;
           total += chunk.byteLength;
@@ -114,7 +117,16 @@ async function getBody(url: string, timeoutMs: number, options: FetchOptions, on
           try {
             onChunk(chunk);
           } catch (error) {
-            fail(error);
+            return fail(error);
+          }
+          // One socket read can hold many HTTP chunks, all emitted in one turn: a 7.5 MB body
+          // (10,000 agents) was tokenized in one stretch and no DNS query got in. Every 64 KiB,
+          // pause for one macrotask turn so queries waiting on the sockets are answered.
+          sinceYield += chunk.byteLength;
+          if (sinceYield >= YIELD_EVERY_BYTES) {
+            sinceYield = 0;
+            response.pause();
+            setImmediate(() => response.resume());
           }
         });
         response.on('end', () => resolve());

@@ -5,7 +5,7 @@
 // registry (or a proxy in front of it) sends something odd; failing the poll keeps the last good
 // zone serving and shows up in poll_failures_total{reason="format"}. Optional fields follow one
 // rule: missing or null → default, present with the wrong type → format error.
-import { DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody, type AgentsBody, type AgentsBodyLimits } from './agents-body.ts';
+import { DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody, type AgentsBody, type AgentsBodyLimits, type RawAgent } from './agents-body.ts';
 import { parseEndpoint } from './endpoint.ts';
 import { RegistryFormatError } from './errors.ts';
 import type { AgentProjection, CapabilityProjection, SkippedAgent } from './types.ts';
@@ -20,29 +20,55 @@ export interface ProjectionResult {
 /** Projects a body already read by AgentsBodyReader (the streaming path the sync uses). */
 /** `namespace`: the registry namespace the body was asked for (`?namespace=`), kept on each agent. */
 export function projectAgentsBody(body: AgentsBody, namespace?: string): ProjectionResult {
-  // `agents: null` is how the registry spells an empty list (reference §3.3, verified).
-  if (body.agents === null) return { agents: [], skipped: [] };
-  const agents: AgentProjection[] = [];
-  const skipped: SkippedAgent[] = [];
-  const seen = new Set<string>();
-  for (const agent of body.agents) {
+  const projector = new AgentsProjector(namespace);
+  for (const agent of body.agents ?? []) projector.add(agent);
+  return projector.finish();
+}
+
+/**
+ * projectAgentsBody in slices of `sliceSize` agents with `pause()` awaited between them: at 20,000
+ * agents one whole projection held the event loop for tens of ms (issue 9 item 5).
+ */
+export async function projectAgentsBodySliced(body: AgentsBody, namespace: string | undefined, pause: () => Promise<void>, sliceSize = 1000): Promise<ProjectionResult> {
+  const projector = new AgentsProjector(namespace);
+  const agents = body.agents ?? [];
+  for (let index = 0; index < agents.length; index++) {
+    projector.add(agents[index]!);
+    if (index % sliceSize === sliceSize - 1) await pause();
+  }
+  return projector.finish();
+}
+
+/** One body's agents, added one at a time (see projectAgentsBody for the rules). */
+class AgentsProjector {
+  readonly #agents: AgentProjection[] = [];
+  readonly #skipped: SkippedAgent[] = [];
+  readonly #seen = new Set<string>();
+  readonly #namespace: string | undefined;
+
+  constructor(namespace: string | undefined) {
+    this.#namespace = namespace;
+  }
+
+  add(agent: RawAgent): void {
+    const namespace = this.#namespace;
     // The registry keys agents by id; two rows with one id means the body is not from it. (Ids
     // that differ only in case are distinct here; the zone decides which one a DNS name serves.)
-    if (seen.has(agent.id)) throw new RegistryFormatError('DUPLICATE_AGENT_ID', `agent id "${agent.id}" appears twice`);
-    seen.add(agent.id);
+    if (this.#seen.has(agent.id)) throw new RegistryFormatError('DUPLICATE_AGENT_ID', `agent id "${agent.id}" appears twice`);
+    this.#seen.add(agent.id);
     // Unhealthy rows linger until the retention sweep (1 h by default, reference §4.1); they are
     // normal, not worth a warning, so they are neither projected nor reported as skipped.
-    if (agent.status !== 'healthy') continue;
+    if (agent.status !== 'healthy') return;
     if (agent.oversized) {
-      skipped.push({ id: agent.id, reason: 'oversized', endpoint: agent.endpoint });
-      continue;
+      this.#skipped.push({ id: agent.id, reason: 'oversized', endpoint: agent.endpoint });
+      return;
     }
     const endpoint = parseEndpoint(agent.endpoint);
     if (!endpoint.ok) {
-      skipped.push({ id: agent.id, reason: endpoint.reason, endpoint: agent.endpoint });
-      continue;
+      this.#skipped.push({ id: agent.id, reason: endpoint.reason, endpoint: agent.endpoint });
+      return;
     }
-    agents.push({
+    this.#agents.push({
       id: agent.id,
       name: agent.name,
       status: agent.status,
@@ -58,9 +84,12 @@ export function projectAgentsBody(body: AgentsBody, namespace?: string): Project
       ...(namespace === undefined ? {} : { namespace }),
     });
   }
-  agents.sort(byId);
-  skipped.sort(byId);
-  return { agents, skipped };
+
+  finish(): ProjectionResult {
+    this.#agents.sort(byId);
+    this.#skipped.sort(byId);
+    return { agents: this.#agents, skipped: this.#skipped };
+  }
 }
 
 /**
@@ -76,7 +105,7 @@ export function sameAgents(a: readonly AgentProjection[], b: readonly AgentProje
   return a.length === b.length && a.every((agent, i) => sameAgent(agent, b[i]));
 }
 
-function sameAgent(a: AgentProjection, b: AgentProjection | undefined): boolean {
+export function sameAgent(a: AgentProjection, b: AgentProjection | undefined): boolean {
   return (
     b !== undefined &&
     a.id === b.id &&

@@ -37,6 +37,8 @@ export type SnapshotLoadResult =
 /** The same bound as a GET /agents body: a snapshot holds at most what a poll may keep. */
 export const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 
+const SNAPSHOT_WRITE_SLICE = 1000;
+
 export async function saveSnapshot(path: string, registryUrl: string, agents: readonly AgentProjection[], now: Date): Promise<void> {
   const stored: StoredSnapshot = { version: 1, savedAt: now.toISOString(), registryUrl, agents: [...agents] };
   const dir = dirname(path);
@@ -45,7 +47,15 @@ export async function saveSnapshot(path: string, registryUrl: string, agents: re
   try {
     const file = await open(temp, 'wx', 0o644);
     try {
-      await file.writeFile(`${JSON.stringify(stored)}\n`);
+      // The same bytes as JSON.stringify(stored), written 1,000 agents at a time: one stringify of
+      // 20,000 agents held the event loop for 50+ ms on every registry change (issue 9 item 5).
+      const head = JSON.stringify({ ...stored, agents: [] });
+      await file.write(head.slice(0, -2)); // ends in '"agents":['
+      for (let start = 0; start < stored.agents.length; start += SNAPSHOT_WRITE_SLICE) {
+        const slice = stored.agents.slice(start, start + SNAPSHOT_WRITE_SLICE).map((agent) => JSON.stringify(agent)).join(',');
+        await file.write(start === 0 ? slice : `,${slice}`);
+      }
+      await file.write(']}\n');
       await file.sync();
     } finally {
       await file.close();

@@ -82,6 +82,11 @@ export interface RegistrySnapshot {
   /** Epoch ms: when the poll that produced it finished, or when the snapshot file was saved. */
   updatedAt: number;
   registryUrl: string;
+  /**
+   * When this projection kept the previous one's members (same ids in order, same namespaces, each
+   * still with or without addresses): the agents that differ, so the zone looks at only those.
+   */
+  changed?: readonly AgentProjection[];
 }
 
 /** The JSON shape of the snapshot file (version it before changing it). */

@@ -70,7 +70,9 @@ export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qna
   if (known) return known;
   const answer = answerFromZoneReference(zones, qname, qtype, qnameWireLength);
   // Only names that exist: random names (NXDOMAIN) must not grow the memo.
-  if (answer === null || findZone(zones, qname)?.nodes.has(qname) !== true) return answer;
+  // NODATA (no answer records) carries the SOA and so the serial, which an incremental update
+  // changes without touching this owner: it stays on the general path (negativeAnswer's cache).
+  if (answer === null || answer.answerCount === 0 || findZone(zones, qname)?.nodes.has(qname) !== true) return answer;
   if (!byType) answersByName.set(zones, (byType = new Map()));
   let byName = byType.get(keyType);
   if (!byName) byType.set(keyType, (byName = new Map()));
@@ -104,6 +106,24 @@ export function answerFromZoneReference(zones: ZoneSet, qname: string, qtype: nu
     return built;
   }
   return negativeAnswer(zone, Rcode.NOERROR, qname, qnameWireLength);
+}
+
+/**
+ * Drops the memoised answers at these owner names (every type key) and every negative answer
+ * (their SOA carries the serial): what an incremental zone update (incremental.ts) changed.
+ * Kept here because the key format is this file's.
+ */
+export function forgetAnswers(zones: ZoneSet, owners: Iterable<string>, types: Iterable<number>): void {
+  const memo = zones.answerMemo;
+  const byType = answersByName.get(zones);
+  const keyTypes = [0, RRType.ANY, ...types];
+  for (const owner of owners) {
+    for (const type of keyTypes) memo.delete(`${type}:${owner}`);
+    // The fast path's name-keyed memo: every memo type it holds for this owner.
+    if (byType) for (const byName of byType.values()) byName.delete(owner);
+  }
+  // Negative answers are kept per zone object, which an incremental update mutates in place.
+  for (const zone of zones.byApex.values()) negativeAnswers.delete(zone);
 }
 
 function remember(zones: ZoneSet, key: string, sections: RecordSections): void {

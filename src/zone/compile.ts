@@ -61,8 +61,8 @@ export interface ZoneCompileOptions {
 const LDH_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 // A capability becomes "_<capability>": one octet less, and `_` allowed (weather_forecast).
 const CAPABILITY_LABEL = /^(?!-)[A-Za-z0-9_-]{1,62}(?<!-)$/;
-const SRV_PRIORITY = 1;
-const SRV_WEIGHT = 1;
+export const SRV_PRIORITY = 1;
+export const SRV_WEIGHT = 1;
 // RFC 1035 §3.3.14: a TXT character-string holds at most 255 octets.
 const TXT_STRING_MAX = 255;
 /**
@@ -233,7 +233,7 @@ function addressRecord(address: string, ttl: number): ZoneRecord {
 }
 
 /** One agent's claim on a label: its name or its id, as spelled in the registry. */
-interface LabelClaim {
+export interface LabelClaim {
   label: string;
   kind: 'name' | 'id';
   spelling: string;
@@ -251,7 +251,7 @@ interface LabelClaim {
  *   3. the lexicographically first spelling (code-unit order, locale-independent).
  * Static records from config win over all of these (checked before).
  */
-function compareClaims(a: LabelClaim, b: LabelClaim): number {
+export function compareClaims(a: LabelClaim, b: LabelClaim): number {
   if (a.folded !== b.folded) return a.folded ? 1 : -1;
   if (a.kind !== b.kind) return a.kind === 'name' ? -1 : 1;
   return a.spelling < b.spelling ? -1 : a.spelling > b.spelling ? 1 : 0;

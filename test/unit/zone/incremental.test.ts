@@ -1,0 +1,311 @@
+// IncrementalZone against compileZone (issue 9 item 5): after any sequence of adds, changes and
+// removals the incrementally kept zone set must be the one a full compile gives — same owners,
+// same RRsets in the same order, same skips (collisions, static shadowing, answer budget), same
+// stats — and the memoised answers must be the ones a fresh zone encodes. Pure: no sockets.
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { RRType } from '../../../src/wire/constants.ts';
+import { plainNameWireLength } from '../../../src/wire/name.ts';
+import { answerFromZone } from '../../../src/zone/answer.ts';
+import { compileZone, type MeshInstance, type StaticRecord, type ZoneCompileOptions } from '../../../src/zone/compile.ts';
+import { SLICED_BUILD_THRESHOLD, ZoneHolder } from '../../../src/zone/holder.ts';
+import { IncrementalZone } from '../../../src/zone/incremental.ts';
+import { reverseZonesForCidr } from '../../../src/zone/reverse.ts';
+import { compileStaticRecords } from '../../../src/zone/static-records.ts';
+import { instancesForView, type NamespacedInstance } from '../../../src/zone/views.ts';
+import type { ZoneSet } from '../../../src/zone/zone.ts';
+import { meshInstance } from '../../support/dns-messages.ts';
+
+const OPTIONS: ZoneCompileOptions = { zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseZones: [...reverseZonesForCidr('10.0.0.0/8'), ...reverseZonesForCidr('fd00::/8'), '9.9.9.10.in-addr.arpa'], serial: 1 };
+// Static records that collide with agent labels, shadow PTRs and point CNAME/SRV chains at agents.
+const STATIC: StaticRecord[] = compileStaticRecords(
+  [
+    { name: 'registry', type: 'A', value: '10.0.0.1' },
+    { name: 'web', type: 'A', value: '10.0.0.2' },
+    { name: 'alias', type: 'CNAME', value: 'api' },
+    { name: 'api-2', type: 'CNAME', value: 'db-3' },
+    { name: '_lb._tcp', type: 'SRV', value: '1 1 80 worker' },
+    { name: 'deep.below.ns', type: 'TXT', value: 'x' },
+  ],
+  'mesh.local',
+  5,
+);
+
+/** Small seeded PRNG (mulberry32): a failure names its seed and replays. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Few names, ids and addresses, so collisions, replicas, shared addresses and folded spellings are common.
+const NAMES = ['web', 'api', 'db', 'worker', 'Worker', 'api-2', 'db-3', 'ns', 'alias', 'bad_name', 'wor\u212Aer', 'registry', 'below'];
+const IDS = ['api', 'db-3', 'Api-1', 'web-1', 'web-2', 'web-3', 'api-2', 'worker-1', 'worker-2', 'db-1', 'x-1', 'x-2', 'x-3', 'ns', 'bad id', 'registry'];
+const ADDRESSES = ['10.0.0.10', '10.0.0.11', '10.0.0.2', '10.9.9.9', '10.1.0.1', 'fd00::1', 'fd00::2', '192.0.2.1'];
+const CAPS = ['weather', 'search', 'bad.cap', 'lb', 'Search'];
+const NAMESPACES = ['dmz', 'app', 'data'];
+
+function randomInstance(random: () => number, id: string, namespaces: boolean): NamespacedInstance {
+  const pick = <T,>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+  const addresses = [...new Set(Array.from({ length: Math.floor(random() * 3) }, () => pick(ADDRESSES)))];
+  const capabilities = [...new Set(Array.from({ length: Math.floor(random() * 3) }, () => pick(CAPS)))].map((name) => ({ name, version: random() < 0.5 ? '1.0.0' : '' }));
+  return {
+    ...meshInstance({ id, name: pick(NAMES), addresses, capabilities, port: 8000 + Math.floor(random() * 3) }),
+    ...(namespaces ? { namespace: pick(NAMESPACES) } : {}),
+  };
+}
+
+/** One step: add, change or remove a few agents; the list stays id-sorted like a projection. */
+function step(random: () => number, current: NamespacedInstance[], namespaces: boolean): NamespacedInstance[] {
+  const byId = new Map(current.map((instance) => [instance.id, instance]));
+  const changes = 1 + Math.floor(random() * 3);
+  for (let index = 0; index < changes; index++) {
+    const id = IDS[Math.floor(random() * IDS.length)]!;
+    if (byId.has(id) && random() < 0.35) byId.delete(id);
+    else byId.set(id, randomInstance(random, id, namespaces));
+  }
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Everything answers depend on: owners, RRsets in order (ANY answers follow it), skips, stats. */
+function shape(zones: ZoneSet): unknown {
+  return {
+    zones: [...zones.byApex.values()].map((zone) => ({
+      apex: zone.apex,
+      soa: zone.soa,
+      negativeSoa: zone.negativeSoa,
+      nodes: [...zone.nodes].map(([owner, node]) => [owner, [...node]] as const).sort(([a], [b]) => (a < b ? -1 : 1)),
+    })).sort((a, b) => (a.apex < b.apex ? -1 : 1)),
+    typesPresent: [...zones.typesPresent].sort(),
+    stats: zones.stats,
+    skipped: zones.skipped.map((skip) => JSON.stringify(skip)).sort(),
+    serial: zones.serial,
+  };
+}
+
+const QTYPES = [RRType.A, RRType.AAAA, RRType.TXT, RRType.SRV, RRType.PTR, RRType.SOA, RRType.NS, RRType.CNAME, RRType.ANY, 99];
+
+/** Asks every owner of `reference` (and a few absent names) of both zone sets; the bytes must match. */
+function sameAnswers(actual: ZoneSet, reference: ZoneSet): void {
+  const names = new Set(['nothing.mesh.local', 'x.nothing.mesh.local', '1.2.3.4.in-addr.arpa']);
+  for (const zone of [...reference.byApex.values(), ...actual.byApex.values()]) for (const owner of zone.nodes.keys()) names.add(owner);
+  for (const name of names) {
+    for (const qtype of QTYPES) {
+      const got = answerFromZone(actual, name, qtype, plainNameWireLength(name));
+      const want = answerFromZone(reference, name, qtype, plainNameWireLength(name));
+      expect({ name, qtype, sections: got }).toEqual({ name, qtype, sections: want });
+    }
+  }
+}
+
+describe('IncrementalZone gives the zone a full compile gives', () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    it(`random adds, changes and removals (seed ${seed}), answers memoised between steps`, () => {
+      const random = prng(seed);
+      const zone = new IncrementalZone(STATIC, OPTIONS);
+      let current: NamespacedInstance[] = [];
+      for (let serial = 2; serial < 40; serial++) {
+        current = step(random, current, false);
+        zone.apply(current, serial);
+        const reference = compileZone(current, STATIC, { ...OPTIONS, serial });
+        expect(shape(zone.zones), `seed ${seed} step ${serial}`).toEqual(shape(reference));
+        // The memo was filled at the previous step: stale entries would show here.
+        sameAnswers(zone.zones, reference);
+      }
+    });
+  }
+
+  for (const seed of [11, 12, 13]) {
+    it(`views: each view's set follows the agents it sees (seed ${seed})`, () => {
+      const random = prng(seed);
+      const views = [
+        { name: 'dmz', namespaces: ['dmz', 'app'], home: 'dmz' },
+        { name: 'app', namespaces: ['app', 'data'], home: 'app' },
+      ];
+      const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8', 'fd00::/8'] }, STATIC, new Registry(), pino({ level: 'silent' }), { list: views, unmatched: 'nxdomain' });
+      let current: NamespacedInstance[] = [];
+      for (let round = 0; round < 25; round++) {
+        current = step(random, current, true);
+        holder.setInstances(current);
+        const serial = holder.current(0).serial;
+        views.forEach((view, index) => {
+          const reference = compileZone(instancesForView(current, view), STATIC, { ...OPTIONS, reverseZones: [...reverseZonesForCidr('10.0.0.0/8'), ...reverseZonesForCidr('fd00::/8')], serial });
+          expect(shape(holder.current(index)), `seed ${seed} round ${round} view ${view.name}`).toEqual(shape(reference));
+          sameAnswers(holder.current(index), reference);
+        });
+        expect(holder.current(2).serial).toBe(serial);
+      }
+    });
+  }
+
+  for (const seed of [21, 22]) {
+    it(`changes handed over as a list of changed agents (RegistrySync's diff) give the same zones (seed ${seed})`, () => {
+      const random = prng(seed);
+      const views = [
+        { name: 'dmz', namespaces: ['dmz', 'app'], home: 'dmz' },
+        { name: 'app', namespaces: ['app', 'data'], home: 'app' },
+      ];
+      const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8', 'fd00::/8'] }, STATIC, new Registry(), pino({ level: 'silent' }), { list: views, unmatched: 'nxdomain' });
+      // Every id present, each with an address: changes below keep the members, as the hint requires.
+      let current = IDS.map((id) => ({ ...randomInstance(random, id, true), addresses: ['10.0.0.10'] })).sort((a, b) => (a.id < b.id ? -1 : 1));
+      holder.setInstances(current);
+      for (let round = 0; round < 25; round++) {
+        const next = current.map((instance) => {
+          if (random() > 0.2) return instance;
+          const changed = randomInstance(random, instance.id, true);
+          return { ...changed, namespace: instance.namespace, addresses: changed.addresses.length > 0 ? changed.addresses : ['10.0.0.11'] };
+        });
+        holder.setInstances(next, next.filter((instance, index) => instance !== current[index]));
+        current = next;
+        const serial = holder.current(0).serial;
+        views.forEach((view, index) => {
+          const reference = compileZone(instancesForView(current, view), STATIC, { ...OPTIONS, reverseZones: [...reverseZonesForCidr('10.0.0.0/8'), ...reverseZonesForCidr('fd00::/8')], serial });
+          expect(shape(holder.current(index)), `seed ${seed} round ${round} view ${view.name}`).toEqual(shape(reference));
+          sameAnswers(holder.current(index), reference);
+        });
+      }
+    });
+  }
+
+  it('an owner past OWNER_ANSWER_BUDGET keeps the same records and skips as a full compile while its agents come and go', () => {
+    const random = prng(99);
+    const zone = new IncrementalZone([], OPTIONS);
+    // ~41-byte SRV records: about 800 fit under one capability owner.
+    let current = Array.from({ length: 1200 }, (_, index) => meshInstance({ id: `agent-${String(index).padStart(4, '0')}`, name: `agent-${index % 400}`, addresses: [`10.1.${index >> 8}.${index & 0xff}`], capabilities: [{ name: 'shared', version: '' }] }));
+    for (let serial = 2; serial < 12; serial++) {
+      current = current.filter(() => random() > 0.02);
+      const index = Math.floor(random() * 1200);
+      current = [...current.filter((instance) => instance.id !== `agent-${String(index).padStart(4, '0')}`), meshInstance({ id: `agent-${String(index).padStart(4, '0')}`, name: 'moved', addresses: [`10.2.0.${serial}`], capabilities: [{ name: 'shared', version: '' }] })].sort((a, b) => (a.id < b.id ? -1 : 1));
+      zone.apply(current, serial);
+      expect(zone.zones.skipped.some((skip) => skip.reason === 'answer_size')).toBe(true);
+      expect(shape(zone.zones)).toEqual(shape(compileZone(current, [], { ...OPTIONS, serial })));
+    }
+  });
+
+  it('a re-ordered list or two instances with one id still give compileZone\'s zone', () => {
+    const zone = new IncrementalZone(STATIC, OPTIONS);
+    const a = meshInstance({ id: 'web-1', name: 'web', addresses: ['10.0.0.10'] });
+    const b = meshInstance({ id: 'web-2', name: 'web', addresses: ['10.0.0.11'] });
+    const c = meshInstance({ id: 'web-1', name: 'api', addresses: ['10.0.0.12'] });
+    const check = (list: MeshInstance[], serial: number) => {
+      zone.apply(list, serial);
+      expect(shape(zone.zones)).toEqual(shape(compileZone(list, STATIC, { ...OPTIONS, serial })));
+    };
+    check([a, b], 2);
+    check([b, a], 3);
+    expect(zone.lastApply.full).toBe(true);
+    check([a, b, c], 4);
+  });
+});
+
+describe('IncrementalZone re-encodes only what changed', () => {
+  const agents = (count: number, moved = -1): MeshInstance[] =>
+    Array.from({ length: count }, (_, index) => meshInstance({
+      id: `agent-${String(index).padStart(5, '0')}-0000`,
+      name: `agent-${index}`,
+      addresses: [index === moved ? '10.200.0.1' : `10.${(index >> 16) & 0xff}.${(index >> 8) & 0xff}.${index & 0xff}`],
+      capabilities: [{ name: `cap_${index % 50}`, version: '' }, { name: `tool_${index % 7}`, version: '' }],
+    }));
+
+  it('one agent moving among 5,000 re-derives that agent and rebuilds only the owners it touches', () => {
+    const zone = new IncrementalZone([], OPTIONS);
+    zone.apply(agents(5000), 2);
+    expect(zone.lastApply).toMatchObject({ reencodedInstances: 5000, full: true });
+    const memoKeyForStatic = '1:agent-4000.mesh.local';
+    answerFromZone(zone.zones, 'agent-4000.mesh.local', RRType.A, plainNameWireLength('agent-4000.mesh.local'));
+    expect(zone.zones.answerMemo.has(memoKeyForStatic)).toBe(true);
+
+    zone.apply(agents(5000, 1234), 3);
+    // name, id, _mcp._tcp.<name>, two capability owners, the old and the new PTR.
+    expect(zone.lastApply).toEqual({ reencodedInstances: 1, rebuiltOwners: 7, full: false });
+    // An untouched agent's encoded answer survives the change; the moved one's is re-encoded.
+    expect(zone.zones.answerMemo.has(memoKeyForStatic)).toBe(true);
+    expect(shape(zone.zones)).toEqual(shape(compileZone(agents(5000, 1234), [], { ...OPTIONS, serial: 3 })));
+  });
+
+  it('an unchanged poll re-derives nothing', () => {
+    const zone = new IncrementalZone([], OPTIONS);
+    zone.apply(agents(100), 2);
+    zone.apply(agents(100), 3);
+    expect(zone.lastApply).toEqual({ reencodedInstances: 0, rebuiltOwners: 0, full: false });
+    expect(zone.zones.serial).toBe(3);
+    expect(zone.zones.byApex.get('mesh.local')!.soa.serial).toBe(3);
+  });
+
+  it('a label won back re-derives the agent whose claim it decides', () => {
+    const zone = new IncrementalZone([], OPTIONS);
+    const owner = meshInstance({ id: 'web-1', name: 'web', addresses: ['10.0.0.10'] });
+    const rival = meshInstance({ id: 'web-2', name: 'Web', addresses: ['10.0.0.11'] });
+    zone.apply([owner, rival], 2);
+    expect(zone.zones.skipped.map((skip) => skip.reason)).toEqual(['name_collision']);
+    zone.apply([rival], 3);
+    // web-1 left; web-2's folded "Web" now owns web.mesh.local: two instances derived (one gone).
+    expect(zone.lastApply.reencodedInstances).toBe(1);
+    expect(zone.zones.byApex.get('mesh.local')!.nodes.get('web.mesh.local')!.get(RRType.A)).toEqual([{ type: RRType.A, ttl: 5, address: '10.0.0.11' }]);
+  });
+});
+
+describe('ZoneHolder applies a registry change in place', () => {
+  it('keeps the encoded answers of agents the change did not touch, re-encodes the moved one, bumps the serial', () => {
+    const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC, new Registry(), pino({ level: 'silent' }));
+    const fleet = (movedTo: string) => Array.from({ length: 50 }, (_, index) => meshInstance({ id: `agent-${String(index).padStart(3, '0')}`, name: `agent-${index}`, addresses: [index === 7 ? movedTo : `10.3.0.${index}`] }));
+    holder.setInstances(fleet('10.3.1.7'));
+    const ask = (name: string) => answerFromZone(holder.current(), name, RRType.A, plainNameWireLength(name))!;
+    const untouched = ask('agent-20.mesh.local');
+    const moved = ask('agent-7.mesh.local');
+    const serial = holder.current().serial;
+    holder.setInstances(fleet('10.3.2.7'));
+    // The very same encoded object: nothing about agent-20 was encoded again.
+    expect(ask('agent-20.mesh.local')).toBe(untouched);
+    expect(ask('agent-7.mesh.local')).not.toBe(moved);
+    expect(ask('agent-7.mesh.local').body.subarray(-4)).toEqual(Buffer.from([10, 3, 2, 7]));
+    expect(holder.current().serial).toBeGreaterThan(serial);
+    // agent-7, its id owner, _mcp._tcp.agent-7 and the old and the new PTR owner.
+    expect(holder.lastApply()).toEqual([{ reencodedInstances: 1, rebuiltOwners: 5, full: false }]);
+  });
+});
+
+describe('ZoneHolder builds a large zone in slices beside the served one', () => {
+  const fleet = (count: number, namespace?: string) => Array.from({ length: count }, (_, index) => ({
+    ...meshInstance({ id: `agent-${String(index).padStart(5, '0')}`, name: `agent-${index % 1500}`, addresses: [`10.4.${index >> 8}.${index & 0xff}`], capabilities: [{ name: 'shared', version: '' }] }),
+    ...(namespace === undefined ? {} : { namespace }),
+  }));
+
+  it(`over ${SLICED_BUILD_THRESHOLD} agents: the old zone answers until the new one is whole, timers run in between, the result is compileZone's`, async () => {
+    const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC, new Registry(), pino({ level: 'silent' }));
+    const before = holder.current();
+    const instances = fleet(SLICED_BUILD_THRESHOLD + 1500);
+    holder.setInstances(instances);
+    expect(holder.current()).toBe(before);
+    expect(answerFromZone(holder.current(), 'agent-1.mesh.local', RRType.A, plainNameWireLength('agent-1.mesh.local'))!.rcode).toBe(3);
+    let turns = 0;
+    const ticker = setInterval(() => turns++, 0);
+    await holder.settled();
+    clearInterval(ticker);
+    expect(turns).toBeGreaterThan(3);
+    expect(shape(holder.current())).toEqual(shape(compileZone(instances, STATIC, { ...OPTIONS, reverseZones: reverseZonesForCidr('10.0.0.0/8'), serial: holder.current().serial })));
+  });
+
+  it('a newer list arriving during the build is the one swapped in; later changes are incremental', async () => {
+    const views = [{ name: 'app', namespaces: ['app'], home: 'app' }];
+    const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC, new Registry(), pino({ level: 'silent' }), { list: views, unmatched: 'refused' });
+    holder.setInstances(fleet(3000, 'app'));
+    await new Promise((resolve) => setImmediate(resolve));
+    const newer = fleet(3200, 'app');
+    holder.setInstances(newer);
+    await holder.settled();
+    const reference = () => compileZone(instancesForView(newer, views[0]!), STATIC, { ...OPTIONS, reverseZones: reverseZonesForCidr('10.0.0.0/8'), serial: holder.current().serial });
+    expect(shape(holder.current())).toEqual(shape(reference()));
+    newer[5] = { ...newer[5]!, addresses: ['10.5.0.5'] };
+    holder.setInstances([...newer]);
+    expect(holder.lastApply()[0]).toMatchObject({ reencodedInstances: 2, full: false });
+    expect(shape(holder.current())).toEqual(shape(reference()));
+  });
+});
+
