@@ -5,9 +5,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError, loadConfig, resolveConfigPath } from './config/load.ts';
+import { runResolvConfCommand } from './cli/resolv-conf.ts';
 import { startMeshDns } from './server.ts';
 
 const USAGE = `Usage: mesh-dns [--config FILE] [--check]
+       mesh-dns resolv-conf [--zone Z] [--server IP]   recommended client resolver settings
 
 DNS for MCP Mesh: answers *.mesh.local from the registry.
 
@@ -24,6 +26,7 @@ function packageVersion(): string {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'resolv-conf') return runResolvConfCommand(process.argv.slice(3), (text) => process.stdout.write(text), (text) => process.stderr.write(text));
   let args;
   try {
     args = parseArgs({ options: { config: { type: 'string' }, check: { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean' } } }).values;

@@ -13,6 +13,7 @@ import { startTcpListener } from './listeners/tcp.ts';
 import { startUdpListener, type DnsListener } from './listeners/udp.ts';
 import { createQueryMetrics } from './pipeline/metrics.ts';
 import { createQueryPipeline } from './pipeline/pipeline.ts';
+import { ShortNameMetrics } from './pipeline/short-name-metrics.ts';
 import { createQueryHandler, type QueryHandler } from './pipeline/query-handler.ts';
 import { createClientAdmission, enforcedAccessPolicy } from './pipeline/stages/access-control.ts';
 import { createRegistryMetrics } from './registry/metrics.ts';
@@ -71,6 +72,8 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     access: config.access,
     localNames: config.names,
     recursion: recursion?.stages ?? null,
+    autopath: config.names.autopath,
+    shortNameMetrics: new ShortNameMetrics(metricsRegistry),
   });
   const queryMetrics = createQueryMetrics(metricsRegistry);
   const handler = createQueryHandler({

@@ -2,6 +2,7 @@
 // load.ts reads it to parse and validate; the README's config table is written from it.
 
 import type { ListenAddress } from '../listeners/address.ts';
+import { isLocalResolverAddress } from '../forward/runtime-resolver.ts';
 import { PRIVATE_NETWORKS } from '../pipeline/stages/access-control.ts';
 import {
   ConfigValueError, listOf, parseBoolean, parseCidr, parseDomainName, parseDurationMs, parseEnum, parseHttpListen, parseHttpUrl,
@@ -68,6 +69,10 @@ export const OPTIONS = [
     doc: 'Answer single-label names NXDOMAIN locally instead of forwarding them (dnsmasq `domain-needed`).' },
   { key: 'names.bogusPriv', env: 'MESH_DNS_BOGUS_PRIV', default: true, parse: parseBoolean,
     doc: 'Answer reverse lookups in private/special ranges outside `zone.reverseZones` NXDOMAIN locally (dnsmasq `bogus-priv`, RFC 6303).' },
+  { key: 'names.runtimeResolver', env: 'MESH_DNS_RUNTIME_RESOLVER', default: 'auto', parse: parseRuntimeResolver,
+    doc: 'Where single-label names that are not mesh names are asked (compose service names such as `registry`): `auto` (Docker\'s `127.0.0.11`, or podman\'s network gateway, found in `upstreams.resolvConf`), `none`, or loopback/private addresses. Never a public upstream.' },
+  { key: 'names.autopath', env: 'MESH_DNS_AUTOPATH', default: false, parse: parseBoolean,
+    doc: 'For a search-expanded name (`api.example.com.mesh.local`: more labels than any mesh name), answer a CNAME to the bare name plus its resolution, as CoreDNS `autopath` (README "Short names, ndots and autopath"). Off: NXDOMAIN.' },
   { key: 'upstreams.servers', env: 'MESH_DNS_UPSTREAMS', default: [], parse: listOf(parseUpstream),
     doc: 'Upstream resolvers: `ip`, `ip:port` or `[v6]:port`. Empty: the nameservers of `upstreams.resolvConf`.' },
   { key: 'upstreams.resolvConf', env: 'MESH_DNS_RESOLV_CONF', default: '/etc/resolv.conf', parse: parseString,
@@ -136,6 +141,20 @@ export const OPTIONS = [
     doc: 'On SIGTERM, how long in-flight queries may take before the process exits.' },
 ] as const satisfies readonly OptionSpec[];
 
+/** `auto`, `none`, or the runtime resolver's addresses (loopback or private only). */
+export type RuntimeResolverSetting = 'auto' | 'none' | ListenAddress[];
+
+function parseRuntimeResolver(value: unknown): RuntimeResolverSetting {
+  if (value === 'auto' || value === 'none') return value;
+  const servers = listOf(parseUpstream)(value);
+  if (servers.length === 0) throw new ConfigValueError('empty: use auto, none, or addresses');
+  const outside = servers.filter((server) => !isLocalResolverAddress(server.host));
+  if (outside.length > 0) {
+    throw new ConfigValueError(`${outside.map((server) => server.host).join(', ')} is not a loopback or private address: single-label names never go to a public server`);
+  }
+  return servers;
+}
+
 /** A static record as written in config, before names are made absolute. */
 export interface StaticRecordSpec {
   name: string;
@@ -177,7 +196,7 @@ export interface MeshDnsConfig {
     tcpMaxInFlight: number; tcpIdleTimeout: number; tcpMessageTimeout: number;
   };
   access: { recursionNetworks: string[]; meshNetworks: string[] };
-  names: { domainNeeded: boolean; bogusPriv: boolean };
+  names: { domainNeeded: boolean; bogusPriv: boolean; runtimeResolver: RuntimeResolverSetting; autopath: boolean };
   upstreams: {
     servers: ListenAddress[]; resolvConf: string; domains: DomainUpstream[]; policy: 'sequential' | 'random' | 'fastest';
     tryTimeout: number; deadline: number; maxTries: number; forceTcp: boolean; maxOutstanding: number; maxFails: number;

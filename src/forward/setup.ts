@@ -16,6 +16,7 @@ import { createForwarder, type Forwarder } from './forwarder.ts';
 import { createLoopDetector, isSelf, type LoopDetector } from './loop.ts';
 import { createForwardMetrics } from './metrics.ts';
 import { parseResolvConf } from './resolv-conf.ts';
+import { setUpRuntimeResolver, type RuntimeResolver } from './runtime-resolver.ts';
 import { upstreamName, type UpstreamAddress } from './types.ts';
 
 export interface Recursion {
@@ -24,6 +25,8 @@ export interface Recursion {
   loopDetector: LoopDetector | null;
   upstreams: readonly UpstreamAddress[];
   cache: AnswerCache | null;
+  /** Single-label names not in the mesh go here (Docker's 127.0.0.11, podman's gateway), or null. */
+  runtimeResolver: RuntimeResolver | null;
   close(): void;
 }
 
@@ -64,6 +67,7 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
   const domainUpstreams = new Map(config.upstreams.domains.map((entry) => [entry.domain, entry.servers]));
   if (upstreams.length === 0 && domainUpstreams.size === 0) return null;
   const forwardLogger = logger.child({ component: 'forward' });
+  const forwardMetrics = createForwardMetrics(register);
   const forwarder = createForwarder({
     upstreams,
     domainUpstreams,
@@ -77,8 +81,9 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
     maxFails: config.upstreams.maxFails,
     healthCheckIntervalMs: config.upstreams.healthCheckInterval,
     logger: forwardLogger,
-    metrics: createForwardMetrics(register),
+    metrics: forwardMetrics,
   });
+  const runtimeResolver = setUpRuntimeResolver(config, forwardMetrics, logger);
   const loops = new Counter({ name: 'meshdns_forward_loops_detected_total', help: 'Upstreams found forwarding our own loop probe back to us.', registers: [register] });
   const allUpstreams = [...upstreams, ...[...domainUpstreams.values()].flat()];
   const loopDetector = config.upstreams.loopDetect
@@ -111,6 +116,7 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
   const stages: RecursionStages = {
     cache: cache ? createCacheStage({ cache, staleAnswerTimeoutMs: config.cache.staleAnswerTimeout, now: Date.now, logger: forwardLogger }) : null,
     forward: createForwardStage({ forwarder, loopDetector }),
+    runtime: runtimeResolver?.stage ?? null,
   };
   return {
     stages,
@@ -118,9 +124,11 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
     loopDetector,
     upstreams: allUpstreams,
     cache,
+    runtimeResolver,
     close() {
       loopDetector?.close();
       forwarder.close();
+      runtimeResolver?.forwarder.close();
     },
   };
 }

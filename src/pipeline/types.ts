@@ -24,11 +24,12 @@ export type AnswerKind =
   | 'stale' // from the cache, expired, because upstreams failed (RFC 8767)
   | 'cached_error' // a recent upstream failure, remembered for a few seconds
   | 'forwarded' // relayed from an upstream
+  | 'autopath' // a search-expanded name: CNAME to the bare name plus its resolution (names.autopath)
   | 'upstream_failed'; // every upstream failed within the deadline: SERVFAIL + EDE
 
 export const ANSWER_KINDS: readonly AnswerKind[] = [
   'authoritative', 'not_ready', 'chaos', 'refused', 'formerr', 'notimp', 'badvers', 'servfail',
-  'local', 'cached', 'stale', 'cached_error', 'forwarded', 'upstream_failed',
+  'local', 'cached', 'stale', 'cached_error', 'forwarded', 'upstream_failed', 'autopath',
 ];
 
 export interface QueryContext {

@@ -36,35 +36,42 @@ export function findZone(zones: ZoneSet, qname: string): AuthoritativeZone | und
   }
 }
 
-/** The answer for a query inside one of our zones, or null when the name is not ours. */
-export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qnameWireLength: number): RecordSections | null {
-  const zone = findZone(zones, qname);
+/**
+ * The answer for a query inside one of our zones, or null when the name is not ours.
+ * `lookupName` (default: the query name) is the zone name to answer for; when it differs, the
+ * records owned by it are written with the query name as owner (single-label names answered
+ * from the mesh zone, as Docker's DNS answers container names: see stages/single-label.ts).
+ */
+export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qnameWireLength: number, lookupName = qname): RecordSections | null {
+  const zone = findZone(zones, lookupName);
   if (!zone) return null;
-  const node = zone.nodes.get(qname);
-  if (!node) return negativeAnswer(zones, zone, Rcode.NXDOMAIN, qname, qnameWireLength);
+  const node = zone.nodes.get(lookupName);
+  // Aliased answers differ in bytes from the zone's own: their memo keys never meet.
+  const memoPrefix = lookupName === qname ? '' : 'alias:';
+  if (!node) return negativeAnswer(zones, zone, Rcode.NXDOMAIN, qname, qnameWireLength, memoPrefix);
 
   const direct = qtype === RRType.ANY ? (node.size > 0 ? 'any' : undefined) : node.has(qtype) ? 'rrset' : undefined;
   if (direct || (node.has(RRType.CNAME) && qtype !== RRType.CNAME)) {
     // At a CNAME, every type that no zone holds gets the same answer (the chain, then NODATA):
     // one memo entry for all of them, so cycling 65k qtypes at a CNAME adds one entry, not 65k.
     const keyType = zones.typesPresent.has(qtype) || qtype === RRType.ANY ? qtype : 0;
-    const key = `${keyType}:${qname}`;
+    const key = `${memoPrefix}${keyType}:${qname}`;
     const memo = zones.answerMemo.get(key);
     if (memo) return memo;
-    const built = positiveAnswer(zones, zone, qname, qtype, qnameWireLength);
+    const built = positiveAnswer(zones, zone, qname, qtype, qnameWireLength, lookupName);
     remember(zones, key, built);
     return built;
   }
-  return negativeAnswer(zones, zone, Rcode.NOERROR, qname, qnameWireLength);
+  return negativeAnswer(zones, zone, Rcode.NOERROR, qname, qnameWireLength, memoPrefix);
 }
 
 function remember(zones: ZoneSet, key: string, sections: RecordSections): void {
   if (zones.answerMemo.size < MEMO_LIMIT) zones.answerMemo.set(key, sections);
 }
 
-function negativeAnswer(zones: ZoneSet, zone: AuthoritativeZone, rcode: number, qname: string, qnameWireLength: number): RecordSections {
+function negativeAnswer(zones: ZoneSet, zone: AuthoritativeZone, rcode: number, qname: string, qnameWireLength: number, memoPrefix: string): RecordSections {
   // The body differs only by where the apex sits inside the question, i.e. by its length.
-  const key = `neg:${rcode}:${zone.apex}:${qnameWireLength}`;
+  const key = `${memoPrefix}neg:${rcode}:${zone.apex}:${qnameWireLength}`;
   const memo = zones.answerMemo.get(key);
   if (memo) return memo;
   const built = encodeSections(qname, qnameWireLength, rcode, [], [{ owner: zone.apex, record: zone.negativeSoa }], []);
@@ -72,9 +79,9 @@ function negativeAnswer(zones: ZoneSet, zone: AuthoritativeZone, rcode: number, 
   return built;
 }
 
-function positiveAnswer(zones: ZoneSet, zone: AuthoritativeZone, qname: string, qtype: number, qnameWireLength: number): RecordSections {
+function positiveAnswer(zones: ZoneSet, zone: AuthoritativeZone, qname: string, qtype: number, qnameWireLength: number, lookupName: string): RecordSections {
   const answer: OwnedRecord[] = [];
-  let owner = qname;
+  let owner = lookupName;
   let currentZone: AuthoritativeZone | undefined = zone;
   for (let hop = 0; hop <= MAX_CNAME_CHAIN && currentZone; hop++) {
     const node = currentZone.nodes.get(owner);
@@ -82,20 +89,21 @@ function positiveAnswer(zones: ZoneSet, zone: AuthoritativeZone, qname: string, 
       // RFC 6604 §3: the rcode describes the last name in the chain.
       return encodeSections(qname, qnameWireLength, Rcode.NXDOMAIN, answer, [{ owner: currentZone.apex, record: currentZone.negativeSoa }], []);
     }
+    const written = owner === lookupName ? qname : owner;
     if (qtype === RRType.ANY) {
-      for (const rrset of node.values()) for (const record of rrset) answer.push({ owner, record });
+      for (const rrset of node.values()) for (const record of rrset) answer.push({ owner: written, record });
       break;
     }
     const rrset = node.get(qtype);
     if (rrset) {
-      for (const record of rrset) answer.push({ owner, record });
+      for (const record of rrset) answer.push({ owner: written, record });
       break;
     }
     const cname = node.get(RRType.CNAME)?.[0];
     if (!cname || cname.type !== RRType.CNAME || qtype === RRType.CNAME) {
       return encodeSections(qname, qnameWireLength, Rcode.NOERROR, answer, [{ owner: currentZone.apex, record: currentZone.negativeSoa }], []);
     }
-    answer.push({ owner, record: cname });
+    answer.push({ owner: written, record: cname });
     owner = cname.target;
     currentZone = findZone(zones, owner);
   }

@@ -153,6 +153,8 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_MESH_NETWORKS: ['192.168.0.0/16, fd00::/8', ['192.168.0.0/16', 'fd00::/8']],
     MESH_DNS_DOMAIN_NEEDED: ['false', false],
     MESH_DNS_BOGUS_PRIV: ['no', false],
+    MESH_DNS_RUNTIME_RESOLVER: ['10.89.0.1', [{ host: '10.89.0.1', port: 53, family: 'ipv4' }]],
+    MESH_DNS_AUTOPATH: ['yes', true],
     MESH_DNS_UPSTREAMS: ['9.9.9.9, [2620:fe::fe]:5353', [{ host: '9.9.9.9', port: 53, family: 'ipv4' }, { host: '2620:fe::fe', port: 5353, family: 'ipv6' }]],
     MESH_DNS_RESOLV_CONF: ['', ''],
     MESH_DNS_DOMAIN_UPSTREAMS: ['/corp.example/10.0.0.2', [{ domain: 'corp.example', servers: [{ host: '10.0.0.2', port: 53, family: 'ipv4' }] }]],
