@@ -79,11 +79,12 @@ export interface StartKnotOptions {
   zones?: readonly KnotZone[];
 }
 
-function knotConfig(dir: string, port: number, zones: readonly KnotZone[]): string {
+/** knotd's config; `listen` is `127.0.0.1@<port>` here, another address in namespace tests. */
+export function knotConfig(dir: string, listen: string, zones: readonly KnotZone[]): string {
   return [
     'server:',
     `    rundir: "${dir}"`,
-    `    listen: 127.0.0.1@${port}`,
+    `    listen: ${listen}`,
     '    background-workers: 1',
     '    udp-workers: 1',
     '    tcp-workers: 1',
@@ -117,10 +118,15 @@ function counter(text: string, section: string, item: string): number {
   return Number(pattern.exec(text)?.[1] ?? 0);
 }
 
+/** Writes the zone files into `dir` (knotConfig's storage). */
+export async function writeKnotZones(dir: string, zones: readonly KnotZone[]): Promise<void> {
+  for (const zone of zones) await writeFile(join(dir, `${zone.origin}.zone`), `$ORIGIN ${zone.origin}.\n${zone.text}`);
+}
+
 export async function startKnot(options: StartKnotOptions = {}): Promise<KnotServer> {
   const zones = options.zones ?? [EXAMPLE_TEST_ZONE];
   const dir = await mkdtemp(join(tmpdir(), 'knot-test-'));
-  for (const zone of zones) await writeFile(join(dir, `${zone.origin}.zone`), `$ORIGIN ${zone.origin}.\n${zone.text}`);
+  await writeKnotZones(dir, zones);
   const socketPath = join(dir, 'knot.sock');
 
   // freePort can race with another process taking the port: a few attempts.
@@ -129,7 +135,7 @@ export async function startKnot(options: StartKnotOptions = {}): Promise<KnotSer
   for (let attempt = 0; attempt < 3 && !started; attempt++) {
     const port = await freePort();
     const configPath = join(dir, 'knot.conf');
-    await writeFile(configPath, knotConfig(dir, port, zones));
+    await writeFile(configPath, knotConfig(dir, `127.0.0.1@${port}`, zones));
     try {
       const child = await startProcess({
         name: `knotd:${port}`,
