@@ -1,24 +1,52 @@
 #!/usr/bin/env node
 // The mesh-dns command: arguments, logger, signals, exit codes.
+//
+// A failure to start is one plain line on stderr, whatever its cause, and an exit code that says
+// which kind it is (the README's table), so a supervisor can tell "fix the config" (78, restarting
+// will not help) from "the port is taken" (69, it may be free soon). Only a bug prints a stack.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { ConfigError, loadConfig, resolveConfigPath } from './config/load.ts';
+import { ConfigError, loadConfig, resolveConfigPath, type LoadedConfig } from './config/load.ts';
+import { chooseUpstreams } from './forward/setup.ts';
+import { upstreamName } from './forward/types.ts';
+import { ListenError } from './listeners/address.ts';
+import { NoListenerError, startMeshDns } from './server.ts';
+import { runHealthcheck } from './cli/healthcheck.ts';
 import { runResolvConfCommand } from './cli/resolv-conf.ts';
-import { startMeshDns } from './server.ts';
+
+/** sysexits(3) codes where one fits. */
+const ExitCode = {
+  OK: 0,
+  /** A bug: the stack is printed. */
+  INTERNAL: 1,
+  /** Bad command-line arguments. */
+  USAGE: 2,
+  /** A listen address cannot be bound: in use, or not an address of this host (EX_UNAVAILABLE). */
+  UNAVAILABLE: 69,
+  /** No permission to bind a listen address, e.g. port 53 without CAP_NET_BIND_SERVICE (EX_NOPERM). */
+  NO_PERMISSION: 77,
+  /** Invalid config: file, environment variable or value (EX_CONFIG). */
+  CONFIG: 78,
+  /** A second SIGINT during the graceful stop (128 + SIGINT, as shells report it). */
+  INTERRUPTED: 130,
+} as const;
 
 const USAGE = `Usage: mesh-dns [--config FILE] [--check]
+       mesh-dns healthcheck [--config FILE]   exit 0 when the running server's /ready is 200
        mesh-dns resolv-conf [--zone Z] [--server IP]   recommended client resolver settings
 
 DNS for MCP Mesh: answers *.mesh.local from the registry.
 
   --config FILE   YAML config (default: $MESH_DNS_CONFIG, else the packaged config/mesh-dns.yaml)
-  --check         validate the config and exit
+  --check         validate the config, print the upstreams start-up would use, and exit
   --version       print the version
   --help          this text
 
-Every config key can be set from the environment; see the README.`;
+Every config key can be set from the environment; see the README.
+Exit codes: 0 stopped or checked, 1 internal error, 2 bad arguments, 69 a listen address is
+unavailable, 77 no permission to bind, 78 invalid config.`;
 
 function packageVersion(): string {
   const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
@@ -26,28 +54,25 @@ function packageVersion(): string {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'healthcheck') return runHealthcheck(process.argv.slice(3));
   if (process.argv[2] === 'resolv-conf') return runResolvConfCommand(process.argv.slice(3), (text) => process.stdout.write(text), (text) => process.stderr.write(text));
   let args;
   try {
     args = parseArgs({ options: { config: { type: 'string' }, check: { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
   } catch (error) {
     process.stderr.write(`mesh-dns: ${(error as Error).message}\n\n${USAGE}\n`);
-    return 2;
+    return ExitCode.USAGE;
   }
-  if (args.help) return void process.stdout.write(`${USAGE}\n`), 0;
-  if (args.version) return void process.stdout.write(`${packageVersion()}\n`), 0;
+  if (args.help) return void process.stdout.write(`${USAGE}\n`), ExitCode.OK;
+  if (args.version) return void process.stdout.write(`${packageVersion()}\n`), ExitCode.OK;
 
   let loaded;
   try {
     loaded = loadConfig(args.config);
+    if (args.check) return check(loaded);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`mesh-dns: invalid config: ${error.message}\n`);
-      return 78; // EX_CONFIG
-    }
-    throw error;
+    return startFailure(error);
   }
-  if (args.check) return void process.stdout.write(`config OK: ${loaded.config.source}\n`), 0;
 
   const logger = pino({ level: loaded.config.log.level, base: { service: 'mesh-dns' } });
   // Installed before start-up: the default action of SIGHUP is to exit, and an operator's reload
@@ -64,12 +89,7 @@ async function main(): Promise<number> {
   try {
     server = await startMeshDns(loaded, logger);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`mesh-dns: invalid config: ${error.message}\n`);
-      return 78;
-    }
-    logger.fatal({ err: error }, `mesh-dns could not start: ${(error as Error).message}`);
-    return 1;
+    return startFailure(error);
   }
   const configPath = resolveConfigPath(args.config, process.env);
 
@@ -87,7 +107,7 @@ async function main(): Promise<number> {
       if (stopping) {
         // Supervisors repeat SIGTERM (npm forwards it to a child that the process group already
         // signalled): let the graceful stop finish. A second Ctrl-C is an operator insisting.
-        if (signal === 'SIGINT') process.exit(130);
+        if (signal === 'SIGINT') process.exit(ExitCode.INTERRUPTED);
         return;
       }
       stopping = true;
@@ -99,7 +119,45 @@ async function main(): Promise<number> {
   });
   await server.stop();
   logger.info('stopped');
-  return 0;
+  return ExitCode.OK;
+}
+
+/** One line on stderr and the exit code of its kind; anything unexpected is rethrown (a bug). */
+function startFailure(error: unknown): number {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`mesh-dns: invalid config: ${error.message}\n`);
+    return ExitCode.CONFIG;
+  }
+  if (error instanceof ListenError || error instanceof NoListenerError) {
+    process.stderr.write(`mesh-dns: cannot start: ${error.message}\n`);
+    const denied = error instanceof ListenError && (error.code === 'EACCES' || error.code === 'EPERM');
+    return denied ? ExitCode.NO_PERMISSION : ExitCode.UNAVAILABLE;
+  }
+  throw error;
+}
+
+/**
+ * --check: the config, and the upstream verdicts start-up would log (which upstreams, from where,
+ * which are left out and why); a configured upstream that is one of our listen addresses fails
+ * here as it fails start. Loops through other hosts or NAT need traffic: start-up probes them.
+ */
+function check(loaded: LoadedConfig): number {
+  const { config } = loaded;
+  const choice = chooseUpstreams(config, loaded.sourceOf);
+  const lines = [`config OK: ${config.source}`];
+  const domains = config.upstreams.domains.map((entry) => `/${entry.domain}/ ${entry.servers.map(upstreamName).join(' ')}`);
+  if (choice.upstreams.length > 0) lines.push(`upstreams: ${choice.upstreams.map(upstreamName).join(', ')} (from ${choice.from})`);
+  else lines.push(`upstreams: none (from ${choice.from}): names outside the mesh zone are REFUSED${domains.length > 0 ? ', except under the per-domain upstreams\' domains' : ''}`);
+  if (domains.length > 0) lines.push(`per-domain upstreams: ${domains.join(', ')} (from ${loaded.sourceOf('upstreams.domains')})`);
+  for (const verdict of choice.verdicts) {
+    const fields = Object.entries(verdict.fields).map(([key, value]) => `${key}=${String(value)}`).join(' ');
+    lines.push(`${verdict.level === 'error' ? 'error' : 'warning'}: ${verdict.message} (${fields})`);
+  }
+  if (config.upstreams.loopDetect && (choice.upstreams.length > 0 || domains.length > 0)) {
+    lines.push('loop probe: each upstream is probed at start; one that sends the probe back to mesh-dns is taken out of rotation');
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return ExitCode.OK;
 }
 
 main().then(
@@ -107,7 +165,7 @@ main().then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`mesh-dns: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = 1;
+    process.stderr.write(`mesh-dns: internal error: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = ExitCode.INTERNAL;
   },
 );

@@ -2,10 +2,11 @@
 // operations HTTP server, and takes them down in order. main.ts adds the process concerns
 // (arguments, signals, exit codes); tests start servers through this module directly.
 
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { LoadedConfig } from './config/load.ts';
-import type { MeshDnsConfig } from './config/options.ts';
+import { OPTIONS, type MeshDnsConfig } from './config/options.ts';
 import { startOperationsServer, type OperationsServer } from './http/server.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from './listeners/address.ts';
 import { createListenerMetrics, type ListenerMetrics } from './listeners/metrics.ts';
@@ -35,6 +36,16 @@ export interface MeshDnsServer {
   stop(): Promise<void>;
 }
 
+/** Option keys (outside zone.*, which SIGHUP applies) whose value differs between two configs. */
+export function settingsNeedingRestart(running: MeshDnsConfig, next: MeshDnsConfig): string[] {
+  const valueAt = (config: MeshDnsConfig, key: string) => {
+    const [section, name] = key.split('.') as [string, string];
+    return (config as unknown as Record<string, Record<string, unknown>>)[section]?.[name];
+  };
+  return OPTIONS.filter((option) => !option.key.startsWith('zone.') && !isDeepStrictEqual(valueAt(running, option.key), valueAt(next, option.key)))
+    .map((option) => option.key);
+}
+
 function zoneSettings(config: MeshDnsConfig): ZoneSettings {
   return { zone: config.zone.name, ttl: config.zone.ttl, negativeTtl: config.zone.negativeTtl, reverseCidrs: config.zone.reverseZones };
 }
@@ -55,7 +66,9 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     resolveHostnames: config.registry.resolveHostnames,
     maxBodyBytes: config.registry.maxBodyBytes,
     bodyLimits: { maxAgents: config.registry.maxAgents },
-    logger: logger.child({ component: 'registry' }),
+    // The sync binds its own `component`: pino appends a child's bindings to its parent's without
+    // merging, so binding it here too wrote the key twice in every registry line (not strict JSON).
+    logger,
     metrics: createRegistryMetrics(metricsRegistry),
     onChange: (snapshot) => {
       zone.setInstances(snapshot.agents);
@@ -64,7 +77,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   });
   if (!registry) logger.warn('no registry URL configured (MCP_MESH_REGISTRY_URL): serving static records only');
 
-  const recursion = setUpRecursion(config, metricsRegistry, logger);
+  const recursion = setUpRecursion(config, metricsRegistry, logger, loaded.sourceOf);
   if (!recursion) logger.warn('no upstreams: names outside the mesh zone will be REFUSED');
   const stages = createQueryPipeline({
     zone: { current: () => zone.current(), ready: () => registry === null || registry.state().ready },
@@ -96,7 +109,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     throw error;
   });
   const operations = config.listen.http
-    ? await startOperationsServer(config.listen.http, metricsRegistry, () => readiness(zone, registry, listeners, recursion), logger).catch(async (error: unknown) => {
+    ? await startOperationsServer(config.listen.http, metricsRegistry, () => readiness(zone, registry, listeners, recursion), logger, config.http.readyDetail).catch(async (error: unknown) => {
         await Promise.all(listeners.map((listener) => listener.close(0)));
         recursion?.close();
         throw error;
@@ -121,7 +134,11 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     handler,
     reload(next) {
       zone.setStatic(zoneSettings(next.config), next.staticRecords);
-      logger.info({ records: next.staticRecords.length, serial: zone.current().serial }, 'config reloaded (zone settings and static records; listener changes need a restart)');
+      logger.info({ zone: next.config.zone.name, records: next.staticRecords.length, serial: zone.current().serial }, 'config reloaded (zone settings and static records; listener changes need a restart)');
+      // Everything outside zone.* is built once at start: say which edits are waiting for a
+      // restart instead of letting the operator believe they are in force.
+      const waiting = settingsNeedingRestart(config, next.config);
+      if (waiting.length > 0) logger.warn({ keys: waiting }, 'changed settings that take effect only after a restart');
     },
     stop() {
       stopping ??= (async () => {
@@ -133,6 +150,11 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
       return stopping;
     },
   };
+}
+
+/** Every listen address was IPv6 that this host does not have: nothing to serve on. */
+export class NoListenerError extends Error {
+  override name = 'NoListenerError';
 }
 
 /**
@@ -157,7 +179,7 @@ async function startListeners(config: MeshDnsConfig, wiring: ListenerWiring, log
     await Promise.all(started.map((listener) => listener.close(0)));
     throw error;
   }
-  if (started.length === 0) throw new Error(`no DNS listener could be started on ${config.listen.dns.map(formatListenAddress).join(', ')}`);
+  if (started.length === 0) throw new NoListenerError(`no DNS listener could be started on ${config.listen.dns.map(formatListenAddress).join(', ')}`);
   return started;
 }
 

@@ -3,26 +3,37 @@
 // patches ID and TTLs, and never decodes a record (reference §6.13).
 //
 // Policy follows CoreDNS's cache plugin (reference §1.2) where the issue does not say otherwise:
-// positive answers live clamp(min TTL, 5 s, 3600 s); NXDOMAIN/NODATA live from the SOA (RFC 2308
-// §5) capped at 1800 s and are not cached without one; SERVFAIL is remembered 5 s apart from the
-// answers; TC answers are never cached; popular entries ask for one prefetch near expiry.
-// Serve-stale follows RFC 8767. Time is passed in (milliseconds) on every call: the cache
-// reads no clock and starts no timer.
+// positive answers are fresh for min(lowest TTL, 3600 s) (RFC 1035 §3.2.1, RFC 2181 §8: the TTL
+// is how long a record may be cached); NXDOMAIN/NODATA — a CNAME chain ending in NODATA included
+// (RFC 2308 §2.2) — for the SOA's negative TTL (RFC 2308 §5) capped at 1800 s, and are not cached
+// without a SOA; SERVFAIL is remembered 5 s apart from the answers; TC answers and RD=0 answers are
+// never cached; popular entries ask for one prefetch near expiry.
+//
+// An answer is never served fresh past its own TTL. `minTtl` (0 by default, as unbound and
+// dnsmasq) only keeps an entry longer: past its TTL it is served as stale (TTL 30, EDE 3) without
+// asking upstream, until minTtl is over. Serve-stale follows RFC 8767, with its failure recheck
+// timer (§5): after a failed refresh, at most one new attempt per `failureRecheck` per entry.
+//
+// Time is passed in (milliseconds) on every call: the cache reads no clock and starts no timer.
 
 import { LRUCache } from 'lru-cache';
-import { EdeCode, Flag, Rcode } from '../wire/constants.ts';
+import { EdeCode, Flag, Rcode, RRType } from '../wire/constants.ts';
 import type { DnsRequest } from '../wire/request.ts';
 import { assembleResponse, type ExtendedError, type RecordSections, type ResponseSettings } from '../wire/response.ts';
 import type { IndexedMessage } from '../wire/upstream-message.ts';
+import type { ForwardedAnswer } from '../forward/types.ts';
 import { patchTtls } from '../wire/ttl.ts';
 import type { CacheEntryKind, CacheMetrics, CacheSizes } from './metrics.ts';
 
 export interface AnswerCacheOptions {
-  /** Entry bound (dnsmasq `cache-size`, CoreDNS `cache CAPACITY`). */
+  /** Entry bound (dnsmasq `cache-size`, CoreDNS `cache CAPACITY`). Costs nothing until used: no preallocation. */
   maxEntries: number;
-  /** Memory bound, bytes (record bytes + ENTRY_OVERHEAD_BYTES per entry). */
+  /** Memory bound, bytes (record bytes + key + ENTRY_OVERHEAD_BYTES per entry, measured). */
   maxBytes: number;
-  /** Shortest lifetime of any entry, seconds (CoreDNS MINTTL; raises the lifetime, not the TTLs clients see). */
+  /**
+   * Shortest time an entry is kept, seconds. Past its TTL it is answered stale (TTL staleTtl,
+   * EDE 3) without asking upstream: never fresh with TTL 0. 0 (default): kept as long as its TTL.
+   */
   minTtl: number;
   /** Longest lifetime of a positive answer, seconds. */
   maxTtl: number;
@@ -32,6 +43,11 @@ export interface AnswerCacheOptions {
   servfailTtl: number;
   /** Bound on remembered failures. */
   maxServfailEntries: number;
+  /**
+   * RFC 8767 §5 failure recheck timer, seconds: after a failed refresh of an expired entry, it is
+   * answered stale without asking upstream for this long (RFC 8767 suggests 30 s). 0: ask every time.
+   */
+  failureRecheck: number;
   /** RFC 8767: keep expired entries to answer when the upstreams fail. */
   serveStale: boolean;
   /** RFC 8767 §5 maximum stale timer, seconds past expiry (suggested 1–3 days). */
@@ -49,11 +65,12 @@ export interface AnswerCacheOptions {
 export const DEFAULT_CACHE_OPTIONS: Readonly<AnswerCacheOptions> = Object.freeze({
   maxEntries: 10_000,
   maxBytes: 64 * 1024 * 1024,
-  minTtl: 5,
+  minTtl: 0,
   maxTtl: 3600,
   negativeMaxTtl: 1800,
   servfailTtl: 5,
   maxServfailEntries: 10_000,
+  failureRecheck: 30,
   serveStale: true,
   staleMaxAge: 86_400,
   staleTtl: 30,
@@ -63,11 +80,20 @@ export const DEFAULT_CACHE_OPTIONS: Readonly<AnswerCacheOptions> = Object.freeze
 });
 
 /**
- * Estimated bytes an entry costs beyond its record bytes, its TTL offsets and its key: the entry
- * object, the Buffer and Uint32Array wrappers with their backing stores, and lru-cache's slot.
- * Measured on Node 24.21 (heap growth over 20,000 stored entries, --expose-gc): 390–430 B.
+ * Bytes an entry costs beyond its record bytes, its TTL offsets and its key characters: the entry
+ * object, the Buffer and Uint32Array views with their one ArrayBuffer and backing store, the key
+ * string's header, and lru-cache's Map entry and list slots.
+ *
+ * Measured on Node 24.21 with test/bench/cache-memory.ts (`npx node --expose-gc
+ * test/bench/cache-memory.ts N`): N entries stored, GC forced twice, growth of heapUsed +
+ * arrayBuffers divided by N, minus the counted record/offset/key bytes. Filling only: 628–650 B
+ * (20,000–200,000 entries, 1 or 4 A records). Under eviction churn (200,000 stores into an 8 MiB
+ * cache) 706–731 B, as Map tables and lru-cache's free-slot stack keep their capacity; hence
+ * 768, with room for GC noise. Then real ≤ counted in every run (8 MiB bound: 8.06–8.22 MB real for 8.39 MB counted). The old
+ * constant (448 B, body and offsets in two backing stores, 818 B real per entry) undercounted:
+ * 64 MiB counted was 97 MB live. test/unit/cache/memory.test.ts re-measures this on every run.
  */
-export const ENTRY_OVERHEAD_BYTES = 448;
+export const ENTRY_OVERHEAD_BYTES = 768;
 
 /** A stored answer. It is a RecordSections, so assembleResponse splices it behind any question for its key. */
 export interface CacheEntry extends RecordSections {
@@ -80,20 +106,29 @@ export interface CacheEntry extends RecordSections {
   /** The upstream set AD (RFC 4035 §3.2.3), passed on only to clients that set DO or AD. */
   readonly authenticData: boolean;
   readonly storedAt: number;
-  /** Seconds the entry is fresh. */
+  /** Seconds the entry is fresh: its own TTL (the lowest of its records), capped by maxTtl. */
   readonly lifetime: number;
+  /** storedAt + lifetime: fresh before, stale from then on. */
   readonly expiresAt: number;
+  /** storedAt + max(lifetime, minTtl): until then a stale entry is answered without asking upstream. */
+  readonly heldUntil: number;
   /** Size counted against maxBytes. */
   readonly size: number;
   hits: number;
   prefetchRequested: boolean;
 }
 
+/**
+ * Why a stale entry is answered without asking upstream first: `min_ttl`, it is within minTtl;
+ * `failure_recheck`, a refresh failed less than failureRecheck ago (RFC 8767 §5). null: ask now
+ * (and answer stale if the upstreams fail or are slower than the client response timer).
+ */
+export type StaleWait = 'min_ttl' | 'failure_recheck' | null;
+
 export type CacheLookup =
   | { kind: 'fresh'; entry: CacheEntry; ageSeconds: number; prefetch: boolean }
-  /** Expired, within the stale window. `failedRecently`: an upstream failure is remembered for this
-   * key, so RFC 8767 §4 (failure recheck) says answer stale now instead of asking again. */
-  | { kind: 'stale'; entry: CacheEntry; staleSeconds: number; failedRecently: boolean }
+  /** Past its TTL: within minTtl, or within the stale window (RFC 8767). */
+  | { kind: 'stale'; entry: CacheEntry; staleSeconds: number; wait: StaleWait }
   | { kind: 'servfail' }
   | { kind: 'miss' };
 
@@ -102,6 +137,7 @@ export type StoreOutcome =
   | CacheEntryKind // stored as an answer or a denial
   | 'servfail' // remembered as a failure; any stored answer is kept for serve-stale
   | 'truncated' // TC=1: an incomplete answer (RFC 2181 §9)
+  | 'not_recursive' // asked with RD=0: the upstream did no recursion, the answer may be partial
   | 'denial_without_soa' // RFC 2308 §5: no SOA, no negative caching
   | 'uncacheable_rcode' // REFUSED, FORMERR, NOTIMP, …
   | 'zero_lifetime' // TTL 0 with minTtl 0: RFC 1035 §3.2.1 "should not be cached"
@@ -137,15 +173,26 @@ const SERVFAIL: CacheLookup = Object.freeze({ kind: 'servfail' });
 const STALE_EDE: ExtendedError = Object.freeze({ code: EdeCode.STALE_ANSWER, text: 'stale answer' });
 const MAX_TTL = 0x7fffffff; // RFC 2181 §8
 
-function clamp(value: number, low: number, high: number): number {
-  return Math.min(Math.max(value, low), high);
+/**
+ * RFC 2308 §2.2 NODATA: NOERROR without a record of the asked type in ANSWER. A CNAME chain may
+ * precede it ("CNAME→NODATA"); it is then a denial, cached from the SOA, not a positive answer.
+ * Asking for CNAME itself, for ANY, or a type the chain ends in, is an answer.
+ */
+function answersQuestion(indexed: IndexedMessage): boolean {
+  if (indexed.answerCount === 0) return false;
+  if (indexed.qtype === RRType.ANY || indexed.qtype === RRType.CNAME) return true;
+  return indexed.answerHasQuestionType;
 }
 
 export class AnswerCache {
   readonly options: Readonly<AnswerCacheOptions>;
   private readonly entries: LRUCache<string, CacheEntry>;
-  /** key → time (ms) until which the last upstream failure for it is remembered. */
+  /** key → time (ms) of the last upstream failure for it. */
   private readonly failures: LRUCache<string, number>;
+  private readonly servfailMs: number;
+  private readonly failureRecheckMs: number;
+  /** A failure is forgotten once neither window needs it. */
+  private readonly failureMemoryMs: number;
   private readonly metrics: CacheMetrics | undefined;
   private readonly counts = { success: 0, denial: 0, bytes: 0 };
   private readonly counters = { hits: { success: 0, denial: 0, servfail: 0 }, misses: 0, evictions: 0, prefetches: 0, servedStale: 0 };
@@ -153,8 +200,13 @@ export class AnswerCache {
   constructor(options: Partial<AnswerCacheOptions> = {}, metrics?: CacheMetrics) {
     this.options = Object.freeze({ ...DEFAULT_CACHE_OPTIONS, ...options });
     this.metrics = metrics;
+    this.servfailMs = Math.max(0, this.options.servfailTtl) * 1000;
+    this.failureRecheckMs = this.options.serveStale || this.options.minTtl > 0 ? Math.max(0, this.options.failureRecheck) * 1000 : 0;
+    this.failureMemoryMs = Math.max(this.servfailMs, this.failureRecheckMs);
     this.entries = new LRUCache<string, CacheEntry>({
-      max: this.options.maxEntries,
+      // No `max`: lru-cache preallocates four arrays of `max` slots (measured: maxEntries 10,000,000
+      // took idle RSS from 81 MB to 315 MB before any query). Without it the lists grow with use,
+      // and maxEntries is enforced in store() instead.
       maxSize: this.options.maxBytes,
       sizeCalculation: (entry) => entry.size,
       // Called for every entry leaving the cache (eviction, replacement, delete, clear), which
@@ -173,8 +225,20 @@ export class AnswerCache {
   }
 
   /**
+   * Stores a forwarded answer under `key` (made by cacheKey from the client's question), unless the
+   * query that got it makes it unfit for other clients.
+   */
+  storeForwarded(key: string, forwarded: ForwardedAnswer, now: number): StoreOutcome {
+    // RFC 1035 §4.1.1: with RD=0 the upstream answered from what it had (a CNAME without its
+    // target, a referral); such an answer must not be served to clients that asked for recursion.
+    if (!forwarded.query.recursionDesired) return 'not_recursive';
+    return this.store(key, forwarded.message, now);
+  }
+
+  /**
    * Stores an upstream response under `key` (made by cacheKey from the response's own question).
    * `indexed.body` is copied: the upstream message may be reused or relayed after this.
+   * storeForwarded is the way in from the pipeline.
    */
   store(key: string, indexed: IndexedMessage, now: number): StoreOutcome {
     if (indexed.truncated) return 'truncated';
@@ -186,30 +250,37 @@ export class AnswerCache {
     }
     let kind: CacheEntryKind;
     let lifetime: number;
-    if (rcode === Rcode.NOERROR && indexed.answerCount > 0) {
+    if (rcode === Rcode.NOERROR && answersQuestion(indexed)) {
       kind = 'success';
-      lifetime = clamp(indexed.minTtl ?? 0, this.options.minTtl, this.options.maxTtl);
+      lifetime = Math.min(indexed.minTtl ?? 0, this.options.maxTtl);
     } else if (rcode === Rcode.NXDOMAIN || rcode === Rcode.NOERROR) {
-      // RFC 2308 §5: NXDOMAIN and NODATA are cached for min(SOA TTL, SOA MINIMUM), and not at all
-      // without a SOA. Records that come with the denial (a CNAME chain, §2.1) must not outlive
-      // their own TTL either, hence the min with the message's lowest TTL.
+      // RFC 2308 §5: NXDOMAIN and NODATA (CNAME→NODATA included) are cached for min(SOA TTL,
+      // SOA MINIMUM), and not at all without a SOA. Records that come with the denial (a CNAME
+      // chain, §2.1) must not outlive their own TTL either, hence the min with the lowest TTL.
       if (indexed.negativeTtl === null) return 'denial_without_soa';
       kind = 'denial';
-      lifetime = clamp(Math.min(indexed.negativeTtl, indexed.minTtl ?? indexed.negativeTtl), this.options.minTtl, this.options.negativeMaxTtl);
+      lifetime = Math.min(indexed.negativeTtl, indexed.minTtl ?? indexed.negativeTtl, this.options.negativeMaxTtl);
     } else {
       return 'uncacheable_rcode';
     }
     // An answer means the upstream works again.
     this.failures.delete(key);
-    if (lifetime <= 0) {
+    const kept = Math.max(lifetime, this.options.minTtl);
+    if (kept <= 0) {
       // A newer answer supersedes the stored one even when it cannot be cached itself.
       this.entries.delete(key);
       return 'zero_lifetime';
     }
 
-    const body = Buffer.allocUnsafeSlow(indexed.body.length);
+    // Record bytes and TTL offsets share one ArrayBuffer: one backing store per entry instead of
+    // two (measured: 818 → 683 B per 1-record entry), and none of it from Node's shared pool, which a long-lived
+    // entry would pin.
+    const offsetsAt = (indexed.body.length + 3) & ~3;
+    const store = new ArrayBuffer(offsetsAt + indexed.ttlOffsets.byteLength);
+    const body = Buffer.from(store, 0, indexed.body.length);
     indexed.body.copy(body);
-    const ttlOffsets = indexed.ttlOffsets.slice();
+    const ttlOffsets = new Uint32Array(store, offsetsAt, indexed.ttlOffsets.length);
+    ttlOffsets.set(indexed.ttlOffsets);
     // Stored TTLs are min(TTL, lifetime): a client never sees a TTL outlasting the entry, and at a
     // hit the TTL it sees is stored − age (RFC 1035 §3.2.1: TTLs count down while cached).
     patchTtls(body, 0, ttlOffsets, body.length, (ttl) => Math.min(ttl > MAX_TTL ? 0 : ttl, lifetime));
@@ -229,6 +300,7 @@ export class AnswerCache {
       storedAt: now,
       lifetime,
       expiresAt: now + lifetime * 1000,
+      heldUntil: now + kept * 1000,
       size: body.length + ttlOffsets.byteLength + key.length + ENTRY_OVERHEAD_BYTES,
       // A refresh keeps the popularity it was earned by (as CoreDNS keeps its hit counter), so a
       // popular name is prefetched again in its next lifetime without first re-earning the hits.
@@ -240,16 +312,19 @@ export class AnswerCache {
     if (this.entries.peek(key) !== entry) return 'too_large';
     this.counts[kind]++;
     this.counts.bytes += entry.size;
+    // The entry bound (lru-cache's own `max` would preallocate it, see the constructor).
+    while (this.entries.size > this.options.maxEntries) this.entries.pop();
     return kind;
   }
 
   /**
-   * Remembers that the upstreams failed for `key` (a SERVFAIL, or no usable answer in time) for
-   * servfailTtl. A stored answer is kept: serve-stale needs it.
+   * Remembers that the upstreams failed for `key` (a SERVFAIL, no usable answer in time, or an
+   * error answer to a refresh): answered SERVFAIL for servfailTtl when nothing is stored, and a
+   * stored entry is answered stale without a new attempt for failureRecheck (RFC 8767 §5).
    */
   recordFailure(key: string, now: number): void {
-    if (this.options.servfailTtl <= 0) return;
-    this.failures.set(key, now + this.options.servfailTtl * 1000);
+    if (this.failureMemoryMs <= 0) return;
+    this.failures.set(key, now);
   }
 
   lookup(key: string, now: number): CacheLookup {
@@ -261,14 +336,19 @@ export class AnswerCache {
         return { kind: 'fresh', entry, ageSeconds: now > entry.storedAt ? Math.floor((now - entry.storedAt) / 1000) : 0, prefetch: this.shouldPrefetch(entry, now) };
       }
       const staleMs = now - entry.expiresAt;
+      if (now < entry.heldUntil) {
+        this.countMiss();
+        return { kind: 'stale', entry, staleSeconds: Math.floor(staleMs / 1000), wait: 'min_ttl' };
+      }
       if (this.options.serveStale && staleMs <= this.options.staleMaxAge * 1000) {
         this.countMiss();
-        return { kind: 'stale', entry, staleSeconds: Math.floor(staleMs / 1000), failedRecently: this.failedRecently(key, now) };
+        const wait = this.failedWithin(key, now, this.failureRecheckMs) ? 'failure_recheck' : null;
+        return { kind: 'stale', entry, staleSeconds: Math.floor(staleMs / 1000), wait };
       }
       // Past the maximum stale timer (RFC 8767 §5), or expired without serve-stale: gone.
       this.entries.delete(key);
     }
-    if (this.failedRecently(key, now)) {
+    if (this.failedWithin(key, now, this.servfailMs)) {
       this.countHit('servfail');
       return SERVFAIL;
     }
@@ -337,12 +417,16 @@ export class AnswerCache {
     return true;
   }
 
-  private failedRecently(key: string, now: number): boolean {
-    const until = this.failures.get(key);
-    if (until === undefined) return false;
-    if (now < until) return true;
-    this.failures.delete(key);
-    return false;
+  /** A failure for `key` less than `windowMs` ago; forgets failures no window needs any more. */
+  private failedWithin(key: string, now: number, windowMs: number): boolean {
+    const failedAt = this.failures.get(key);
+    if (failedAt === undefined) return false;
+    const ago = now - failedAt;
+    if (ago >= this.failureMemoryMs) {
+      this.failures.delete(key);
+      return false;
+    }
+    return ago < windowMs;
   }
 
   private countHit(kind: CacheEntryKind | 'servfail'): void {

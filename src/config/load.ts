@@ -8,6 +8,7 @@ import type { ListenAddress } from '../listeners/address.ts';
 import { compileStaticRecords } from '../zone/static-records.ts';
 import type { StaticRecord } from '../zone/compile.ts';
 import { OPTIONS, type MeshDnsConfig } from './options.ts';
+import { nearestName } from './suggest.ts';
 
 export class ConfigError extends Error {
   readonly source: string;
@@ -29,6 +30,8 @@ export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/mesh-dns.
 export interface LoadedConfig {
   config: MeshDnsConfig;
   staticRecords: StaticRecord[];
+  /** Where a key's value came from: the file's path, "environment variable X", or "default". */
+  sourceOf(key: string): string;
 }
 
 export function resolveConfigPath(cliPath: string | undefined, env: NodeJS.ProcessEnv): string {
@@ -40,7 +43,9 @@ function readYaml(path: string): Record<string, unknown> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(path, '(file)', `cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const plain = code === 'EACCES' ? 'permission denied' : code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : null;
+    throw new ConfigError(path, '(file)', `cannot read: ${plain ? `${plain} (${code})` : (code ?? (error as Error).message)}`);
   }
   let document: unknown;
   try {
@@ -60,19 +65,43 @@ function collectFileValues(path: string, document: Record<string, unknown>): Map
   const sections = new Set([...known].map((key) => key.split('.')[0]!));
   const values = new Map<string, unknown>();
   for (const [section, body] of Object.entries(document)) {
-    if (!sections.has(section)) throw new ConfigError(path, section, `unknown section (known: ${[...sections].join(', ')})`);
+    if (!sections.has(section)) {
+      const near = nearestName(section, [...sections]);
+      throw new ConfigError(path, section, `unknown section (${near ? `did you mean ${near}? ` : ''}known: ${[...sections].join(', ')})`);
+    }
     if (body === null) continue;
     if (typeof body !== 'object' || Array.isArray(body)) throw new ConfigError(path, section, 'must be a mapping of keys');
     for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
       const key = `${section}.${name}`;
       if (!known.has(key)) {
         const siblings = [...known].filter((candidate) => candidate.startsWith(`${section}.`)).map((candidate) => candidate.slice(section.length + 1));
-        throw new ConfigError(path, key, `unknown key (known under ${section}: ${siblings.join(', ')})`);
+        const near = nearestName(name, siblings);
+        throw new ConfigError(path, key, `unknown key (${near ? `did you mean ${section}.${near}? ` : ''}known under ${section}: ${siblings.join(', ')})`);
       }
       values.set(key, value);
     }
   }
   return values;
+}
+
+/** MESH_DNS_* variables read that are not options. */
+const OTHER_VARIABLES = ['MESH_DNS_CONFIG'];
+const VARIABLE_PREFIX = /^(?:MCP_MESH_DNS_|MESH_DNS_|MCP_MESH_)/;
+
+/**
+ * An unknown MESH_DNS_* variable is an error, as an unknown YAML key is: a misspelt variable
+ * would otherwise leave its option at the default without a word. Only our own prefix: MCP_MESH_*
+ * variables are shared with the MCP Mesh agents and registry running in the same environment.
+ */
+function checkVariables(env: NodeJS.ProcessEnv): void {
+  const options = new Map<string, string>(OPTIONS.map((option) => [option.env, option.key]));
+  const known = [...options.keys(), ...OTHER_VARIABLES];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('MESH_DNS_') || known.includes(name)) continue;
+    const near = nearestName(name, known, (variable) => variable.replace(VARIABLE_PREFIX, ''));
+    const hint = near ? `did you mean ${near}${options.has(near) ? `, which sets ${options.get(near)}` : ''}?` : 'the README\'s config table lists every variable';
+    throw new ConfigError('environment', name, `unknown variable (${hint})`);
+  }
 }
 
 function setPath(target: Record<string, Record<string, unknown>>, key: string, value: unknown): void {
@@ -83,6 +112,7 @@ function setPath(target: Record<string, Record<string, unknown>>, key: string, v
 export function loadConfig(cliPath: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const path = resolveConfigPath(cliPath, env);
   const fileValues = collectFileValues(path, readYaml(path));
+  checkVariables(env);
   const tree: Record<string, Record<string, unknown>> = {};
   for (const option of OPTIONS) {
     const fromEnv = env[option.env];
@@ -113,7 +143,7 @@ export function loadConfig(cliPath: string | undefined, env: NodeJS.ProcessEnv =
   } catch (error) {
     throw new ConfigError(env.MESH_DNS_RECORDS !== undefined ? 'environment variable MESH_DNS_RECORDS' : path, 'zone.records', (error as Error).message);
   }
-  return { config, staticRecords };
+  return { config, staticRecords, sourceOf };
 }
 
 /** MCP_MESH_BIND_HOST: one host for every configured port (docker-compose style `0.0.0.0`). */

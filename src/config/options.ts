@@ -35,6 +35,8 @@ export const OPTIONS = [
     doc: 'When set, replaces the host of every `listen.dns` entry (ports kept). Ignored when `MESH_DNS_LISTEN` is set.' },
   { key: 'listen.http', env: 'MESH_DNS_HTTP_LISTEN', default: '127.0.0.1:9153', parse: parseHttpListen,
     doc: 'Address of `/metrics`, `/health` and `/ready`; `off` disables it.' },
+  { key: 'http.readyDetail', env: 'MESH_DNS_READY_DETAIL', default: 'auto', parse: parseEnum(['auto', 'always', 'never'] as const),
+    doc: 'Who gets the JSON detail of `/ready` (upstream addresses, the registry\'s last error): `auto` only clients on loopback (a container\'s own HEALTHCHECK, `kubectl exec`), `always` everyone, `never` nobody. The status code (200/503) is the same for all.' },
   { key: 'zone.name', env: 'MESH_DNS_ZONE', default: 'mesh.local', parse: parseDomainName,
     doc: 'The mesh zone mesh-dns is authoritative for.' },
   { key: 'zone.ttl', env: 'MCP_MESH_DNS_CACHE_TTL', default: '5s', parse: parseTtlSeconds,
@@ -98,11 +100,11 @@ export const OPTIONS = [
   { key: 'upstreams.loopDetect', env: 'MESH_DNS_LOOP_DETECT', default: true, parse: parseBoolean,
     doc: 'Probe each upstream at start for a forwarding loop back to mesh-dns (CoreDNS `loop`, dnsmasq `dns-loop-detect`).' },
   { key: 'cache.maxEntries', env: 'MESH_DNS_CACHE_SIZE', default: 10000, parse: parseInteger(0, 10_000_000),
-    doc: 'Cached answers at most (forwarded names); 0 disables the cache.' },
+    doc: 'Cached answers at most (forwarded names); 0 disables the cache. Nothing is allocated for entries not yet stored.' },
   { key: 'cache.maxBytes', env: 'MESH_DNS_CACHE_MAX_BYTES', default: 67108864, parse: parseInteger(65536, 4294967296),
-    doc: 'Bytes of cached answers at most.' },
-  { key: 'cache.minTtl', env: 'MESH_DNS_CACHE_MIN_TTL', default: '5s', parse: parseTtlSeconds,
-    doc: 'Answers are cached at least this long (CoreDNS default).' },
+    doc: 'Memory of cached answers at most, bytes: record bytes plus the measured per-entry overhead (heap and buffers), so it bounds the real footprint.' },
+  { key: 'cache.minTtl', env: 'MESH_DNS_CACHE_MIN_TTL', default: '0s', parse: parseTtlSeconds,
+    doc: 'Keep answers at least this long; past their own TTL they are answered stale (TTL 30, EDE 3) without asking upstream, never fresh with TTL 0. 0 (as unbound and dnsmasq): an answer lives exactly its TTL.' },
   { key: 'cache.maxTtl', env: 'MESH_DNS_CACHE_MAX_TTL', default: '1h', parse: parseTtlSeconds,
     doc: 'Answers are cached at most this long.' },
   { key: 'cache.negativeMaxTtl', env: 'MESH_DNS_CACHE_NEGATIVE_MAX_TTL', default: '30m', parse: parseTtlSeconds,
@@ -115,6 +117,8 @@ export const OPTIONS = [
     doc: 'When every upstream fails, answer expired entries with TTL 30 and EDE 3 (RFC 8767), refreshing them in the background.' },
   { key: 'cache.staleMaxAge', env: 'MESH_DNS_STALE_MAX_AGE', default: '1d', parse: parseDurationMs,
     doc: 'How long past expiry an entry may still be served stale.' },
+  { key: 'cache.failureRecheck', env: 'MESH_DNS_CACHE_FAILURE_RECHECK', default: '30s', parse: parseTtlSeconds,
+    doc: 'After a failed refresh of an expired entry, answer it stale without asking upstream again for this long (RFC 8767 failure recheck timer); 0 asks every time.' },
   { key: 'cache.staleAnswerTimeout', env: 'MESH_DNS_STALE_ANSWER_TIMEOUT', default: '1.8s', parse: parseDurationMs,
     doc: 'With a stale entry at hand, answer it after this long if the upstreams have not (RFC 8767 client response timer).' },
   { key: 'limits.udpPayloadSize', env: 'MESH_DNS_UDP_PAYLOAD_SIZE', default: 1232, parse: parseInteger(512, 4096),
@@ -155,6 +159,9 @@ function parseRuntimeResolver(value: unknown): RuntimeResolverSetting {
   return servers;
 }
 
+/** Who sees `/ready`'s detail (see http/server.ts). */
+export type ReadyDetailPolicy = 'auto' | 'always' | 'never';
+
 /** A static record as written in config, before names are made absolute. */
 export interface StaticRecordSpec {
   name: string;
@@ -189,6 +196,7 @@ export interface MeshDnsConfig {
   /** Where the config came from, for messages. */
   source: string;
   listen: { dns: ListenAddress[]; bindHost: string; http: ListenAddress | null };
+  http: { readyDetail: ReadyDetailPolicy };
   zone: { name: string; ttl: number; negativeTtl: number; reverseZones: string[]; records: StaticRecordSpec[] };
   registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean; maxBodyBytes: number; maxAgents: number };
   limits: {
@@ -204,7 +212,7 @@ export interface MeshDnsConfig {
   };
   cache: {
     maxEntries: number; maxBytes: number; minTtl: number; maxTtl: number; negativeMaxTtl: number; servfailTtl: number;
-    prefetch: boolean; serveStale: boolean; staleMaxAge: number; staleAnswerTimeout: number;
+    prefetch: boolean; serveStale: boolean; staleMaxAge: number; failureRecheck: number; staleAnswerTimeout: number;
   };
   chaos: { version: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; queries: boolean };

@@ -1,12 +1,20 @@
-// Forwarding loops, the two ways they happen.
+// Forwarding loops, and what can be known about them.
 //
-// 1. Configured into us: an upstream that is one of our own listeners (mesh-dns forwarding to
-//    itself, typically through resolv.conf pointing at 127.0.0.1). `isSelf` refuses it at start.
-// 2. Through someone else: an upstream that forwards back to us (dnsmasq or a host resolver whose
-//    upstream is mesh-dns). Only traffic shows it, so we send a probe, like CoreDNS `loop` and
-//    dnsmasq --dns-loop-detect: a query for a random name under `loop-probe.mesh-dns.test` (a
-//    special-use TLD, RFC 6761 §6.2, so nobody answers it for real) to each upstream. If that
-//    name ever arrives at our own listeners, the upstream it was sent to leads back to us.
+// 1. Configured into us: an upstream that is exactly one of our listen addresses (same address,
+//    same port), e.g. `upstreams.servers: ["127.0.0.1:1053"]` next to `listen.dns:
+//    ["127.0.0.1:1053"]`. That much the config says for certain; `selfListener` refuses it at start.
+//    Nothing else is decided from addresses. A wildcard listener (0.0.0.0:53, [::]:53) does not
+//    make every local address "us": in a Docker network the container's resolv.conf names
+//    127.0.0.11:53, which iptables DNATs to Docker's resolver before any socket sees it; podman
+//    names its network gateway (aardvark-dns). Whether a packet sent to an address that is not
+//    one of our bound addresses reaches us depends on NAT rules and routes a process cannot
+//    read, so it is measured instead, by 2.
+// 2. Everything else, through NAT, through ourselves on another local address, or through
+//    someone else (dnsmasq or a host resolver whose upstream is mesh-dns): only traffic shows it,
+//    so we send a probe, like CoreDNS `loop` and dnsmasq --dns-loop-detect: a query for a random
+//    name under `loop-probe.mesh-dns.test` (a special-use TLD, RFC 6761 §6.2, so nobody answers it
+//    for real) to each upstream. If that name ever arrives at our own listeners, the upstream it
+//    was sent to leads back to us (127.0.0.1:53 next to a 0.0.0.0:53 listener arrives at once).
 //
 // The query path calls `observe(qname)` on every incoming query, before forwarding: a length
 // compare for all but probe-shaped names. When it returns true the query is our own probe coming
@@ -27,7 +35,7 @@ import { exchangeUdp } from './udp-exchange.ts';
 // ─── Self as upstream ─────────────────────────────────────────────────────────
 
 /** Canonical text of an address: IPv4-mapped IPv6 as IPv4, IPv6 compressed, zone dropped. */
-function canonicalAddress(host: string): { text: string; address: ipaddr.IPv4 | ipaddr.IPv6 } | null {
+function canonicalAddress(host: string): string | null {
   let parsed: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     parsed = ipaddr.parse(host);
@@ -38,31 +46,21 @@ function canonicalAddress(host: string): { text: string; address: ipaddr.IPv4 | 
     const v6 = parsed as ipaddr.IPv6;
     parsed = v6.isIPv4MappedAddress() ? v6.toIPv4Address() : new ipaddr.IPv6(v6.parts);
   }
-  return { text: parsed.toString(), address: parsed };
+  return parsed.toString();
 }
 
 /**
- * True when sending to `upstream` would reach one of our own `listeners`: the same address and
- * port, or a wildcard listener on that port (0.0.0.0 receives for every local IPv4 address, 127/8
- * included; `::` for every local IPv6 address, ::1 included — our IPv6 sockets are IPv6-only, so
- * `::` does not cover IPv4). `localAddresses` are this host's interface addresses (the caller reads
- * them, e.g. from os.networkInterfaces()), needed to see that a wildcard listener covers them.
+ * The listen address that `upstream` is exactly (same address, whatever its spelling, and same
+ * port), or null. A wildcard listener matches only an upstream written as that wildcard: any
+ * other address is left to the loop probe (see the header).
  */
-export function isSelf(upstream: UpstreamAddress, listeners: readonly ListenAddress[], localAddresses: readonly string[] = []): boolean {
+export function selfListener(upstream: UpstreamAddress, listeners: readonly ListenAddress[]): ListenAddress | null {
   const target = canonicalAddress(upstream.host);
-  if (!target) return false;
+  if (!target) return null;
   for (const listener of listeners) {
-    if (listener.port !== upstream.port) continue;
-    const listening = canonicalAddress(listener.host);
-    if (!listening) continue;
-    if (listening.text === target.text) return true;
-    if (listening.address.range() !== 'unspecified' || listening.address.kind() !== target.address.kind()) continue;
-    if (target.address.range() === 'loopback') return true;
-    for (const local of localAddresses) {
-      if (canonicalAddress(local)?.text === target.text) return true;
-    }
+    if (listener.port === upstream.port && canonicalAddress(listener.host) === target) return listener;
   }
-  return false;
+  return null;
 }
 
 // ─── Runtime loop probe ───────────────────────────────────────────────────────

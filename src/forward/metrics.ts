@@ -6,7 +6,8 @@ import type { ResponseMismatch } from './message.ts';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { rcodeName } from '../wire/constants.ts';
 
-export type TryFailureReason = 'timeout' | 'network';
+/** Why a try failed: no answer (timeout, network) or an answer we cannot use (see forwarder.ts). */
+export type TryFailureReason = 'timeout' | 'network' | 'malformed' | 'extended_rcode';
 
 export interface ForwardMetrics {
   /** Pre-creates the series of an upstream, so dashboards see zeros rather than absent series. */
@@ -14,6 +15,8 @@ export interface ForwardMetrics {
   response(to: string, rcode: number, seconds: number): void;
   failure(to: string, reason: TryFailureReason): void;
   upstreamUp(to: string, up: boolean): void;
+  /** The upstream was taken out of rotation (maxFails consecutive failures). */
+  markedDown(to: string): void;
   coalesced(): void;
   rejected(): void;
   outstanding(count: number): void;
@@ -22,7 +25,7 @@ export interface ForwardMetrics {
   mismatch(reason: ResponseMismatch): void;
 }
 
-const TRY_FAILURE_REASONS: readonly TryFailureReason[] = ['timeout', 'network'];
+const TRY_FAILURE_REASONS: readonly TryFailureReason[] = ['timeout', 'network', 'malformed', 'extended_rcode'];
 
 export function createForwardMetrics(register: Registry): ForwardMetrics {
   const registers = [register];
@@ -42,13 +45,19 @@ export function createForwardMetrics(register: Registry): ForwardMetrics {
   });
   const failures = new Counter({
     name: 'meshdns_forward_failures_total',
-    help: 'Upstream tries that got no response, by upstream and reason (timeout, network).',
+    help: 'Upstream tries that failed, by upstream and reason: no response (timeout, network) or an unusable one (malformed, extended_rcode such as BADCOOKIE).',
     labelNames: ['to', 'reason'] as const,
     registers,
   });
   const up = new Gauge({
     name: 'meshdns_forward_upstream_up',
     help: '1 while the upstream is considered healthy, 0 while it is down (probed) or out of rotation.',
+    labelNames: ['to'] as const,
+    registers,
+  });
+  const markedDown = new Counter({
+    name: 'meshdns_forward_upstream_marked_down_total',
+    help: 'Times the upstream was taken out of rotation after maxFails consecutive failures (a flapping upstream counts up here; its log lines are rate-limited).',
     labelNames: ['to'] as const,
     registers,
   });
@@ -79,6 +88,7 @@ export function createForwardMetrics(register: Registry): ForwardMetrics {
     addUpstream(to) {
       for (const reason of TRY_FAILURE_REASONS) failures.inc({ to, reason }, 0);
       up.set({ to }, 1);
+      markedDown.inc({ to }, 0);
     },
     response(to, rcode, seconds) {
       const key = `${to}|${rcode}`;
@@ -91,6 +101,9 @@ export function createForwardMetrics(register: Registry): ForwardMetrics {
     },
     upstreamUp(to, isUp) {
       up.set({ to }, isUp ? 1 : 0);
+    },
+    markedDown(to) {
+      markedDown.inc({ to });
     },
     coalesced() {
       coalesced.inc();

@@ -1,19 +1,20 @@
 // Builds the recursion side from the config: which upstreams, the forwarder, the cache, the loop
-// detector, and the two pipeline stages. Refuses at start an upstream that is mesh-dns itself.
+// detector, and the two pipeline stages. Refuses at start an upstream that is exactly one of our
+// listen addresses; every other loop is for the loop probe to find (see loop.ts).
 
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { AnswerCache } from '../cache/answer-cache.ts';
 import { createCacheMetrics } from '../cache/metrics.ts';
 import { ConfigError } from '../config/load.ts';
 import type { MeshDnsConfig } from '../config/options.ts';
+import { formatListenAddress } from '../listeners/address.ts';
 import type { RecursionStages } from '../pipeline/pipeline.ts';
 import { createCacheStage } from '../pipeline/stages/cache.ts';
 import { createForwardStage } from '../pipeline/stages/forward.ts';
 import { createForwarder, type Forwarder } from './forwarder.ts';
-import { createLoopDetector, isSelf, type LoopDetector } from './loop.ts';
+import { createLoopDetector, selfListener, type LoopDetector } from './loop.ts';
 import { createForwardMetrics } from './metrics.ts';
 import { parseResolvConf } from './resolv-conf.ts';
 import { setUpRuntimeResolver, type RuntimeResolver } from './runtime-resolver.ts';
@@ -30,40 +31,71 @@ export interface Recursion {
   close(): void;
 }
 
-function localAddresses(): string[] {
-  return Object.values(os.networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address));
+/** Something start-up logs about the upstream choice, and `--check` prints: one source for both. */
+export interface UpstreamVerdict {
+  level: 'warn' | 'error';
+  message: string;
+  fields: Record<string, unknown>;
 }
 
-/** The upstreams to use: configured ones, else resolv.conf's (without any that are ourselves). */
-export function chooseUpstreams(config: MeshDnsConfig, logger: Logger, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): UpstreamAddress[] {
-  const locals = localAddresses();
-  const self = (upstream: UpstreamAddress) => isSelf(upstream, config.listen.dns, locals);
+export interface UpstreamChoice {
+  upstreams: UpstreamAddress[];
+  /** Where they came from: the config file, "environment variable MESH_DNS_UPSTREAMS", or a resolv.conf path (and the variable that named it). */
+  from: string;
+  verdicts: UpstreamVerdict[];
+}
+
+/** Where the value of a config key came from (file path, "environment variable X" or "default"). */
+export type SourceOf = (key: string) => string;
+
+function refuseSelf(servers: readonly UpstreamAddress[], listeners: MeshDnsConfig['listen']['dns'], source: string, key: string): void {
+  const looping = servers.flatMap((upstream) => {
+    const listener = selfListener(upstream, listeners);
+    return listener ? [`${upstreamName(upstream)} is mesh-dns itself (listen.dns ${formatListenAddress(listener)})`] : [];
+  });
+  if (looping.length > 0) throw new ConfigError(source, key, `${looping.join(', ')}: forwarding there would loop`);
+}
+
+/**
+ * The upstreams to use: configured ones, else resolv.conf's. A configured upstream that is one of
+ * our listen addresses is a config error (ConfigError, naming where the value came from); such a
+ * resolv.conf nameserver is left out with an error verdict, as a container's resolv.conf may name
+ * us on purpose for its other processes.
+ */
+export function chooseUpstreams(config: MeshDnsConfig, sourceOf: SourceOf, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): UpstreamChoice {
+  refuseSelf(config.upstreams.domains.flatMap((entry) => entry.servers), config.listen.dns, sourceOf('upstreams.domains'), 'upstreams.domains');
   if (config.upstreams.servers.length > 0) {
-    const looping = config.upstreams.servers.filter(self);
-    if (looping.length > 0) throw new ConfigError(config.source, 'upstreams.servers', `${looping.map(upstreamName).join(', ')} is mesh-dns itself (one of listen.dns): forwarding there would loop`);
-    return config.upstreams.servers;
+    const from = sourceOf('upstreams.servers');
+    refuseSelf(config.upstreams.servers, config.listen.dns, from, 'upstreams.servers');
+    return { upstreams: config.upstreams.servers, from, verdicts: [] };
   }
-  if (config.upstreams.resolvConf === '') return [];
+  const path = config.upstreams.resolvConf;
+  const pathSource = sourceOf('upstreams.resolvConf');
+  if (path === '') return { upstreams: [], from: pathSource, verdicts: [] };
+  // A path set in the environment is named with its variable: the file alone does not say why it was read.
+  const from = pathSource.startsWith('environment variable') ? `${path}, named by ${pathSource}` : path;
   let text: string;
   try {
-    text = readFile(config.upstreams.resolvConf);
+    text = readFile(path);
   } catch (error) {
-    logger.warn({ path: config.upstreams.resolvConf, code: (error as NodeJS.ErrnoException).code }, 'cannot read resolv.conf: no upstreams, names outside the mesh will be REFUSED');
-    return [];
+    const verdict: UpstreamVerdict = { level: 'warn', message: 'cannot read resolv.conf: no upstreams, names outside the mesh will be REFUSED', fields: { path, code: (error as NodeJS.ErrnoException).code } };
+    return { upstreams: [], from, verdicts: [verdict] };
   }
-  const { nameservers } = parseResolvConf(text);
+  const { nameservers, invalid } = parseResolvConf(text);
+  const verdicts: UpstreamVerdict[] = invalid.map((value) => ({ level: 'warn', message: 'resolv.conf nameserver is not an IP address; not using it', fields: { path, value } }));
   const usable = nameservers.filter((upstream) => {
-    if (!self(upstream)) return true;
-    // A container whose resolv.conf names mesh-dns itself: using it would be a loop.
-    logger.error({ upstream: upstreamName(upstream), path: config.upstreams.resolvConf }, 'resolv.conf names mesh-dns itself as a nameserver; not using it');
+    const listener = selfListener(upstream, config.listen.dns);
+    if (!listener) return true;
+    verdicts.push({ level: 'error', message: 'resolv.conf names mesh-dns itself as a nameserver; not using it', fields: { upstream: upstreamName(upstream), listen: formatListenAddress(listener), path } });
     return false;
   });
-  if (usable.length === 0) logger.warn({ path: config.upstreams.resolvConf }, 'no usable nameserver in resolv.conf: names outside the mesh will be REFUSED');
-  return usable;
+  if (usable.length === 0) verdicts.push({ level: 'warn', message: 'no usable nameserver in resolv.conf: names outside the mesh will be REFUSED', fields: { path } });
+  return { upstreams: usable, from, verdicts };
 }
 
-export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger: Logger): Recursion | null {
-  const upstreams = chooseUpstreams(config, logger);
+export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger: Logger, sourceOf: SourceOf): Recursion | null {
+  const { upstreams, verdicts } = chooseUpstreams(config, sourceOf);
+  for (const verdict of verdicts) logger[verdict.level](verdict.fields, verdict.message);
   const domainUpstreams = new Map(config.upstreams.domains.map((entry) => [entry.domain, entry.servers]));
   if (upstreams.length === 0 && domainUpstreams.size === 0) return null;
   const forwardLogger = logger.child({ component: 'forward' });
@@ -108,6 +140,7 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
         maxTtl: config.cache.maxTtl,
         negativeMaxTtl: config.cache.negativeMaxTtl,
         servfailTtl: config.cache.servfailTtl,
+        failureRecheck: config.cache.failureRecheck,
         prefetch: config.cache.prefetch,
         serveStale: config.cache.serveStale,
         staleMaxAge: Math.round(config.cache.staleMaxAge / 1000),

@@ -6,6 +6,7 @@ import { formatListenAddress } from '../listeners/address.ts';
 import type { AddressFamily, Transport } from '../pipeline/types.ts';
 import { EdeCode } from '../wire/constants.ts';
 import type { ExtendedError } from '../wire/response.ts';
+import type { IndexedMessage } from '../wire/upstream-message.ts';
 
 export interface UpstreamAddress {
   /** An IP literal; an IPv6 link-local address may carry its `%scope`. */
@@ -28,19 +29,37 @@ export interface UpstreamQuery {
   checkingDisabled: boolean;
 }
 
-export type ForwardFailureReason = 'timeout' | 'network' | 'overloaded' | 'no_upstream' | 'loop';
+/**
+ * Why a forward failed. Besides no answer at all: `malformed` (every answer that came failed the
+ * record walk) and `extended_rcode` (the upstream answered with an extended RCODE such as
+ * BADCOOKIE 23 or BADVERS 16: those live in the OPT, which is hop-by-hop (RFC 6891 §6.1.1,
+ * RFC 7873 §5.3), so they are about our exchange with the upstream and mean nothing to the client).
+ */
+export type ForwardFailureReason = 'timeout' | 'network' | 'malformed' | 'extended_rcode' | 'overloaded' | 'no_upstream' | 'loop';
 
-export type ForwardResult =
-  | {
-      ok: true;
-      /** The complete upstream message, owned by the caller (never TC: TC over UDP is retried over TCP). */
-      response: Buffer;
-      /** "host:port" of the upstream that answered. */
-      upstream: string;
-      transport: Transport;
-      durationMs: number;
-    }
-  | { ok: false; reason: ForwardFailureReason; ede: ExtendedError };
+/**
+ * The typed seam between forwarder and cache: an upstream answer together with the query that got
+ * it. The query says what the answer may be reused for — RD=0 answers (RFC 1035 §4.1.1: no
+ * recursion was done, e.g. a CNAME without its target) must never reach RD=1 clients — and the
+ * message is already indexed, so neither side parses it again.
+ */
+export interface ForwardedAnswer {
+  query: UpstreamQuery;
+  /** The upstream message, indexed; read-only (coalesced callers share it; the cache copies what it keeps). */
+  message: IndexedMessage;
+}
+
+export interface ForwardSuccess extends ForwardedAnswer {
+  ok: true;
+  /** The complete upstream message `message` indexes. TC=1 only when the TCP retry was truncated too. */
+  response: Buffer;
+  /** "host:port" of the upstream that answered. */
+  upstream: string;
+  transport: Transport;
+  durationMs: number;
+}
+
+export type ForwardResult = ForwardSuccess | { ok: false; reason: ForwardFailureReason; ede: ExtendedError };
 
 export type SelectionPolicy = 'sequential' | 'random' | 'fastest';
 
@@ -58,6 +77,8 @@ export function upstreamName(address: UpstreamAddress): string {
 export const FAILURE_EDE: Readonly<Record<ForwardFailureReason, ExtendedError>> = Object.freeze({
   timeout: Object.freeze({ code: EdeCode.NO_REACHABLE_AUTHORITY, text: 'no upstream answered in time' }),
   network: Object.freeze({ code: EdeCode.NETWORK_ERROR, text: 'upstream network error' }),
+  malformed: Object.freeze({ code: EdeCode.NETWORK_ERROR, text: 'malformed upstream response' }),
+  extended_rcode: Object.freeze({ code: EdeCode.OTHER, text: 'upstream answered with an extended RCODE (e.g. BADCOOKIE)' }),
   overloaded: Object.freeze({ code: EdeCode.OTHER, text: 'too many outstanding upstream queries' }),
   no_upstream: Object.freeze({ code: EdeCode.NO_REACHABLE_AUTHORITY, text: 'no upstream configured for this name' }),
   loop: Object.freeze({ code: EdeCode.NO_REACHABLE_AUTHORITY, text: 'forwarding loop detected; upstream taken out of rotation' }),

@@ -42,6 +42,8 @@ export interface UpstreamHealthOptions {
    */
   probe: (signal: AbortSignal) => Promise<boolean>;
   onStateChange?: (upstream: Upstream, up: boolean, reason: string) => void;
+  /** A health probe went unanswered while the upstream is down (the outage lasts). */
+  onProbeFailed?: (upstream: Upstream) => void;
 }
 
 export interface UpstreamState {
@@ -52,6 +54,12 @@ export interface UpstreamState {
   consecutiveFailures: number;
   /** Smoothed latency, ms, rounded to 0.1; null before the first answer. */
   latencyMs: number | null;
+  /** Times taken out of rotation since start: a flapping upstream shows here (and in the metric). */
+  timesMarkedDown: number;
+  /** How long the current outage has lasted, ms; null while up. */
+  downForMs: number | null;
+  /** The last failed try (timeout, network error, unusable answer); null before any. */
+  lastFailure: string | null;
 }
 
 export class Upstream {
@@ -61,6 +69,9 @@ export class Upstream {
   private consecutiveFailures = 0;
   private down = false;
   private looping = false;
+  private timesMarkedDown = 0;
+  private downSince = 0;
+  private lastFailure: string | null = null;
   private latencyMs = 0;
   private measured = false;
   private probeTimer: NodeJS.Timeout | null = null;
@@ -96,8 +107,11 @@ export class Upstream {
   recordFailure(reason: string): boolean {
     this.sample(Math.max(this.options.failurePenaltyMs, this.latencyMs));
     this.consecutiveFailures++;
+    this.lastFailure = reason;
     if (this.down || this.options.maxFails === 0 || this.consecutiveFailures < this.options.maxFails) return false;
     this.down = true;
+    this.timesMarkedDown++;
+    this.downSince = performance.now();
     this.options.onStateChange?.(this, false, reason);
     this.startProbing();
     return true;
@@ -116,6 +130,9 @@ export class Upstream {
       looping: this.looping,
       consecutiveFailures: this.consecutiveFailures,
       latencyMs: this.measured ? Math.round(this.latencyMs * 10) / 10 : null,
+      timesMarkedDown: this.timesMarkedDown,
+      downForMs: this.down ? Math.round(performance.now() - this.downSince) : null,
+      lastFailure: this.lastFailure,
     };
   }
 
@@ -159,7 +176,11 @@ export class Upstream {
     this.options.probe(this.closing.signal).then(
       (answered) => {
         this.probeInFlight = false;
-        if (!answered || !this.down || this.closing.signal.aborted) return;
+        if (!this.down || this.closing.signal.aborted) return;
+        if (!answered) {
+          this.options.onProbeFailed?.(this);
+          return;
+        }
         this.sample(performance.now() - started);
         this.markUp('answered the health probe');
       },

@@ -1,9 +1,19 @@
 // Operations HTTP: /metrics (Prometheus), /health (liveness: the process serves), /ready
 // (readiness: the zone holds registry state, from a poll or the snapshot file).
+//
+// /ready's detail names upstream addresses, listeners and the registry's last error (its URL,
+// its status): what an operator debugging this host needs, and what nobody else on the network
+// should read. In a container the HTTP listener is 0.0.0.0 so Prometheus can scrape /metrics,
+// so the detail cannot depend on where we listen, only on who asks: by default (`auto`) it goes
+// to loopback clients only (the container's own HEALTHCHECK, `docker exec`/`kubectl exec`
+// curl). Orchestrator probes (kubelet, compose healthchecks from outside) read the status code,
+// which is the same for everyone.
 
 import http from 'node:http';
+import net from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import type { ReadyDetailPolicy } from '../config/options.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from '../listeners/address.ts';
 
 export interface Readiness {
@@ -17,7 +27,20 @@ export interface OperationsServer {
   close(): Promise<void>;
 }
 
-export async function startOperationsServer(address: ListenAddress, register: Registry, readiness: () => Readiness, logger: Logger): Promise<OperationsServer> {
+/** True when a client may be shown /ready's detail: `always`, or `auto` and the client is on loopback. */
+export function readyDetailVisible(policy: ReadyDetailPolicy, remoteAddress: string | undefined): boolean {
+  if (policy === 'always') return true;
+  if (policy === 'never' || remoteAddress === undefined) return false;
+  // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d.
+  const address = remoteAddress.startsWith('::ffff:') ? remoteAddress.slice(7) : remoteAddress;
+  return address === '::1' || (net.isIPv4(address) && address.startsWith('127.'));
+}
+
+const HIDDEN_DETAIL = 'shown to loopback clients only (http.readyDetail: auto)';
+
+export async function startOperationsServer(
+  address: ListenAddress, register: Registry, readiness: () => Readiness, logger: Logger, readyDetail: ReadyDetailPolicy,
+): Promise<OperationsServer> {
   const server = http.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {
@@ -28,7 +51,9 @@ export async function startOperationsServer(address: ListenAddress, register: Re
       sendJson(response, 200, { status: 'ok' });
     } else if (path === '/ready') {
       const { ready, detail } = readiness();
-      sendJson(response, ready ? 200 : 503, { ready, ...detail });
+      const body = readyDetailVisible(readyDetail, request.socket.remoteAddress) ? { ready, ...detail }
+        : { ready, detail: readyDetail === 'never' ? 'not shown (http.readyDetail: never)' : HIDDEN_DETAIL };
+      sendJson(response, ready ? 200 : 503, body);
     } else if (path === '/metrics') {
       register.metrics().then(
         (text) => response.writeHead(200, { 'content-type': register.contentType }).end(text),

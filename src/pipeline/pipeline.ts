@@ -41,7 +41,7 @@ export function createQueryPipeline(options: PipelineOptions): PipelineStage[] {
   const recursion = options.recursion ?? null;
   const access = options.access ?? DEFAULT_ACCESS_POLICY;
   const metrics = options.shortNameMetrics ?? new ShortNameMetrics();
-  const localNames = { meshZone: options.zone.current().meshApex, domainNeeded: true, bogusPriv: true, ...options.localNames };
+  const localNames = { meshZone: options.zone, domainNeeded: true, bogusPriv: true, ...options.localNames };
   const autopath = createAutopathStage({ zone: options.zone, enabled: options.autopath ?? false, metrics, resolveRest: (context) => runPipeline(stages, context, stages.indexOf(autopath) + 1) });
   const stages: PipelineStage[] = [
     // First: qtypes/classes that are errors or policy refusals whatever the name or client

@@ -1,5 +1,6 @@
 // The contract between the query handler and the pipeline stages.
 
+import type { ForwardedAnswer } from '../forward/types.ts';
 import type { DnsRequest } from '../wire/request.ts';
 import type { ExtendedError, RecordSections } from '../wire/response.ts';
 
@@ -48,8 +49,11 @@ export interface StageAnswer {
   ede?: ExtendedError;
   /** How to rewrite the TTLs listed in `sections.ttlOffsets` (cached answers count down). */
   ttlAdjust?: TtlAdjust;
-  /** A forwarded answer's upstream message, for the cache stage to store. */
-  upstream?: unknown;
+  /**
+   * A forwarded answer with the query that got it, for the cache stage to store (the typed seam:
+   * the cache reads RD, DO and CD from the query that was actually sent).
+   */
+  forwarded?: ForwardedAnswer;
 }
 
 /** Cached answers: subtract the time spent in the cache; stale ones: one fixed TTL (RFC 8767 §4). */

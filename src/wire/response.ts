@@ -22,6 +22,8 @@ export interface RecordSections {
   ttlOffsets?: Uint32Array;
   /** The upstream set AD (RFC 4035 §3.2.3); relayed only to clients that set DO or AD (RFC 6840 §5.8). */
   authenticData?: boolean;
+  /** A relayed answer the upstream truncated (TC=1): the TC bit goes to the client too (RFC 1035 §4.1.1). */
+  truncated?: boolean;
 }
 
 export interface ExtendedError {
@@ -56,6 +58,12 @@ export const EMPTY_SECTIONS: RecordSections = Object.freeze({
 export function rcodeOnly(rcode: number, authoritative = false): RecordSections {
   return { ...EMPTY_SECTIONS, rcode, authoritative };
 }
+
+/**
+ * RFC 6891 §6.1.3: an extended RCODE (> 15) needs the OPT for its upper bits. A client that sent
+ * no OPT gets SERVFAIL instead, never `rcode & 0xF` (BADCOOKIE 23 would read as YXDOMAIN 7).
+ */
+const NO_EXTENDED_RCODE_WITHOUT_OPT: RecordSections = Object.freeze(rcodeOnly(Rcode.SERVFAIL));
 
 /**
  * RFC 6891 §6.2.5 / §7: over UDP the limit is the smaller of the client's and our payload
@@ -103,7 +111,7 @@ function writeHeader(out: Buffer, id: number, requestFlags: number, dnssecOk: bo
   if (sections.authoritative) flags |= Flag.AA;
   if (sections.authenticData && ((requestFlags & Flag.AD) !== 0 || dnssecOk)) flags |= Flag.AD;
   if (settings.recursionAvailable) flags |= Flag.RA;
-  if (truncated) flags |= Flag.TC;
+  if (truncated || sections.truncated === true) flags |= Flag.TC;
   out.writeUInt16BE(id, 0);
   out.writeUInt16BE(flags, 2);
   out.writeUInt16BE(qdcount, 4);
@@ -127,7 +135,8 @@ export function assembleRejection(message: Buffer, rejection: Extract<RequestRej
   return assemble(message, rejection.id, rejection.flags, rejection.questionEnd, rejection.edns, rcodeOnly(rejection.rcode), settings);
 }
 
-function assemble(message: Buffer, id: number, requestFlags: number, questionEnd: number, edns: EdnsInfo | null, sections: RecordSections, settings: ResponseSettings): Buffer {
+function assemble(message: Buffer, id: number, requestFlags: number, questionEnd: number, edns: EdnsInfo | null, answer: RecordSections, settings: ResponseSettings): Buffer {
+  const sections = edns === null && answer.rcode > 0xf ? NO_EXTENDED_RCODE_WITHOUT_OPT : answer;
   const questionLength = questionEnd > 0 ? questionEnd - HEADER_LENGTH : 0;
   const qdcount = questionEnd > 0 ? 1 : 0;
   const opt = edns ? optRecord(settings.udpPayloadSize, sections.rcode >> 4, edns.dnssecOk, settings.ede) : null;

@@ -52,6 +52,11 @@ export interface IndexedMessage extends RecordSections {
   minTtl: number | null;
   /** RFC 2308 §5: min(SOA TTL, SOA MINIMUM) of the first SOA in AUTHORITY; null without one. */
   negativeTtl: number | null;
+  /**
+   * ANSWER holds a record of the asked type. NOERROR with answers but none of the asked type is a
+   * CNAME chain ending in NODATA (RFC 2308 §2.2), a denial for caching.
+   */
+  answerHasQuestionType: boolean;
   opt: UpstreamOpt | null;
   /** ADDITIONAL records that followed a mid-section OPT and were cut from `body`. */
   droppedAdditional: number;
@@ -96,6 +101,8 @@ export function indexUpstreamMessage(message: Buffer): IndexResult {
   const questionEnd = question.end + 4;
   if (questionEnd > message.length) return { error: 'question overruns the message' };
   const truncated = (flags & Flag.TC) !== 0;
+  const qtype = message.readUInt16BE(question.end);
+  let answerHasQuestionType = false;
 
   const declared = [message.readUInt16BE(6), message.readUInt16BE(8), message.readUInt16BE(10)] as const;
   const kept = [0, 0, 0];
@@ -161,6 +168,7 @@ export function indexUpstreamMessage(message: Buffer): IndexResult {
           // TTL there, so RFC 2181 §8 applies to it too.
           negativeTtl = Math.min(ttlValue(rawTtl), ttlValue(minimum));
         }
+        if (section === 0 && type === qtype) answerHasQuestionType = true;
         offsets[recordCount++] = nameEnd + 4 - questionEnd;
         const ttl = ttlValue(rawTtl);
         if (ttl < minTtl) minTtl = ttl;
@@ -186,7 +194,7 @@ export function indexUpstreamMessage(message: Buffer): IndexResult {
     questionEnd,
     qname: question.name,
     qnameWireLength: question.wireLength,
-    qtype: message.readUInt16BE(question.end),
+    qtype,
     qclass: message.readUInt16BE(question.end + 2),
     body: message.subarray(questionEnd, bodyEnd),
     answerCount: kept[0]!,
@@ -196,6 +204,7 @@ export function indexUpstreamMessage(message: Buffer): IndexResult {
     ttlOffsets: offsets.subarray(0, recordCount),
     minTtl: recordCount > 0 ? minTtl : null,
     negativeTtl,
+    answerHasQuestionType,
     opt,
     droppedAdditional,
   };

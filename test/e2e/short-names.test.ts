@@ -1,7 +1,8 @@
 // Short names and search-path shortcuts with glibc as the client (issue 8 items 1 and 2).
 //
-// Two network namespaces made by the test (`ip netns add`, inside a private mount namespace whose
-// /run/netns and /etc/netns are tmpfs, so nothing is left on the host), joined by a veth pair on
+// Two network namespaces made by the test (`ip netns add`, inside runInNetworkNamespace's private
+// mount and PID namespaces; /run/netns and /etc/netns are tmpfs there, so nothing is left on the
+// host and every process dies with the PID namespace), joined by a veth pair on
 // 10.53.0.0/24, a subnet that exists only inside them:
 //   mdns-srv  10.53.0.1  mesh-dns on port 53 (static record `weather`, no registry)
 //             10.53.0.2  knotd, the upstream: example.test with `api` (test/support/knot.ts)
@@ -14,23 +15,17 @@
 // MESH_DNS_E2E_MAIN runs the same lookups against another checkout's src/main.ts (the "before"
 // column of the measurement); the assertions are about this checkout's behaviour.
 
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_TEST_ZONE, knotConfig, writeKnotZones } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, TEST_RESOLV_CONF } from '../support/mesh-dns.ts';
-import { isRoot, toolAvailable } from '../support/tools.ts';
+import { namespaceUnavailable, runInNetworkNamespace } from '../support/namespace.ts';
 
-const run = promisify(execFile);
-
-const TOOLS = ['unshare', 'ip', 'getent', 'knotd', 'dnsmasq', 'curl', 'dig'];
-const missing = TOOLS.filter((tool) => !toolAvailable(tool));
-const canRun = isRoot() && missing.length === 0;
-if (!canRun) console.warn(`SKIPPED glibc short-name test: needs root and ${TOOLS.join(', ')} (${isRoot() ? `missing: ${missing.join(', ')}` : 'not root'})`);
+const unavailable = namespaceUnavailable(['getent', 'knotd', 'knotc', 'dnsmasq', 'curl', 'dig']);
+if (unavailable) console.warn(`SKIPPED glibc short-name test: ${unavailable}`);
 
 const NAMES = ['weather', 'api.example.test', 'registry'] as const;
 const EXPECTED_ADDRESS: Record<(typeof NAMES)[number], string> = { weather: '10.53.0.77', 'api.example.test': '192.0.2.80', registry: '10.53.0.88' };
@@ -116,7 +111,7 @@ echo "KNOT $(knotc -s $D/knot/knot.sock stats mod-stats | awk -F' = ' '/server-o
 `;
 }
 
-describe.skipIf(!canRun)('short names with glibc in network namespaces', () => {
+describe.skipIf(unavailable !== null)('short names with glibc in network namespaces', () => {
   let dir = '';
   let lookups: Lookup[] = [];
   let dnsmasqLog = '';
@@ -128,12 +123,12 @@ describe.skipIf(!canRun)('short names with glibc in network namespaces', () => {
     await mkdir(join(dir, 'knot'));
     const zone = { origin: 'example.test', text: `${EXAMPLE_TEST_ZONE.text}api 300 A 192.0.2.80\n` };
     await writeKnotZones(join(dir, 'knot'), [zone]);
-    await writeFile(join(dir, 'knot', 'knot.conf'), knotConfig(join(dir, 'knot'), '10.53.0.2@53', [zone]));
+    await writeFile(join(dir, 'knot', 'knot.conf'), knotConfig(join(dir, 'knot'), 53, [zone], '10.53.0.2'));
     // `ip netns exec` reads /etc/netns/<ns>/; the script mounts a tmpfs on it, which needs the
     // directory. Made here only if missing, and removed again afterwards.
     createdEtcNetns = !existsSync('/etc/netns');
     if (createdEtcNetns) await mkdir('/etc/netns');
-    const { stdout } = await run('unshare', ['-m', '-n', 'sh', '-c', script(dir)], { timeout: 240_000, maxBuffer: 16 * 1024 * 1024 });
+    const stdout = await runInNetworkNamespace(script(dir), 240_000);
     lookups = stdout.split('\n').filter((line) => line.startsWith('RESULT ')).map((line) => {
       const [, autopath, ndots, name, runIndex, status, micros, queries, addresses] = line.split(' ');
       return {

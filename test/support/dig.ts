@@ -49,9 +49,14 @@ interface DigYamlMessage {
 /** Queries `server` (an IP literal) for `name`/`type`; extra dig options pass through (+tcp, +dnssec, +bufsize=…). */
 export async function dig(server: string, port: number, name: string, type = 'A', options: string[] = []): Promise<DigResult> {
   const { stdout } = await run('dig', ['+yaml', '+tries=1', '+time=3', `@${server}`, '-p', String(port), name, type, ...options]);
+  return parseDigYaml(stdout, `${name} ${type}`);
+}
+
+/** Parses `dig +yaml` output (run here or elsewhere, e.g. inside a container). */
+export function parseDigYaml(stdout: string, what: string): DigResult {
   const documents = parseYaml(stdout) as DigYamlMessage[] | null;
   const message = documents?.find((document) => document.message?.response_message_data)?.message;
-  if (!message) throw new Error(`dig gave no response for ${name} ${type}:\n${stdout}`);
+  if (!message) throw new Error(`dig gave no response for ${what}:\n${stdout}`);
   const data = message.response_message_data;
   const section = (key: string) => ((data[key] as string[] | undefined) ?? []).map(parseRecord);
   const opt = (data['OPT_PSEUDOSECTION'] as { EDNS?: Record<string, unknown> } | undefined)?.EDNS;

@@ -79,12 +79,12 @@ export interface StartKnotOptions {
   zones?: readonly KnotZone[];
 }
 
-/** knotd's config; `listen` is `127.0.0.1@<port>` here, another address in namespace tests. */
-export function knotConfig(dir: string, listen: string, zones: readonly KnotZone[]): string {
+/** knotd's config; `host` other than 127.0.0.1 is for tests in a namespace of their own (127.0.0.11). */
+export function knotConfig(dir: string, port: number, zones: readonly KnotZone[], host = '127.0.0.1'): string {
   return [
     'server:',
     `    rundir: "${dir}"`,
-    `    listen: ${listen}`,
+    `    listen: ${host}@${port}`,
     '    background-workers: 1',
     '    udp-workers: 1',
     '    tcp-workers: 1',
@@ -135,7 +135,7 @@ export async function startKnot(options: StartKnotOptions = {}): Promise<KnotSer
   for (let attempt = 0; attempt < 3 && !started; attempt++) {
     const port = await freePort();
     const configPath = join(dir, 'knot.conf');
-    await writeFile(configPath, knotConfig(dir, `127.0.0.1@${port}`, zones));
+    await writeFile(configPath, knotConfig(dir, port, zones));
     try {
       const child = await startProcess({
         name: `knotd:${port}`,

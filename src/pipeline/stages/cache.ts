@@ -1,12 +1,23 @@
 // The cache around the forwarder (Blocky's caching resolver habit: it wraps the next stage).
 // Fresh hits are answered from stored bytes with TTLs counted down; misses go to the forwarder
 // and what comes back is stored; when the forwarder fails, an expired entry is answered stale
-// (RFC 8767) and refreshed in the background. Before the forwarder so hits never reach it.
+// (RFC 8767). Before the forwarder so hits never reach it.
+//
+// RFC 8767 in this stage:
+// - §5 client response timer: with a stale entry at hand, the client waits at most
+//   staleAnswerTimeoutMs for the upstream, then gets the stale answer (the forward goes on and
+//   refreshes the entry);
+// - §3: an upstream answer other than NOERROR/NXDOMAIN (SERVFAIL, REFUSED, …) is a failure to
+//   refresh: the stale answer is served instead of it, and the failure is remembered;
+// - §5 failure recheck timer: while a failure is remembered (the cache's `failureRecheck`), a
+//   stale entry is answered at once without another upstream attempt — at most one attempt per
+//   recheck interval per entry, whatever the query rate.
+// RD=0 clients read the shared cache (an RD=1 answer is complete for them too), but what their
+// queries bring back is never stored (AnswerCache.storeForwarded) and they start no refresh.
 
 import type { Logger } from 'pino';
-import { EdeCode, Rcode } from '../../wire/constants.ts';
+import { EdeCode, Flag, Rcode } from '../../wire/constants.ts';
 import { rcodeOnly } from '../../wire/response.ts';
-import type { IndexedMessage } from '../../wire/upstream-message.ts';
 import { cacheKeyForRequest, type AnswerCache, type CacheEntry } from '../../cache/answer-cache.ts';
 import type { NextStages, PipelineStage, QueryContext, StageAnswer, StageResult } from '../types.ts';
 
@@ -20,14 +31,27 @@ export interface CacheStageOptions {
 
 const CACHED_ERROR = { code: EdeCode.CACHED_ERROR, text: 'upstream failed recently' };
 
+/** RFC 8767 §3: only NOERROR and NXDOMAIN refresh an entry; any other rcode is a failure to refresh. */
+function refreshFailed(answer: StageAnswer): boolean {
+  if (answer.kind === 'upstream_failed') return true;
+  if (answer.kind !== 'forwarded') return false;
+  const { rcode } = answer.sections;
+  return rcode !== Rcode.NOERROR && rcode !== Rcode.NXDOMAIN;
+}
+
 export function createCacheStage(options: CacheStageOptions): PipelineStage {
   const { cache, now } = options;
   // One background refresh per key at a time (prefetch and stale refresh share it).
   const refreshing = new Set<string>();
 
-  const store = (key: string, answer: StageAnswer): void => {
-    if (answer.upstream) cache.store(key, answer.upstream as IndexedMessage, now());
-    else if (answer.kind === 'upstream_failed') cache.recordFailure(key, now());
+  /** Stores what the rest of the pipeline answered; `refreshingStale`: an error answer is a failure (RFC 8767 §3). */
+  const store = (key: string, answer: StageAnswer, refreshingStale: boolean): void => {
+    if (answer.forwarded) {
+      const outcome = cache.storeForwarded(key, answer.forwarded, now());
+      if (refreshingStale && outcome === 'uncacheable_rcode' && answer.forwarded.query.recursionDesired) cache.recordFailure(key, now());
+    } else if (answer.kind === 'upstream_failed') {
+      cache.recordFailure(key, now());
+    }
   };
 
   const refresh = (key: string, next: NextStages): void => {
@@ -35,7 +59,7 @@ export function createCacheStage(options: CacheStageOptions): PipelineStage {
     refreshing.add(key);
     Promise.resolve()
       .then(next)
-      .then((answer) => store(key, answer))
+      .then((answer) => store(key, answer, true))
       .catch((error: unknown) => options.logger.warn({ err: error }, 'background cache refresh failed'))
       .finally(() => refreshing.delete(key));
   };
@@ -50,12 +74,12 @@ export function createCacheStage(options: CacheStageOptions): PipelineStage {
     return { kind: 'stale', sections: entry, ttlAdjust: served.ttlAdjust, ede: served.ede };
   };
 
-  /** Forwards; stores the outcome; falls back to the stale entry when the forwarder fails. */
+  /** Forwards; stores the outcome; falls back to the stale entry when the upstreams fail or are slow. */
   const forward = async (key: string, next: NextStages, staleEntry: CacheEntry | null): Promise<StageAnswer> => {
     const pending = Promise.resolve().then(next);
     if (!staleEntry) {
       const answer = await pending;
-      store(key, answer);
+      store(key, answer, false);
       return answer;
     }
     let timer: NodeJS.Timeout | undefined;
@@ -66,11 +90,11 @@ export function createCacheStage(options: CacheStageOptions): PipelineStage {
     clearTimeout(timer);
     if (first === null) {
       // The upstreams are slow: answer stale now; the forward goes on and refreshes the entry.
-      void pending.then((answer) => store(key, answer), () => undefined);
+      void pending.then((answer) => store(key, answer, true), () => undefined);
       return stale(staleEntry);
     }
-    store(key, first);
-    return first.kind === 'upstream_failed' ? stale(staleEntry) : first;
+    store(key, first, true);
+    return refreshFailed(first) ? stale(staleEntry) : first;
   };
 
   return {
@@ -83,16 +107,15 @@ export function createCacheStage(options: CacheStageOptions): PipelineStage {
       const found = cache.lookup(key, now());
       switch (found.kind) {
         case 'fresh':
-          if (found.prefetch) refresh(key, next);
+          // An RD=0 query would bring back nothing the cache may keep.
+          if (found.prefetch && (context.request.flags & Flag.RD) !== 0) refresh(key, next);
           return fresh(found.entry, found.ageSeconds);
         case 'servfail':
           return { kind: 'cached_error', sections: rcodeOnly(Rcode.SERVFAIL), ede: CACHED_ERROR };
         case 'stale':
-          // A recent failure for this name: answer stale at once (RFC 8767 §5 failure recheck).
-          if (found.failedRecently) {
-            refresh(key, next);
-            return stale(found.entry);
-          }
+          // Within minTtl, or a refresh failed less than failureRecheck ago (RFC 8767 §5): stale
+          // at once, no upstream attempt.
+          if (found.wait !== null) return stale(found.entry);
           return forward(key, next, found.entry);
         case 'miss':
           return forward(key, next, null);

@@ -1,10 +1,10 @@
 // Names outside our zones, relayed to an upstream. The upstream's answer goes back as bytes
-// (indexed, never decoded and re-encoded: a codec would drop what it does not know) with the
-// client's ID and question case restored by the assembler and our own OPT.
+// (indexed by the forwarder, never decoded and re-encoded: a codec would drop what it does not
+// know) with the client's ID and question case restored by the assembler and our own OPT. A
+// truncated upstream answer keeps its TC bit (RecordSections.truncated), so the client retries.
 
 import { EdeCode, Flag, Rcode } from '../../wire/constants.ts';
 import { rcodeOnly } from '../../wire/response.ts';
-import { indexUpstreamMessage } from '../../wire/upstream-message.ts';
 import type { Forwarder } from '../../forward/forwarder.ts';
 import type { LoopDetector } from '../../forward/loop.ts';
 import type { UpstreamQuery } from '../../forward/types.ts';
@@ -18,7 +18,6 @@ export interface ForwardStageOptions {
 }
 
 const LOOP_PROBE = { code: EdeCode.OTHER, text: 'forwarding loop probe' };
-const MALFORMED_UPSTREAM = { code: EdeCode.NETWORK_ERROR, text: 'malformed upstream response' };
 
 export function upstreamQueryOf(context: QueryContext): UpstreamQuery {
   const { request } = context;
@@ -48,9 +47,7 @@ export function createForwardStage(options: ForwardStageOptions): PipelineStage 
         if (result.reason === 'overloaded') return { kind: 'refused', sections: rcodeOnly(Rcode.REFUSED), ede: result.ede };
         return { kind: 'upstream_failed', sections: rcodeOnly(Rcode.SERVFAIL), ede: result.ede };
       }
-      const indexed = indexUpstreamMessage(result.response);
-      if ('error' in indexed) return { kind: 'upstream_failed', sections: rcodeOnly(Rcode.SERVFAIL), ede: MALFORMED_UPSTREAM };
-      return { kind: 'forwarded', sections: indexed, upstream: indexed };
+      return { kind: 'forwarded', sections: result.message, forwarded: result };
     },
   };
 }

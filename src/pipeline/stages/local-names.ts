@@ -7,15 +7,21 @@
 // - reverse names in private and special ranges (RFC 6303; dnsmasq bogus-priv) that are not
 //   one of our reverse zones: nobody upstream can know them, so NXDOMAIN.
 // After the mesh zone (our own names and reverse zones answer first), before cache and forwarder.
+//
+// The mesh apex is read from the zone set in force, not fixed at start: a SIGHUP that changes
+// `zone.name` swaps the zone set, and the old apex, now just another .local name, must be
+// answered here instead of being forwarded. Only .local names read it, one field load.
 
 import { Rcode, RRClass, RRType } from '../../wire/constants.ts';
 import { encodeNameAgainstQuestion, isInZone, labelCount, parentName } from '../../wire/name.ts';
 import { rcodeOnly, type RecordSections } from '../../wire/response.ts';
 import { reverseZonesForCidr } from '../../zone/reverse.ts';
+import type { ZoneSet } from '../../zone/zone.ts';
 import type { PipelineStage, QueryContext, StageAnswer, StageResult } from '../types.ts';
 
 export interface LocalNamesOptions {
-  meshZone: string;
+  /** The zone set in force (its `meshApex` is excluded from the .local rule). */
+  meshZone: { current(): Pick<ZoneSet, 'meshApex'> };
   domainNeeded: boolean;
   bogusPriv: boolean;
 }
@@ -64,7 +70,7 @@ export function createLocalNamesStage(options: LocalNamesOptions): PipelineStage
       const { qname, qtype } = context.request;
       if (isInZone(qname, 'localhost')) return loopbackAnswer(context);
       if (isInZone(qname, 'invalid') || isInZone(qname, 'onion')) return nxdomain();
-      if (isInZone(qname, 'local') && !isInZone(qname, options.meshZone)) return nxdomain();
+      if (isInZone(qname, 'local') && !isInZone(qname, options.meshZone.current().meshApex)) return nxdomain();
       if (options.domainNeeded && labelCount(qname) === 1 && !INFRASTRUCTURE_TYPES.has(qtype)) return nxdomain();
       if (options.bogusPriv && (qname.endsWith('.in-addr.arpa') || qname.endsWith('.ip6.arpa')) && inPrivateReverse(qname)) return nxdomain();
       return null;

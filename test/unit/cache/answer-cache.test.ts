@@ -4,64 +4,13 @@ import {
   AnswerCache, cacheKey, cacheKeyForRequest, ENTRY_OVERHEAD_BYTES, type AnswerCacheOptions, type CacheEntry, type CacheLookup,
 } from '../../../src/cache/answer-cache.ts';
 import { EdeCode, Flag, Rcode, RRType } from '../../../src/wire/constants.ts';
-import { parseRequest, type DnsRequest } from '../../../src/wire/request.ts';
-import { responseSizeLimit, type ResponseSettings } from '../../../src/wire/response.ts';
-import { indexUpstreamMessage, type IndexedMessage } from '../../../src/wire/upstream-message.ts';
-import { buildQuery, decode, encodeName, encodeRecord, messageLayout, type EdnsSpec, type QueryOptions } from '../../support/dns-messages.ts';
+import type { DnsRequest } from '../../../src/wire/request.ts';
+import type { ResponseSettings } from '../../../src/wire/response.ts';
+import { buildQuery, decode, encodeName, encodeRecord, messageLayout } from '../../support/dns-messages.ts';
+import { upstreamQuery } from '../forward/fake-upstream.ts';
+import { aRecord, QNAME, request, settingsFor, soaRecord, T0, ttlsOf, upstream } from './fixtures.ts';
 
 // ─── Fixtures ─────────────────────────────────────────────────────────────────
-
-const T0 = 1_700_000_000_000; // ms; every test moves this clock by hand
-const QNAME = Buffer.from([0xc0, 0x0c]); // pointer to the question name
-
-function request(name: string, options: Omit<QueryOptions, 'name'> = {}): DnsRequest {
-  const parsed = parseRequest(buildQuery({ name, ...options }));
-  if (!parsed.ok) throw new Error(`bad test request: ${parsed.reason}`);
-  return parsed.request;
-}
-
-function settingsFor(req: DnsRequest, overrides: Partial<ResponseSettings> = {}): ResponseSettings {
-  return { recursionAvailable: true, udpPayloadSize: 1232, sizeLimit: responseSizeLimit(req.edns, 'udp', 1232), rotation: 0, ...overrides };
-}
-
-interface UpstreamSpec {
-  name?: string;
-  type?: number | string;
-  rcode?: number;
-  /** Extra header bits (AA, AD, TC). */
-  flags?: number;
-  answers?: Buffer[];
-  authority?: Buffer[];
-  additional?: Buffer[];
-  edns?: EdnsSpec | null;
-}
-
-function upstream(spec: UpstreamSpec = {}): IndexedMessage {
-  const message = buildQuery({
-    id: 0x7777,
-    name: spec.name ?? 'www.example.com',
-    type: spec.type ?? 'A',
-    flags: Flag.QR | Flag.RD | Flag.RA | (spec.flags ?? 0) | (spec.rcode ?? Rcode.NOERROR),
-    answerRecords: spec.answers ?? [],
-    authorityRecords: spec.authority ?? [],
-    extraRecords: spec.additional ?? [],
-    edns: spec.edns === undefined ? { udpSize: 1232 } : spec.edns,
-  });
-  const indexed = indexUpstreamMessage(message);
-  if ('error' in indexed) throw new Error(`bad test upstream message: ${indexed.error}`);
-  return indexed;
-}
-
-function aRecord(ttl: number, last = 1, owner: Buffer = QNAME): Buffer {
-  return encodeRecord({ nameBytes: owner, type: 'A', ttl, rdata: Buffer.from([192, 0, 2, last]) });
-}
-
-function soaRecord(ttl: number, minimum: number): Buffer {
-  const counters = Buffer.alloc(20);
-  [2024010101, 7200, 900, 1209600, minimum].forEach((value, index) => counters.writeUInt32BE(value, index * 4));
-  const rdata = Buffer.concat([encodeName('ns1.example.com.'), encodeName('hostmaster.example.com.'), counters]);
-  return encodeRecord({ name: 'example.com.', type: 'SOA', ttl, rdata });
-}
 
 const keyA = cacheKey('www.example.com', RRType.A, 1, false, false);
 
@@ -73,13 +22,6 @@ function fresh(result: CacheLookup): Extract<CacheLookup, { kind: 'fresh' }> {
 function stale(result: CacheLookup): Extract<CacheLookup, { kind: 'stale' }> {
   if (result.kind !== 'stale') throw new Error(`expected a stale entry, got ${result.kind}`);
   return result;
-}
-
-/** Every non-OPT record's TTL in a response, in wire order, read straight from the bytes. */
-function ttlsOf(response: Buffer): number[] {
-  const layout = messageLayout(response);
-  if (typeof layout === 'string') throw new Error(`malformed response: ${layout}`);
-  return layout.records.filter((record) => record.type !== RRType.OPT).map((record) => response.readUInt32BE(record.rdataStart - 6));
 }
 
 /** Lookup + response for a client request, as the forwarder's hit path will do it. */
@@ -136,14 +78,38 @@ describe('cache keys', () => {
 // ─── Lifetimes ────────────────────────────────────────────────────────────────
 
 describe('positive answers', () => {
-  it('live at least minTtl (5 s) but clients never see a TTL above what the upstream gave', () => {
+  it('are fresh exactly as long as their shortest TTL by default (minTtl 0, as unbound and dnsmasq)', () => {
     const cache = cacheWith();
+    expect(cache.options.minTtl).toBe(0);
     expect(cache.store(keyA, upstream({ answers: [aRecord(2, 1), aRecord(4, 2)] }), T0)).toBe('success');
     const req = request('www.example.com');
-    expect(ttlsOf(serve(cache, req, T0))).toEqual([2, 4]);
-    expect(ttlsOf(serve(cache, req, T0 + 3_000))).toEqual([0, 1]); // counted down, floored at 0
-    expect(cache.lookup(keyA, T0 + 4_999).kind).toBe('fresh');
-    expect(cache.lookup(keyA, T0 + 5_000).kind).toBe('stale');
+    // The entry lives 2 s, so no record in it may claim more (RFC 2181 §5.2: one RRset, one TTL).
+    expect(ttlsOf(serve(cache, req, T0))).toEqual([2, 2]);
+    expect(ttlsOf(serve(cache, req, T0 + 1_999))).toEqual([1, 1]);
+    // Issue 6 item 4: the old 5 s default served this record fresh with TTL 0 until T0 + 5 s.
+    expect(stale(cache.lookup(keyA, T0 + 2_000))).toMatchObject({ staleSeconds: 0, wait: null });
+  });
+
+  it('with minTtl set, are kept past their TTL but answered stale (TTL 30, EDE 3) without asking, never fresh with TTL 0', () => {
+    const cache = cacheWith({ minTtl: 5 });
+    cache.store(keyA, upstream({ answers: [aRecord(2, 1), aRecord(4, 2)] }), T0);
+    const req = request('www.example.com', { edns: {} });
+    expect(fresh(cache.lookup(keyA, T0 + 1_999)).ageSeconds).toBe(1);
+    for (const at of [2_000, 3_500, 4_999]) {
+      const held = stale(cache.lookup(keyA, T0 + at));
+      expect(held.wait).toBe('min_ttl'); // no upstream query until minTtl is over
+      const response = cache.responseFromEntry(req, held.entry, { staleTtl: cache.options.staleTtl }, settingsFor(req));
+      expect(ttlsOf(response)).toEqual([30, 30]);
+      expect(decode(response).opt?.ede?.code).toBe(EdeCode.STALE_ANSWER);
+    }
+    // minTtl over: an ordinary expired entry, refreshed on the next query.
+    expect(stale(cache.lookup(keyA, T0 + 5_000)).wait).toBeNull();
+  });
+
+  it('with minTtl set, keep a TTL 0 answer (served stale) instead of dropping it', () => {
+    const cache = cacheWith({ minTtl: 5 });
+    expect(cache.store(keyA, upstream({ answers: [aRecord(0)] }), T0)).toBe('success');
+    expect(stale(cache.lookup(keyA, T0)).wait).toBe('min_ttl');
   });
 
   it('live at most maxTtl (3600 s), and their TTLs are capped to it', () => {
@@ -205,7 +171,7 @@ describe('negative answers (RFC 2308)', () => {
     expect(fresh(cache.lookup(nodataKey, T0)).entry).toMatchObject({ kind: 'denial', lifetime: 60, rcode: Rcode.NOERROR, answerCount: 0 });
   });
 
-  it('are capped at negativeMaxTtl (1800 s by default) and raised to minTtl', () => {
+  it('are capped at negativeMaxTtl (1800 s by default), and as short as the SOA says', () => {
     const cache = cacheWith();
     cache.store(nxKey, nx([soaRecord(86_400, 86_400)]), T0);
     expect(ttlsOf(serve(cache, request('nope.example.com'), T0))).toEqual([1800]);
@@ -217,7 +183,7 @@ describe('negative answers (RFC 2308)', () => {
     expect(fresh(capped.lookup(nxKey, T0)).entry.lifetime).toBe(600);
 
     cache.store(nxKey, nx([soaRecord(3600, 1)]), T0);
-    expect(fresh(cache.lookup(nxKey, T0)).entry.lifetime).toBe(5);
+    expect(fresh(cache.lookup(nxKey, T0)).entry.lifetime).toBe(1);
   });
 
   it('do not outlive a CNAME that came with the denial (RFC 2308 §2.1)', () => {
@@ -233,6 +199,86 @@ describe('negative answers (RFC 2308)', () => {
     const referral = encodeRecord({ name: 'example.com.', type: 'NS', ttl: 3600, rdata: encodeName('ns1.example.com.') });
     expect(cache.store(keyA, upstream({ authority: [referral] }), T0)).toBe('denial_without_soa');
     expect(cache.lookup(nxKey, T0).kind).toBe('miss');
+    expect(cache.lookup(keyA, T0).kind).toBe('miss');
+  });
+});
+
+describe('CNAME chains that end in a denial (RFC 2308 §2.1, §2.2, §5)', () => {
+  const cname = (ttl: number) => encodeRecord({ nameBytes: QNAME, type: 'CNAME', ttl, rdata: encodeName('target.example.com.') });
+
+  it('CNAME→NODATA is a denial for the SOA negative TTL, not a positive answer for the CNAME TTL', () => {
+    const cache = cacheWith();
+    const key = cacheKey('www.example.com', RRType.AAAA, 1, false, false);
+    // CNAME 300 s, SOA TTL 3600 s with MINIMUM 60 s: a negative answer lives 60 s (§5).
+    const chain = upstream({ type: 'AAAA', answers: [cname(300)], authority: [soaRecord(3600, 60)] });
+    expect(chain.answerHasQuestionType).toBe(false);
+    expect(cache.store(key, chain, T0)).toBe('denial');
+    const hit = fresh(cache.lookup(key, T0));
+    expect(hit.entry).toMatchObject({ kind: 'denial', lifetime: 60 });
+    expect(cache.lookup(key, T0 + 60_000).kind).toBe('stale');
+    expect(cache.stats().entries).toEqual({ success: 0, denial: 1 });
+    // Every TTL the client sees is within the negative lifetime.
+    expect(ttlsOf(serve(cache, request('www.example.com', { type: 'AAAA' }), T0))).toEqual([60, 60]);
+  });
+
+  it('CNAME→NODATA is capped by negativeMaxTtl, and not cached at all without a SOA', () => {
+    const key = cacheKey('www.example.com', RRType.AAAA, 1, false, false);
+    const capped = cacheWith({ negativeMaxTtl: 10 });
+    expect(capped.store(key, upstream({ type: 'AAAA', answers: [cname(300)], authority: [soaRecord(300, 300)] }), T0)).toBe('denial');
+    expect(fresh(capped.lookup(key, T0)).entry.lifetime).toBe(10);
+    const cache = cacheWith();
+    expect(cache.store(key, upstream({ type: 'AAAA', answers: [cname(300)] }), T0)).toBe('denial_without_soa');
+  });
+
+  it('CNAME→NXDOMAIN is a denial too (RFC 6604: the rcode is the chain end\'s)', () => {
+    const cache = cacheWith();
+    const key = cacheKey('www.example.com', RRType.A, 1, false, false);
+    expect(cache.store(key, upstream({ rcode: Rcode.NXDOMAIN, answers: [cname(300)], authority: [soaRecord(3600, 60)] }), T0)).toBe('denial');
+    expect(fresh(cache.lookup(key, T0)).entry).toMatchObject({ kind: 'denial', lifetime: 60, rcode: Rcode.NXDOMAIN, answerCount: 1 });
+  });
+
+  it('a chain that reaches the asked type, or a question for CNAME itself, stays a positive answer', () => {
+    const cache = cacheWith();
+    const target = aRecord(120, 9, encodeName('target.example.com.'));
+    expect(cache.store(keyA, upstream({ answers: [cname(300), target], authority: [soaRecord(3600, 60)] }), T0)).toBe('success');
+    expect(fresh(cache.lookup(keyA, T0)).entry.lifetime).toBe(120); // the lowest record TTL
+    const cnameKey = cacheKey('www.example.com', RRType.CNAME, 1, false, false);
+    expect(cache.store(cnameKey, upstream({ type: 'CNAME', answers: [cname(300)] }), T0)).toBe('success');
+  });
+});
+
+describe('answers to RD=0 queries (issue 6 item 2)', () => {
+  /** What a recursive upstream says to `+norec` for a name it has half cached: the CNAME alone. */
+  const cnameOnly = () => upstream({ answers: [encodeRecord({ nameBytes: QNAME, type: 'CNAME', ttl: 300, rdata: encodeName('cdn.example.net.') })] });
+  const complete = () => upstream({
+    answers: [
+      encodeRecord({ nameBytes: QNAME, type: 'CNAME', ttl: 300, rdata: encodeName('cdn.example.net.') }),
+      aRecord(300, 7, encodeName('cdn.example.net.')),
+    ],
+  });
+  const norec = upstreamQuery('www.example.com', { recursionDesired: false });
+  const rec = upstreamQuery('www.example.com');
+
+  it('RD=0 first: its CNAME-only answer is not stored, so the RD=1 client that follows gets the whole chain', () => {
+    const cache = cacheWith();
+    expect(cache.storeForwarded(keyA, { query: norec, message: cnameOnly() }, T0)).toBe('not_recursive');
+    expect(cache.lookup(keyA, T0).kind).toBe('miss'); // the RD=1 client is forwarded…
+    expect(cache.storeForwarded(keyA, { query: rec, message: complete() }, T0)).toBe('success');
+    const answers = decode(serve(cache, request('www.example.com'), T0 + 1_000)).answers;
+    expect(answers.map((record) => record.type)).toEqual([RRType.CNAME, RRType.A]);
+  });
+
+  it('RD=1 first: a later RD=0 answer does not replace the complete one', () => {
+    const cache = cacheWith();
+    cache.storeForwarded(keyA, { query: rec, message: complete() }, T0);
+    expect(cache.storeForwarded(keyA, { query: norec, message: cnameOnly() }, T0 + 1_000)).toBe('not_recursive');
+    const answers = decode(serve(cache, request('www.example.com'), T0 + 2_000)).answers;
+    expect(answers.map((record) => record.type)).toEqual([RRType.CNAME, RRType.A]);
+  });
+
+  it('an RD=0 SERVFAIL is not remembered as a failure of the name', () => {
+    const cache = cacheWith();
+    expect(cache.storeForwarded(keyA, { query: norec, message: upstream({ rcode: Rcode.SERVFAIL }) }, T0)).toBe('not_recursive');
     expect(cache.lookup(keyA, T0).kind).toBe('miss');
   });
 });
@@ -269,17 +315,33 @@ describe('SERVFAIL', () => {
     expect(cache.store(keyA, upstream({ rcode: Rcode.SERVFAIL }), T0)).toBe('servfail');
     expect(cache.lookup(keyA, T0 + 4_999)).toEqual({ kind: 'servfail' });
     expect(cache.lookup(keyA, T0 + 5_000)).toEqual({ kind: 'miss' });
-    expect(cache.stats().servfailEntries).toBe(0); // dropped once seen expired
+    // Kept for the failure recheck timer (30 s) of a stale entry, then dropped once seen expired.
+    expect(cache.lookup(keyA, T0 + 30_000)).toEqual({ kind: 'miss' });
+    expect(cache.stats().servfailEntries).toBe(0);
   });
 
-  it('does not displace a stored answer: fresh stays fresh, and once expired the answer is served stale at once', () => {
+  it('does not displace a stored answer: fresh stays fresh, and once expired it is answered stale without asking until failureRecheck is over', () => {
     const cache = cacheWith();
     cache.store(keyA, upstream({ answers: [aRecord(60)] }), T0);
     cache.store(keyA, upstream({ rcode: Rcode.SERVFAIL }), T0 + 58_000); // a failed prefetch
     expect(fresh(cache.lookup(keyA, T0 + 59_000)).entry.rcode).toBe(Rcode.NOERROR);
-    // RFC 8767 §4 failure recheck: with a failure remembered, answer stale without asking again.
-    expect(stale(cache.lookup(keyA, T0 + 61_000))).toMatchObject({ staleSeconds: 1, failedRecently: true });
-    expect(stale(cache.lookup(keyA, T0 + 63_000))).toMatchObject({ staleSeconds: 3, failedRecently: false });
+    // RFC 8767 §5 failure recheck: with a failure less than 30 s old, answer stale without asking.
+    expect(stale(cache.lookup(keyA, T0 + 61_000))).toMatchObject({ staleSeconds: 1, wait: 'failure_recheck' });
+    expect(stale(cache.lookup(keyA, T0 + 87_999))).toMatchObject({ wait: 'failure_recheck' });
+    expect(stale(cache.lookup(keyA, T0 + 88_000))).toMatchObject({ staleSeconds: 28, wait: null });
+  });
+
+  it('honours a configured failureRecheck, and 0 asks every time', () => {
+    const short = cacheWith({ failureRecheck: 10 });
+    short.store(keyA, upstream({ answers: [aRecord(60)] }), T0);
+    short.recordFailure(keyA, T0 + 70_000);
+    expect(stale(short.lookup(keyA, T0 + 79_999)).wait).toBe('failure_recheck');
+    expect(stale(short.lookup(keyA, T0 + 80_000)).wait).toBeNull();
+
+    const never = cacheWith({ failureRecheck: 0 });
+    never.store(keyA, upstream({ answers: [aRecord(60)] }), T0);
+    never.recordFailure(keyA, T0 + 70_000);
+    expect(stale(never.lookup(keyA, T0 + 70_001)).wait).toBeNull();
   });
 
   it('is recorded for failures without a response too (recordFailure), and forgotten on the next good answer', () => {

@@ -169,13 +169,14 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_LOOP_DETECT: ['off', false],
     MESH_DNS_CACHE_SIZE: ['0', 0],
     MESH_DNS_CACHE_MAX_BYTES: ['1048576', 1048576],
-    MESH_DNS_CACHE_MIN_TTL: ['0', 0],
+    MESH_DNS_CACHE_MIN_TTL: ['5', 5],
     MESH_DNS_CACHE_MAX_TTL: ['10m', 600],
     MESH_DNS_CACHE_NEGATIVE_MAX_TTL: ['1m', 60],
     MESH_DNS_CACHE_SERVFAIL_TTL: ['1s', 1],
     MESH_DNS_CACHE_PREFETCH: ['0', false],
     MESH_DNS_SERVE_STALE: ['false', false],
     MESH_DNS_STALE_MAX_AGE: ['1h', 3600000],
+    MESH_DNS_CACHE_FAILURE_RECHECK: ['10s', 10],
     MESH_DNS_STALE_ANSWER_TIMEOUT: ['500ms', 500],
     MESH_DNS_UDP_PAYLOAD_SIZE: ['1400', 1400],
     MESH_DNS_UDP_RECEIVE_BUFFER: ['65536', 65536],
@@ -188,6 +189,7 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_LOG_LEVEL: ['debug', 'debug'],
     MESH_DNS_LOG_QUERIES: ['yes', true],
     MESH_DNS_SHUTDOWN_GRACE: ['1m', 60000],
+    MESH_DNS_READY_DETAIL: ['always', 'always'],
   };
 
   it('the table covers every option (a new option needs a row here)', () => {
@@ -318,17 +320,38 @@ describe('loadConfig: errors name the source, the key and the reason', () => {
       .toBe('environment variable MESH_DNS_UPSTREAM_TIMEOUT: upstreams.tryTimeout: is longer than upstreams.deadline (5000ms)');
   });
 
-  it('an unknown section lists the known ones', () => {
+  it('an unknown section lists the known ones, and names the one a typo was meant to be', () => {
     const path = yamlFile('lisen:\n  dns: ["127.0.0.1:53"]\n');
     const error = configError(path);
     const sections = [...new Set(OPTIONS.map((option) => option.key.split('.')[0]))];
     expect(sections).toEqual(expect.arrayContaining(['listen', 'zone', 'registry', 'limits', 'chaos', 'log', 'shutdown']));
-    expect(error.message).toBe(`${path}: lisen: unknown section (known: ${sections.join(', ')})`);
+    expect(error.message).toBe(`${path}: lisen: unknown section (did you mean listen? known: ${sections.join(', ')})`);
+    const far = yamlFile('plugins:\n  x: 1\n');
+    expect(configError(far).message).toBe(`${far}: plugins: unknown section (known: ${sections.join(', ')})`);
   });
 
-  it('an unknown key lists the keys of its section', () => {
+  it('an unknown key lists the keys of its section, and names the one a typo was meant to be', () => {
     const path = yamlFile('zone:\n  tll: 5s\n');
-    expect(configError(path).message).toBe(`${path}: zone.tll: unknown key (known under zone: name, ttl, negativeTtl, reverseZones, records)`);
+    expect(configError(path).message).toBe(`${path}: zone.tll: unknown key (did you mean zone.ttl? known under zone: name, ttl, negativeTtl, reverseZones, records)`);
+    const far = yamlFile('zone:\n  colour: blue\n');
+    expect(configError(far).message).toBe(`${far}: zone.colour: unknown key (known under zone: name, ttl, negativeTtl, reverseZones, records)`);
+  });
+
+  describe('an unknown MESH_DNS_* variable is an error, as an unknown key is', () => {
+    it.each([
+      // The registry URL is MCP Mesh's own variable, shared with the agents.
+      ['MESH_DNS_REGISTRY_URL', 'did you mean MCP_MESH_REGISTRY_URL, which sets registry.url?'],
+      ['MESH_DNS_CACHE_TLL', 'did you mean MCP_MESH_DNS_CACHE_TTL, which sets zone.ttl?'],
+      ['MESH_DNS_UPSTREAM', 'did you mean MESH_DNS_UPSTREAMS, which sets upstreams.servers?'],
+      ['MESH_DNS_CONIFG', 'did you mean MESH_DNS_CONFIG?'],
+      ['MESH_DNS_TURBO', "the README's config table lists every variable"],
+    ])('%s: %s', (name, hint) => {
+      expect(configError(emptyFile, { [name]: 'x' }).message).toBe(`environment: ${name}: unknown variable (${hint})`);
+    });
+
+    it('other prefixes are not ours to judge: MCP_MESH_* is shared with the agents and the registry', () => {
+      expect(() => loadConfig(emptyFile, { MCP_MESH_AGENT_NAME: 'weather', MCP_MESH_HTTP_PORT: '8080', MESH_DNS_CONFIG: emptyFile, PATH: '/bin' })).not.toThrow();
+    });
   });
 
   it('a section that is not a mapping', () => {
@@ -352,6 +375,6 @@ describe('loadConfig: errors name the source, the key and the reason', () => {
 
   it('a missing file', () => {
     const path = join(directory, 'missing.yaml');
-    expect(configError(path).message).toBe(`${path}: (file): cannot read: ENOENT`);
+    expect(configError(path).message).toBe(`${path}: (file): cannot read: no such file (ENOENT)`);
   });
 });

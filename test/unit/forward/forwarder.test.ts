@@ -296,14 +296,16 @@ describe('forwarder: upstream health', () => {
 });
 
 describe('forwarder: coalescing and the outstanding cap', () => {
-  it('50 identical concurrent queries make one upstream query; every caller gets its own copy', async () => {
+  it('50 identical concurrent queries make one upstream query; the callers share its read-only result', async () => {
     const upstream = await fake(delayed(50, '192.0.2.50'));
     const forward = forwarder({ upstreams: [upstream.address] });
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => forward.forward(upstreamQuery(i % 2 ? 'SAME.example' : 'same.example'))));
     expect(upstream.clientQueries()).toHaveLength(1);
     for (const result of results) expectAnswer(result, '192.0.2.50');
-    const buffers = results.map((result) => (result.ok ? result.response : null));
-    expect(new Set(buffers).size).toBe(50);
+    // One indexed message for all: nobody writes to it (each client's response is assembled into
+    // a buffer of its own; the cache copies what it keeps), so joiners no longer pay a copy each.
+    const messages = results.map((result) => (result.ok ? result.message : null));
+    expect(new Set(messages).size).toBe(1);
     expect(await metricValue(register, 'meshdns_forward_coalesced_total')).toBe(49);
     expect(await metricValue(register, 'meshdns_forward_outstanding')).toBe(0);
   });
@@ -406,5 +408,84 @@ describe('forwarder: close', () => {
     expect(result).toMatchObject({ ok: false, reason: 'network' });
     expect(ms).toBeLessThan(50);
     expect(await forward.forward(upstreamQuery('b.example'))).toMatchObject({ ok: false, reason: 'network' });
+  });
+});
+
+/** answerFor, with an extended RCODE: low 4 bits in the header, high 8 in the OPT (RFC 6891 §6.1.3). */
+function extendedRcodeAnswer(query: ReceivedQuery, rcode: number): Buffer {
+  const message = answerFor(query, { rcode: rcode & 0xf, count: 0 });
+  message[message.length - 11 + 5] = rcode >> 4; // the OPT's EXTENDED-RCODE octet
+  return message;
+}
+
+describe('forwarder: answers that cannot be relayed (issue 6 item 7)', () => {
+  it('BADCOOKIE (23) from an upstream is a failed try, never relayed: the next upstream answers', async () => {
+    const cookieMonster = await fake((query, reply) => reply(extendedRcodeAnswer(query, 23)));
+    const good = await fake(delayed(0, '192.0.2.9'));
+    const forward = forwarder({ upstreams: [cookieMonster.address, good.address] });
+    expectAnswer(await forward.forward(upstreamQuery('a.example')), '192.0.2.9');
+    expect(await metricValue(register, 'meshdns_forward_failures_total', { to: cookieMonster.name, reason: 'extended_rcode' })).toBe(1);
+    expect(forward.state()[0]!.lastFailure).toMatch(/extended RCODE/);
+  });
+
+  it('with only such an upstream, the forward fails with an EDE instead of relaying YXDOMAIN/BADCOOKIE', async () => {
+    const cookieMonster = await fake((query, reply) => reply(extendedRcodeAnswer(query, 23)));
+    const forward = forwarder({ upstreams: [cookieMonster.address], maxTries: 2 });
+    const result = await forward.forward(upstreamQuery('a.example'));
+    expect(result).toEqual({ ok: false, reason: 'extended_rcode', ede: { code: 0, text: 'upstream answered with an extended RCODE (e.g. BADCOOKIE)' } });
+    expect(cookieMonster.clientQueries()).toHaveLength(2);
+  });
+
+  it('a malformed answer (ANCOUNT larger than the records sent) is a failed try too', async () => {
+    const broken = await fake((query, reply) => {
+      const message = answerFor(query);
+      message.writeUInt16BE(3, 6);
+      reply(message);
+    });
+    const forward = forwarder({ upstreams: [broken.address], maxTries: 1 });
+    expect(await forward.forward(upstreamQuery('a.example'))).toMatchObject({ ok: false, reason: 'malformed', ede: { code: 23 } });
+  });
+
+  it('an answer still truncated over TCP is relayed with TC=1 in its indexed message', async () => {
+    const upstream = await fake((query, reply) => reply(answerFor(query, { tc: true })), (query, reply) => reply(answerFor(query, { tc: true })));
+    const forward = forwarder({ upstreams: [upstream.address] });
+    const result = await forward.forward(upstreamQuery('huge.example'));
+    expect(result.ok && result.transport).toBe('tcp');
+    expect(result.ok && result.message.truncated).toBe(true);
+  });
+});
+
+describe('forwarder: a flapping upstream (issue 6 item 12)', () => {
+  it('logs "marked down" and "up again" once per interval, counts every episode, and shows it in state()', async () => {
+    const lines: Array<{ msg: string; suppressedSinceLastLog?: number }> = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as { msg: string }) });
+    // Drops every query for `lost-*` (a lost datagram), answers everything else, probes included.
+    const upstream = await fake((query, reply) => {
+      if (!query.qname.startsWith('lost')) reply(answerFor(query));
+    });
+    const forward = forwarder({ upstreams: [upstream.address], logger, maxFails: 1, maxTries: 1, tryTimeoutMs: 30, healthCheckIntervalMs: 10 });
+    const flaps = 8;
+    for (let flap = 0; flap < flaps; flap++) {
+      await forward.forward(upstreamQuery(`lost-${flap}.example`));
+      expect(forward.state()[0]!.up).toBe(false);
+      expect(await waitFor(() => forward.state()[0]!.up, 2000)).toBe(true);
+    }
+    const down = lines.filter((line) => line.msg === 'upstream marked down; probing it in the background');
+    const up = lines.filter((line) => line.msg === 'upstream is up again');
+    console.log(`[flapping upstream] ${flaps} down/up episodes → ${down.length} "marked down" and ${up.length} "up again" lines`);
+    expect(down).toHaveLength(1);
+    expect(up).toHaveLength(1);
+    expect(await metricValue(register, 'meshdns_forward_upstream_marked_down_total', { to: upstream.name })).toBe(flaps);
+    expect(forward.state()[0]).toMatchObject({ up: true, timesMarkedDown: flaps, downForMs: null, lastFailure: expect.stringMatching(/no answer within/) });
+  });
+
+  it('shows how long an upstream has been down in state(), for /ready', async () => {
+    const hole = await fake(neverAnswer);
+    const forward = forwarder({ upstreams: [hole.address], maxFails: 1, maxTries: 1, tryTimeoutMs: 20, healthCheckIntervalMs: 10_000 });
+    await forward.forward(upstreamQuery('a.example'));
+    await sleep(30);
+    const [state] = forward.state();
+    expect(state).toMatchObject({ up: false, timesMarkedDown: 1 });
+    expect(state!.downForMs).toBeGreaterThanOrEqual(25);
   });
 });

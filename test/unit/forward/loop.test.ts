@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ListenAddress } from '../../../src/listeners/address.ts';
-import { createLoopDetector, isSelf, LOOP_PROBE_SUFFIX, loopProbeQuery, type LoopDetector } from '../../../src/forward/loop.ts';
+import { createLoopDetector, selfListener, LOOP_PROBE_SUFFIX, loopProbeQuery, type LoopDetector } from '../../../src/forward/loop.ts';
 import { buildUpstreamQuery } from '../../../src/forward/message.ts';
 import type { UpstreamAddress, UpstreamQuery } from '../../../src/forward/types.ts';
 import { parseRequest } from '../../../src/wire/request.ts';
@@ -13,39 +13,31 @@ import {
 const v4 = (host: string, port = 53): UpstreamAddress => ({ host, port, family: 'ipv4' });
 const v6 = (host: string, port = 53): UpstreamAddress => ({ host, port, family: 'ipv6' });
 
-describe('isSelf', () => {
-  const listeners: ListenAddress[] = [v4('127.0.0.1', 1053), v6('::1', 1053)];
-
-  it('is true for one of our listeners, whatever the spelling', () => {
-    expect(isSelf(v4('127.0.0.1', 1053), listeners)).toBe(true);
-    expect(isSelf(v6('0:0:0:0:0:0:0:1', 1053), listeners)).toBe(true);
-    expect(isSelf(v6('::ffff:127.0.0.1', 1053), listeners)).toBe(true);
-  });
-
-  it('is false on another port or another address', () => {
-    expect(isSelf(v4('127.0.0.1', 53), listeners)).toBe(false);
-    expect(isSelf(v4('127.0.0.53', 1053), listeners)).toBe(false); // a specific 127.0.0.1 listener does not get 127.0.0.53
-    expect(isSelf(v4('10.0.0.2', 1053), listeners)).toBe(false);
-  });
-
-  it('a 0.0.0.0 listener covers all of 127/8 and the local IPv4 addresses on its port', () => {
-    const wildcard: ListenAddress[] = [v4('0.0.0.0', 53)];
-    expect(isSelf(v4('127.0.0.1'), wildcard)).toBe(true);
-    expect(isSelf(v4('127.0.0.53'), wildcard)).toBe(true);
-    expect(isSelf(v4('10.0.0.5'), wildcard, ['10.0.0.5', 'fe80::1'])).toBe(true);
-    expect(isSelf(v4('10.0.0.6'), wildcard, ['10.0.0.5'])).toBe(false);
-    expect(isSelf(v4('127.0.0.1', 5353), wildcard)).toBe(false);
-    // Our IPv6 sockets are IPv6-only: 0.0.0.0 does not take ::1, nor :: take 127.0.0.1.
-    expect(isSelf(v6('::1'), wildcard)).toBe(false);
-    expect(isSelf(v4('127.0.0.1'), [v6('::', 53)])).toBe(false);
-  });
-
-  it('a :: listener covers ::1 and the local IPv6 addresses on its port', () => {
-    const wildcard: ListenAddress[] = [v6('::', 53)];
-    expect(isSelf(v6('::1'), wildcard)).toBe(true);
-    expect(isSelf(v6('2001:db8::5'), wildcard, ['2001:0db8::5'])).toBe(true);
-    expect(isSelf(v6('fe80::1%eth0'), wildcard, ['fe80::1'])).toBe(true);
-    expect(isSelf(v6('2001:db8::6'), wildcard, ['2001:db8::5'])).toBe(false);
+// What the config alone says about self-loops (selfListener), and what is left to the loop probe.
+// Only an exact listen address (same address in any spelling, same port) is "us" from the config;
+// a wildcard listener does not claim other addresses: Docker's 127.0.0.11:53 is DNATed to its own
+// resolver, podman's gateway resolver is another host, and 127.0.0.1:53 next to 0.0.0.0:53 reaches
+// us only where no NAT says otherwise, which the probe measures (real sockets below).
+describe('self-detection matrix', () => {
+  const wildcard4: ListenAddress[] = [v4('0.0.0.0', 53)];
+  const wildcard6: ListenAddress[] = [v6('::', 53)];
+  const loopback: ListenAddress[] = [v4('127.0.0.1', 1053), v6('::1', 1053)];
+  const matrix: Array<{ case: string; listeners: ListenAddress[]; upstream: UpstreamAddress; self: ListenAddress | null }> = [
+    { case: 'wildcard listener + Docker 127.0.0.11', listeners: wildcard4, upstream: v4('127.0.0.11'), self: null },
+    { case: 'wildcard listener + 127.0.0.1 on the same port (the probe decides)', listeners: wildcard4, upstream: v4('127.0.0.1'), self: null },
+    { case: 'wildcard listener + podman gateway resolver', listeners: wildcard4, upstream: v4('10.89.0.1'), self: null },
+    { case: ':: listener + ::1 on the same port (the probe decides)', listeners: wildcard6, upstream: v6('::1'), self: null },
+    { case: 'wildcard listener + the wildcard itself', listeners: wildcard4, upstream: v4('0.0.0.0'), self: v4('0.0.0.0', 53) },
+    { case: ':: listener + :: spelled out', listeners: wildcard6, upstream: v6('0:0:0:0:0:0:0:0'), self: v6('::', 53) },
+    { case: 'exact match', listeners: loopback, upstream: v4('127.0.0.1', 1053), self: v4('127.0.0.1', 1053) },
+    { case: 'exact match, IPv6 spelled long', listeners: loopback, upstream: v6('0:0:0:0:0:0:0:1', 1053), self: v6('::1', 1053) },
+    { case: 'exact match, IPv4-mapped', listeners: loopback, upstream: v6('::ffff:127.0.0.1', 1053), self: v4('127.0.0.1', 1053) },
+    { case: 'same address, different port', listeners: loopback, upstream: v4('127.0.0.1', 53), self: null },
+    { case: 'another loopback address, same port', listeners: loopback, upstream: v4('127.0.0.53', 1053), self: null },
+    { case: 'another host', listeners: loopback, upstream: v4('10.0.0.2', 1053), self: null },
+  ];
+  it.each(matrix)('$case', ({ listeners, upstream, self }) => {
+    expect(selfListener(upstream, listeners)).toEqual(self);
   });
 });
 
@@ -173,6 +165,36 @@ describe('loop detection over real sockets', () => {
       expect(observed[0]).toMatch(/\.loop-probe\.mesh-dns\.test$/);
       expect(honest.queries).toHaveLength(1);
       expect(honest.queries[0]!.qtype).toBe(13);
+    } finally {
+      detector.close();
+      await new Promise<void>((resolve) => us.close(() => resolve()));
+    }
+  });
+});
+
+describe('the loop probe decides what the config cannot', () => {
+  it('0.0.0.0:<port> listener, upstream 127.0.0.1:<port>: the probe arrives at the listener, a loop', async () => {
+    // Not a self-loop by config (selfListener is null), but here, with no NAT in between, a
+    // packet to 127.0.0.1 reaches the wildcard socket: measured, not assumed.
+    let detector: LoopDetector | null = null;
+    const us = dgram.createSocket('udp4');
+    us.on('message', (message, rinfo) => {
+      const parsed = parseRequest(message);
+      if (!parsed.ok) return;
+      detector!.observe(parsed.request.qname);
+      const reply = Buffer.from(message);
+      reply.writeUInt16BE(0x8182, 2); // SERVFAIL, as the query path answers our own probe
+      us.send(reply, rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((resolve) => us.bind({ port: 0, address: '0.0.0.0', exclusive: true }, resolve));
+    const port = (us.address() as AddressInfo).port;
+    const upstream = v4('127.0.0.1', port);
+    expect(selfListener(upstream, [v4('0.0.0.0', port)])).toBeNull();
+    const loops: UpstreamAddress[] = [];
+    detector = createLoopDetector({ upstreams: [upstream], onLoop: (looping) => loops.push(looping), timeoutMs: 500 });
+    try {
+      await detector.start();
+      expect(loops).toEqual([upstream]);
     } finally {
       detector.close();
       await new Promise<void>((resolve) => us.close(() => resolve()));

@@ -34,7 +34,7 @@ describe('Upstream health', () => {
   it('is named host:port and starts up, unmeasured', () => {
     const { upstream } = make();
     expect(upstream.name).toBe('192.0.2.53:53');
-    expect(upstream.state()).toEqual({ to: '192.0.2.53:53', up: true, looping: false, consecutiveFailures: 0, latencyMs: null });
+    expect(upstream.state()).toEqual({ to: '192.0.2.53:53', up: true, looping: false, consecutiveFailures: 0, latencyMs: null, timesMarkedDown: 0, downForMs: null, lastFailure: null });
   });
 
   it('goes down after maxFails consecutive failures, not before', () => {
@@ -54,6 +54,24 @@ describe('Upstream health', () => {
     upstream.recordFailure('timeout');
     expect(upstream.isUp()).toBe(true);
     expect(upstream.state().consecutiveFailures).toBe(1);
+  });
+
+  it('reports each unanswered probe while down (a lasting outage), and counts and times every episode', async () => {
+    let unanswered = 0;
+    const { upstream, answer } = make({ onProbeFailed: () => unanswered++ });
+    upstream.recordFailure('timeout');
+    upstream.recordFailure('no answer within 2000 ms over udp');
+    expect(await waitFor(() => unanswered >= 2, 1000)).toBe(true);
+    const down = upstream.state();
+    expect(down).toMatchObject({ up: false, timesMarkedDown: 1, lastFailure: 'no answer within 2000 ms over udp' });
+    expect(down.downForMs).toBeGreaterThanOrEqual(20);
+    answer(true);
+    expect(await waitFor(() => upstream.isUp(), 1000)).toBe(true);
+    expect(upstream.state()).toMatchObject({ up: true, timesMarkedDown: 1, downForMs: null });
+    answer(false);
+    upstream.recordFailure('network');
+    upstream.recordFailure('network');
+    expect(upstream.state().timesMarkedDown).toBe(2);
   });
 
   it('maxFails 0 never marks it down', () => {

@@ -16,15 +16,11 @@ import {
   buildQuery, decode, encodeName, encodeRecord, makeHandler, meshInstance, messageLayout, TCP_CLIENT, UDP_CLIENT,
   type QueryOptions, type TestHandlerOptions,
 } from '../../support/dns-messages.ts';
-import { seededRandom, type SeededRandom } from '../../support/seeded-random.ts';
+import { seededRandom as prng, type SeededRandom as Random } from '../../support/seeded-random.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6d657368) >>> 0;
 const PACKETS = Number(process.env.FUZZ_PACKETS ?? 100_000);
 const OUR_UDP_PAYLOAD = 1232;
-
-const prng = seededRandom;
-
-type Random = SeededRandom;
 
 // ─── The zone and the corpus ──────────────────────────────────────────────────
 

@@ -307,3 +307,39 @@ describe('assembleResponse: record splicing', () => {
     expect(truncated).toMatchObject({ tc: true, counts: { an: 0, ns: 0, ar: 0 } });
   });
 });
+
+describe('relayed flags and rcodes (issue 6 item 7)', () => {
+  const parse = (options: Omit<QueryOptions, 'name'> = {}) => {
+    const parsed = parseRequest(buildQuery({ name: 'x.example.com', ...options }));
+    if (!parsed.ok) throw new Error('query did not parse');
+    return parsed.request;
+  };
+  const settings = { recursionAvailable: true, udpPayloadSize: 1232, sizeLimit: 512, rotation: 0 };
+  const record = Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 192, 0, 2, 1]);
+  const sections = (rcode: number, truncated?: boolean): RecordSections => ({
+    ...{ rcode, authoritative: false, body: record, answerCount: 1, authorityCount: 0, additionalCount: 0, withoutAdditionalLength: record.length, rotationUnit: 0 },
+    ...(truncated === undefined ? {} : { truncated }),
+  });
+
+  it('keeps the TC bit of a truncated upstream answer (RecordSections.truncated), and only then', () => {
+    expect(decode(assembleResponse(parse(), sections(Rcode.NOERROR, true), settings))).toMatchObject({ tc: true, counts: { an: 1 } });
+    expect(decode(assembleResponse(parse(), sections(Rcode.NOERROR, false), settings)).tc).toBe(false);
+    expect(decode(assembleResponse(parse(), sections(Rcode.NOERROR), settings)).tc).toBe(false);
+  });
+
+  it('answers SERVFAIL, not rcode & 0xF, to a client without OPT when the rcode is extended (RFC 6891 §6.1.3)', () => {
+    // BADCOOKIE 23 would read as YXDOMAIN 7; BADVERS 16 as NOERROR 0.
+    for (const rcode of [23, 16]) {
+      const decoded = decode(assembleResponse(parse(), sections(rcode), settings));
+      expect(decoded).toMatchObject({ rcode: Rcode.SERVFAIL, counts: { an: 0, ar: 0 } });
+      expect(decoded.opt).toBeNull();
+    }
+  });
+
+  it('keeps an extended rcode for a client with OPT: low bits in the header, high bits in the OPT', () => {
+    const raw = assembleResponse(parse({ edns: {} }), sections(23), settings);
+    expect(raw.readUInt16BE(2) & 0xf).toBe(7);
+    expect(decode(raw).opt).not.toBeNull();
+    expect(raw[raw.length - 11 + 5]).toBe(1);
+  });
+});

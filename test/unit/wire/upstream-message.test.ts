@@ -361,3 +361,27 @@ describe('indexUpstreamMessage under random mutation', () => {
     expect(refused).toBeGreaterThan(2_000);
   });
 });
+
+describe('answerHasQuestionType (RFC 2308 §2.2: CNAME→NODATA)', () => {
+  const cname = encodeRecord({ nameBytes: QUESTION_POINTER, type: RRType.CNAME, ttl: 300, rdata: encodeName('target.example.com.') });
+  const target = a([192, 0, 2, 1], 300, encodeName('target.example.com.'));
+  const soa = encodeRecord({ name: 'example.com.', type: RRType.SOA, ttl: 3600, rdata: soaRdata(60) });
+  const response = (type: string, answers: Buffer[], authority: Buffer[] = []) =>
+    indexed(buildQuery({ name: 'www.example.com', type, flags: RESPONSE_FLAGS, answerRecords: answers, authorityRecords: authority }));
+
+  it('is false for a CNAME chain that ends without a record of the asked type', () => {
+    expect(response('AAAA', [cname], [soa])).toMatchObject({ answerHasQuestionType: false, answerCount: 1, negativeTtl: 60 });
+    expect(response('A', [], [soa]).answerHasQuestionType).toBe(false);
+  });
+
+  it('is true when the chain reaches the asked type, or the question is for the CNAME itself', () => {
+    expect(response('A', [cname, target]).answerHasQuestionType).toBe(true);
+    expect(response('CNAME', [cname]).answerHasQuestionType).toBe(true);
+  });
+
+  it('looks at ANSWER only: a record of the type in AUTHORITY or ADDITIONAL does not count', () => {
+    const glue = a([192, 0, 2, 53], 300, encodeName('ns1.example.com.'));
+    const message = indexed(buildQuery({ name: 'www.example.com', type: 'A', flags: RESPONSE_FLAGS, answerRecords: [cname], authorityRecords: [soa], extraRecords: [glue] }));
+    expect(message.answerHasQuestionType).toBe(false);
+  });
+});
