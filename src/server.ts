@@ -19,6 +19,7 @@ import { createQueryHandler, type QueryHandler } from './pipeline/query-handler.
 import { createClientAdmission, enforcedAccessPolicy } from './pipeline/stages/access-control.ts';
 import { createRegistryMetrics } from './registry/metrics.ts';
 import { createRegistrySync, type RegistrySync } from './registry/sync.ts';
+import { viewNamespaces } from './config/views.ts';
 import { ZoneHolder, type ZoneSettings } from './zone/holder.ts';
 import { setUpRecursion, type Recursion } from './forward/setup.ts';
 import { upstreamName } from './forward/types.ts';
@@ -56,7 +57,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   collectDefaultMetrics({ register: metricsRegistry, prefix: 'meshdns_' });
   const internalErrors = new Counter({ name: 'meshdns_internal_errors_total', help: 'Unexpected errors caught at the process boundary.', registers: [metricsRegistry] });
 
-  const zone = new ZoneHolder(zoneSettings(config), loaded.staticRecords, metricsRegistry, logger);
+  const zone = new ZoneHolder(zoneSettings(config), loaded.staticRecords, metricsRegistry, logger, config.views);
   const registry = config.registry.url === '' ? null : createRegistrySync({
     registryUrl: config.registry.url,
     pollIntervalMs: config.registry.pollInterval,
@@ -66,6 +67,8 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     resolveHostnames: config.registry.resolveHostnames,
     maxBodyBytes: config.registry.maxBodyBytes,
     bodyLimits: { maxAgents: config.registry.maxAgents },
+    namespaces: viewNamespaces(config.views.list),
+    probeEndpoints: config.registry.probeEndpoints ? { timeoutMs: config.registry.probeTimeout } : null,
     // The sync binds its own `component`: pino appends a child's bindings to its parent's without
     // merging, so binding it here too wrote the key twice in every registry line (not strict JSON).
     logger,
@@ -80,9 +83,9 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   const recursion = setUpRecursion(config, metricsRegistry, logger, loaded.sourceOf);
   if (!recursion) logger.warn('no upstreams: names outside the mesh zone will be REFUSED');
   const stages = createQueryPipeline({
-    zone: { current: () => zone.current(), ready: () => registry === null || registry.state().ready },
+    zone: { current: (view) => zone.current(view), ready: () => registry === null || registry.state().ready },
     chaosVersion: config.chaos.version,
-    access: config.access,
+    access: { ...config.access, viewNetworks: config.views.list.map((view) => view.networks), unmatchedView: zone.unmatchedView() },
     localNames: config.names,
     recursion: recursion?.stages ?? null,
     autopath: config.names.autopath,

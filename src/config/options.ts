@@ -4,6 +4,7 @@
 import type { ListenAddress } from '../listeners/address.ts';
 import { isLocalResolverAddress } from '../forward/runtime-resolver.ts';
 import { PRIVATE_NETWORKS } from '../pipeline/stages/access-control.ts';
+import { parseViews, type UnmatchedViewPolicy, type ViewSpec } from './views.ts';
 import {
   ConfigValueError, listOf, parseBoolean, parseCidr, parseDomainName, parseDurationMs, parseEnum, parseHttpListen, parseHttpUrl,
   parseDomainUpstream, parseInteger, parseIpHost, parseListen, parseString, parseTtlSeconds, parseUpstream,
@@ -63,10 +64,18 @@ export const OPTIONS = [
     doc: 'Largest `GET /agents` body read (10,000 agents ≈ 7.5 MB); a larger one is refused and the last good zone kept.' },
   { key: 'registry.maxAgents', env: 'MESH_DNS_REGISTRY_MAX_AGENTS', default: 50000, parse: parseInteger(1, 1000000),
     doc: 'Most entries of `GET /agents` (healthy or not) accepted; more is refused as not a registry answer and the last good zone kept.' },
+  { key: 'registry.probeEndpoints', env: 'MESH_DNS_PROBE_ENDPOINTS', default: false, parse: parseBoolean,
+    doc: 'TCP-connect to each agent\'s advertised address and port when it appears or changes (16 at a time); one that does not accept is logged once, counted (`meshdns_registry_unreachable_endpoints`) and listed in `/ready`. Its records are still served.' },
+  { key: 'registry.probeTimeout', env: 'MESH_DNS_PROBE_TIMEOUT', default: '1s', parse: parseTcpTimeout,
+    doc: 'Timeout of one endpoint probe connect (at least 50ms).' },
   { key: 'access.recursionNetworks', env: 'MESH_DNS_RECURSION_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
     doc: 'Clients (CIDRs) whose names outside our zones are forwarded. Others get REFUSED: not an open resolver.' },
   { key: 'access.meshNetworks', env: 'MESH_DNS_MESH_NETWORKS', default: PRIVATE_NETWORKS, parse: listOf(parseCidr),
     doc: 'Clients (CIDRs) that get answers from the mesh and reverse zones. Others get REFUSED.' },
+  { key: 'views.list', env: 'MESH_DNS_VIEWS', default: [], parse: parseViews,
+    doc: 'Views by client network: `{name, networks: [CIDR…], namespaces: [ns…], home: ns}` (env: the list as JSON). A view sees `<agent>.<namespace>.<zone>` for its namespaces and `<agent>.<zone>` for its home namespace; each namespace is polled with `GET /agents?namespace=`. Empty: no views, every client sees every agent as `<agent>.<zone>`.' },
+  { key: 'views.unmatched', env: 'MESH_DNS_VIEWS_UNMATCHED', default: 'refused', parse: parseEnum(['refused', 'nxdomain'] as const),
+    doc: 'With views: what a client in no view gets for mesh names, `refused` (EDE 18) or `nxdomain` (static records still answer).' },
   { key: 'names.domainNeeded', env: 'MESH_DNS_DOMAIN_NEEDED', default: true, parse: parseBoolean,
     doc: 'Answer single-label names NXDOMAIN locally instead of forwarding them (dnsmasq `domain-needed`).' },
   { key: 'names.bogusPriv', env: 'MESH_DNS_BOGUS_PRIV', default: true, parse: parseBoolean,
@@ -198,13 +207,15 @@ export interface MeshDnsConfig {
   listen: { dns: ListenAddress[]; bindHost: string; http: ListenAddress | null };
   http: { readyDetail: ReadyDetailPolicy };
   zone: { name: string; ttl: number; negativeTtl: number; reverseZones: string[]; records: StaticRecordSpec[] };
-  registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean; maxBodyBytes: number; maxAgents: number };
+  registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean; maxBodyBytes: number; maxAgents: number;
+    probeEndpoints: boolean; probeTimeout: number };
   limits: {
     udpPayloadSize: number; udpReceiveBuffer: number; tcpMaxConnections: number; tcpMaxConnectionsPerSource: number;
     tcpMaxInFlight: number; tcpIdleTimeout: number; tcpMessageTimeout: number;
   };
   access: { recursionNetworks: string[]; meshNetworks: string[] };
   names: { domainNeeded: boolean; bogusPriv: boolean; runtimeResolver: RuntimeResolverSetting; autopath: boolean };
+  views: { list: ViewSpec[]; unmatched: UnmatchedViewPolicy };
   upstreams: {
     servers: ListenAddress[]; resolvConf: string; domains: DomainUpstream[]; policy: 'sequential' | 'random' | 'fastest';
     tryTimeout: number; deadline: number; maxTries: number; forceTcp: boolean; maxOutstanding: number; maxFails: number;

@@ -69,7 +69,7 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
     }
     const context: QueryContext = {
       request: parsed.request, transport: client.transport, family: client.family, clientAddress: client.address,
-      recursionAllowed: false, meshAllowed: false,
+      recursionAllowed: false, meshAllowed: false, zoneView: 0,
     };
     metrics.request(client.transport, client.family, parsed.request.qtype);
     let result: StageAnswer | Promise<StageAnswer>;

@@ -41,6 +41,12 @@ export interface QueryContext {
   /** Client views, decided by the access-control stage: what this client may be answered. */
   recursionAllowed: boolean;
   meshAllowed: boolean;
+  /**
+   * Which zone set of the mesh this client sees (views, issue 8 item 5), decided once per query
+   * by the access-control stage: an index for MeshZoneSource.current, or NO_VIEW (-1): refused.
+   * 0 without views.
+   */
+  zoneView: number;
 }
 
 export interface StageAnswer {

@@ -27,6 +27,8 @@ export interface FetchOptions {
 
 export interface FetchAgentsOptions {
   maxBodyBytes?: number;
+  /** Only the agents of this registry namespace (views); absent: all of them. */
+  namespace?: string;
   limits?: AgentsBodyLimits;
 }
 
@@ -37,7 +39,9 @@ export interface FetchAgentsOptions {
  */
 export async function fetchAgents(registryUrl: string, timeoutMs: number, signal?: AbortSignal, options: FetchAgentsOptions = {}): Promise<AgentsBody> {
   const reader = new AgentsBodyReader(options.limits ?? DEFAULT_AGENTS_BODY_LIMITS);
-  const url = joinUrl(registryUrl, '/agents');
+  // `?namespace=` is an exact filter; empty or absent lists every namespace, and a repeated
+  // parameter counts only its first value (verified on the 3.7.1 binary), hence one GET each.
+  const url = joinUrl(registryUrl, options.namespace === undefined ? '/agents' : `/agents?namespace=${encodeURIComponent(options.namespace)}`);
   await getBody(url, timeoutMs, { signal, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES }, (chunk) => reader.write(chunk));
   return reader.end();
 }

@@ -1,6 +1,7 @@
 // Prometheus metrics of the registry sync. Every label has a fixed, small value set.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { FORMAT_CODES } from './errors.ts';
+import { PROBE_FAILURE_REASONS, type EndpointProbeMetrics } from './endpoint-probe.ts';
 import { SNAPSHOT_SKIP_REASONS } from './snapshot-store.ts';
 import { SKIP_REASONS, type PollFailureReason, type SkipReason } from './types.ts';
 
@@ -17,6 +18,8 @@ export interface RegistryMetrics {
   snapshotSkippedAgents: Gauge<'reason'>;
   rejectedBodies: Counter<'code'>;
   up: Gauge;
+  unreachableEndpoints: Gauge;
+  endpointProbeFailures: Counter<'reason'>;
 }
 
 const FAILURE_REASONS: readonly PollFailureReason[] = ['http', 'timeout', 'connect', 'format', 'internal'];
@@ -93,6 +96,18 @@ export function createRegistryMetrics(register: Registry): RegistryMetrics {
       help: '1 if the last poll of the registry succeeded, else 0',
       registers,
     }),
+    // No agent label: agent ids come from the registry, and any agent can register itself.
+    unreachableEndpoints: new Gauge({
+      name: 'meshdns_registry_unreachable_endpoints',
+      help: 'Agents whose advertised endpoint refused or timed out the last TCP probe (registry.probeEndpoints; ids in /ready)',
+      registers,
+    }),
+    endpointProbeFailures: new Counter({
+      name: 'meshdns_registry_endpoint_probe_failures_total',
+      help: 'Failed TCP probes of agent endpoints (one per agent change), by reason: refused, timeout, unreachable, reset, other',
+      labelNames: ['reason'],
+      registers,
+    }),
   };
   // Pre-create every labelled series so dashboards and alerts see zeros, not absent series.
   for (const result of ['success', 'failure']) {
@@ -102,6 +117,7 @@ export function createRegistryMetrics(register: Registry): RegistryMetrics {
   for (const reason of FAILURE_REASONS) metrics.pollFailures.inc({ reason }, 0);
   for (const code of FORMAT_CODES) metrics.rejectedBodies.inc({ code: code.toLowerCase() }, 0);
   for (const reason of SNAPSHOT_SKIP_REASONS) metrics.snapshotSkippedAgents.set({ reason }, 0);
+  for (const reason of PROBE_FAILURE_REASONS) metrics.endpointProbeFailures.inc({ reason }, 0);
   metrics.snapshotWriteFailing.set(0);
   setSkippedAgents(metrics, new Map());
   return metrics;
@@ -110,4 +126,12 @@ export function createRegistryMetrics(register: Registry): RegistryMetrics {
 /** Sets the skipped gauge for every reason (0 for reasons with no agent), so stale values vanish. */
 export function setSkippedAgents(metrics: RegistryMetrics, counts: ReadonlyMap<SkipReason, number>): void {
   for (const reason of SKIP_REASONS) metrics.skippedAgents.set({ reason }, counts.get(reason) ?? 0);
+}
+
+/** The endpoint prober's view of the registry metrics. */
+export function endpointProbeMetrics(metrics: RegistryMetrics): EndpointProbeMetrics {
+  return {
+    setUnreachable: (count) => metrics.unreachableEndpoints.set(count),
+    countFailure: (reason) => metrics.endpointProbeFailures.inc({ reason }),
+  };
 }

@@ -18,7 +18,8 @@ export interface ProjectionResult {
 }
 
 /** Projects a body already read by AgentsBodyReader (the streaming path the sync uses). */
-export function projectAgentsBody(body: AgentsBody): ProjectionResult {
+/** `namespace`: the registry namespace the body was asked for (`?namespace=`), kept on each agent. */
+export function projectAgentsBody(body: AgentsBody, namespace?: string): ProjectionResult {
   // `agents: null` is how the registry spells an empty list (reference §3.3, verified).
   if (body.agents === null) return { agents: [], skipped: [] };
   const agents: AgentProjection[] = [];
@@ -54,6 +55,7 @@ export function projectAgentsBody(body: AgentsBody): ProjectionResult {
       runtime: agent.runtime,
       agentType: agent.agentType,
       addresses: endpoint.hostKind === 'hostname' ? [] : [endpoint.host],
+      ...(namespace === undefined ? {} : { namespace }),
     });
   }
   agents.sort(byId);
@@ -87,6 +89,7 @@ function sameAgent(a: AgentProjection, b: AgentProjection | undefined): boolean 
     a.version === b.version &&
     a.runtime === b.runtime &&
     a.agentType === b.agentType &&
+    a.namespace === b.namespace &&
     sameStrings(a.addresses, b.addresses) &&
     a.capabilities.length === b.capabilities.length &&
     a.capabilities.every((cap, i) => sameCapability(cap, b.capabilities[i]))

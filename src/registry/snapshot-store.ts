@@ -154,7 +154,7 @@ export function validStoredAgents(stored: readonly unknown[]): { agents: AgentPr
 function storedAgentProblem(value: unknown, ids: ReadonlySet<string>): SnapshotSkipReason | null {
   if (!isAgentProjection(value)) return 'malformed';
   const limits = DEFAULT_AGENTS_BODY_LIMITS;
-  const strings = [value.id, value.name, value.status, value.host, value.version, value.runtime, value.agentType, ...value.capabilities.flatMap((cap) => [cap.name, cap.version, ...cap.tags])];
+  const strings = [value.id, value.name, value.status, value.host, value.version, value.runtime, value.agentType, value.namespace ?? '', ...value.capabilities.flatMap((cap) => [cap.name, cap.version, ...cap.tags])];
   if (
     strings.some((text) => Buffer.byteLength(text) > limits.maxStringBytes) ||
     value.capabilities.length > limits.maxCapabilitiesPerAgent ||
@@ -201,6 +201,7 @@ function isAgentProjection(value: unknown): value is AgentProjection {
     (value['port'] as number) >= 1 &&
     (value['port'] as number) <= 65535 &&
     isStringList(value['addresses']) &&
+    (value['namespace'] === undefined || typeof value['namespace'] === 'string') &&
     Array.isArray(value['capabilities']) &&
     value['capabilities'].every(isCapability)
   );

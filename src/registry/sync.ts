@@ -12,7 +12,8 @@ import { DEFAULT_AGENTS_BODY_LIMITS, type AgentsBodyLimits } from './agents-body
 import { fetchAgents, fetchNewestEventMarker } from './client.ts';
 import { RegistryConnectError, RegistryError, RegistryFormatError, RegistryHttpError } from './errors.ts';
 import { DEFAULT_LOOKUP_CONCURRENCY, resolveHostnameAgents, systemHostnameLookup } from './hostnames.ts';
-import { setSkippedAgents, type RegistryMetrics } from './metrics.ts';
+import { DEFAULT_PROBE_CONCURRENCY, EndpointProber, type EndpointConnect } from './endpoint-probe.ts';
+import { endpointProbeMetrics, setSkippedAgents, type RegistryMetrics } from './metrics.ts';
 import { byId, projectAgentsBody, sameAgents } from './projection.ts';
 import { PersistentCondition } from '../logging/persistent-condition.ts';
 import { loadSnapshot, removeStaleTempFiles, saveSnapshot, SNAPSHOT_SKIP_REASONS, type SnapshotSkip } from './snapshot-store.ts';
@@ -54,6 +55,13 @@ export interface RegistrySyncOptions {
   maxBodyBytes?: number;
   /** Bounds of what is kept from a body (registry.maxAgents and the fixed per-field bounds). */
   bodyLimits?: Partial<AgentsBodyLimits>;
+  /**
+   * Registry namespaces to poll, one `GET /agents?namespace=` each per poll (views); every agent
+   * then carries its namespace. Absent or empty: one `GET /agents` of all agents, no namespace.
+   */
+  namespaces?: readonly string[];
+  /** TCP-probe each agent's endpoint when it appears or changes (registry.probeEndpoints); null: off. */
+  probeEndpoints?: { timeoutMs: number; concurrency?: number; connect?: EndpointConnect } | null;
 }
 
 export interface RegistrySync {
@@ -67,6 +75,8 @@ export interface RegistrySync {
    */
   pollNow(): Promise<PollOutcome>;
   state(): RegistrySyncState;
+  /** Resolves when no endpoint probe round is running (tests). */
+  probesSettled(): Promise<void>;
 }
 
 /** A lasting poll failure of one kind is repeated in the log at most this often. */
@@ -80,6 +90,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   const lookupTimeoutMs = options.lookupTimeoutMs ?? Math.min(options.requestTimeoutMs, 2000);
   const stopController = new AbortController();
   const bodyLimits: AgentsBodyLimits = { ...DEFAULT_AGENTS_BODY_LIMITS, ...options.bodyLimits };
+  const namespaces = [...new Set(options.namespaces ?? [])];
 
   let started = false;
   let stopped = false;
@@ -121,6 +132,15 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     }
     return condition;
   };
+  const prober = options.probeEndpoints
+    ? new EndpointProber({
+      timeoutMs: options.probeEndpoints.timeoutMs,
+      concurrency: options.probeEndpoints.concurrency ?? DEFAULT_PROBE_CONCURRENCY,
+      connect: options.probeEndpoints.connect,
+      logger: log,
+      metrics: endpointProbeMetrics(metrics),
+    })
+    : null;
   let snapshotUnsaved = false;
   let warnedSkips = new Set<string>();
   let failingHostnames = new Set<string>();
@@ -163,8 +183,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   async function pollOnce(): Promise<PollOutcome> {
     const startedAt = performance.now();
     try {
-      const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { maxBodyBytes: options.maxBodyBytes, limits: bodyLimits });
-      const projected = projectAgentsBody(body);
+      const projected = await fetchProjection();
       const resolved = options.resolveHostnames
         ? await resolveHostnameAgents(projected.agents, served?.agents ?? [], { lookup, timeoutMs: lookupTimeoutMs, concurrency: DEFAULT_LOOKUP_CONCURRENCY })
         : { agents: projected.agents, skipped: [], failedHostnames: [] };
@@ -181,6 +200,27 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     } finally {
       metrics.syncDuration.observe((performance.now() - startedAt) / 1000);
     }
+  }
+
+  /**
+   * One GET /agents, or one per configured namespace in turn (each with the same body bounds);
+   * any failure fails the whole poll, so a view never loses one namespace's agents on its own.
+   */
+  async function fetchProjection(): Promise<ReturnType<typeof projectAgentsBody>> {
+    const fetchOptions = { maxBodyBytes: options.maxBodyBytes, limits: bodyLimits };
+    if (namespaces.length === 0) return projectAgentsBody(await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, fetchOptions));
+    const agents: AgentProjection[] = [];
+    const skipped: SkippedAgent[] = [];
+    for (const namespace of namespaces) {
+      const body = await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, { ...fetchOptions, namespace });
+      const part = projectAgentsBody(body, namespace);
+      agents.push(...part.agents);
+      skipped.push(...part.skipped);
+    }
+    // An id is one registry row, so it is in one namespace; a second sighting means the agent
+    // moved between two requests of this poll: the later listing wins, the next poll settles it.
+    const byAgentId = new Map(agents.map((agent) => [agent.id, agent]));
+    return { agents: [...byAgentId.values()].sort(byId), skipped: skipped.sort(byId) };
   }
 
   /** Publishes the projection when it differs from the one served; true when it did. */
@@ -201,6 +241,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
       return false;
     }
     served = snapshot;
+    prober?.observe(snapshot.agents);
     snapshotUnsaved = snapshot.source === 'registry';
     metrics.zoneUpdates.inc();
     metrics.agents.set(snapshot.agents.length);
@@ -339,7 +380,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
       if (started) throw new Error('registry sync already started');
       started = true;
       log.info(
-        { registryUrl, pollIntervalMs: options.pollIntervalMs, eventsHintIntervalMs: options.eventsHintIntervalMs, snapshotPath: options.snapshotPath, resolveHostnames: options.resolveHostnames },
+        { registryUrl, namespaces: namespaces.length > 0 ? namespaces : 'all', pollIntervalMs: options.pollIntervalMs, eventsHintIntervalMs: options.eventsHintIntervalMs, snapshotPath: options.snapshotPath, resolveHostnames: options.resolveHostnames },
         'registry sync starting',
       );
       if (options.snapshotPath !== null) await loadSnapshotFile(options.snapshotPath);
@@ -351,9 +392,10 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
       if (pollTimer !== null) clearTimeout(pollTimer);
       if (hintTimer !== null) clearTimeout(hintTimer);
       stopController.abort();
-      await Promise.all([inFlight, queued, hintInFlight]);
+      await Promise.all([inFlight, queued, hintInFlight, prober?.stop()]);
     },
     pollNow,
+    probesSettled: () => prober?.settled() ?? Promise.resolve(),
     state() {
       return {
         ready: source !== 'none',
@@ -363,6 +405,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
         lastErrorCode,
         consecutiveFailures,
         agents: served?.agents.length ?? 0,
+        endpointProbe: prober?.state() ?? { enabled: false },
         snapshot: options.snapshotPath === null ? null : {
           path: options.snapshotPath,
           writeFailing: snapshotWriteError !== null,

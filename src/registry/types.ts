@@ -1,5 +1,6 @@
 // Plain data shapes shared by the registry sync and the zone compiler.
 // Everything here is JSON-serialisable: the same AgentProjection is persisted in the snapshot file.
+import type { EndpointProbeState } from './endpoint-probe.ts';
 
 /** Why a healthy agent is left out of the zone. Bounded: these values are metric label values. */
 export type SkipReason =
@@ -57,6 +58,11 @@ export interface AgentProjection {
    * answered (sorted, loopback and unspecified removed), or [] when hostname resolution is off.
    */
   addresses: string[];
+  /**
+   * The registry namespace, known only when views are configured: the registry does not return it
+   * in GET /agents, so it is the `?namespace=` the agent was listed under. Absent otherwise.
+   */
+  namespace?: string;
 }
 
 export interface SkippedAgent {
@@ -100,6 +106,8 @@ export interface RegistrySyncState {
   lastErrorCode: string | null;
   /** Agents in the projection currently served. */
   agents: number;
+  /** registry.probeEndpoints: agents whose endpoint did not accept a TCP connect. */
+  endpointProbe: EndpointProbeState | { enabled: false };
   snapshot: SnapshotState | null;
 }
 

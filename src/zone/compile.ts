@@ -28,6 +28,13 @@ export interface MeshInstance {
   runtime: string;
   agentType: string;
   capabilities: ReadonlyArray<{ name: string; version: string }>;
+  /**
+   * Views: the labels between the agent's own and the zone (`<agent>.<domain>.<zone>`), i.e. its
+   * registry namespace; '' or absent for `<agent>.<zone>`.
+   */
+  domain?: string;
+  /** False for a second spelling of the same instance (home-view alias): one PTR per address. */
+  ptr?: boolean;
 }
 
 /** A record from config, with an absolute lowercase owner name. */
@@ -314,7 +321,9 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
 
   // Claims on labels, then one winner (or one group of same-spelled names) per label.
   const published = instances.filter((instance) => instance.addresses.length > 0);
+  // Keyed by owner name: with views the same label can be claimed under several namespaces.
   const claimsByLabel = new Map<string, LabelClaim[]>();
+  const suffixOf = (instance: MeshInstance) => (instance.domain ? `${instance.domain}.${zone}` : zone);
   const claimsOf = new Map<MeshInstance, { name: LabelClaim | null; id: LabelClaim | null }>();
   const claim = (instance: MeshInstance, kind: 'name' | 'id', spelling: string): LabelClaim | null => {
     const label = agentLabel(spelling);
@@ -323,15 +332,15 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
       return null;
     }
     const entry: LabelClaim = { label, kind, spelling, folded: label !== spelling, instance };
-    const list = claimsByLabel.get(label);
+    const owner = `${label}.${suffixOf(instance)}`;
+    const list = claimsByLabel.get(owner);
     if (list) list.push(entry);
-    else claimsByLabel.set(label, [entry]);
+    else claimsByLabel.set(owner, [entry]);
     return entry;
   };
   for (const instance of published) claimsOf.set(instance, { name: claim(instance, 'name', instance.name), id: claim(instance, 'id', instance.id) });
   const winners = new Set<LabelClaim>();
-  for (const [label, list] of claimsByLabel) {
-    const owner = `${label}.${zone}`;
+  for (const [owner, list] of claimsByLabel) {
     if (staticOwners.has(owner)) {
       for (const entry of list) report(entry.instance, owner, staticReason(owner), `agent ${entry.instance.id} (${entry.kind} "${entry.spelling}")`);
       continue;
@@ -354,14 +363,16 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
 
   for (const instance of published) {
     const claims = claimsOf.get(instance)!;
-    const nameOwner = claims.name && winners.has(claims.name) ? `${claims.name.label}.${zone}` : null;
-    const idOwner = claims.id && winners.has(claims.id) ? `${claims.id.label}.${zone}` : null;
+    const suffix = suffixOf(instance);
+    const nameOwner = claims.name && winners.has(claims.name) ? `${claims.name.label}.${suffix}` : null;
+    const idOwner = claims.id && winners.has(claims.id) ? `${claims.id.label}.${suffix}` : null;
+    const withPtr = instance.ptr !== false;
     for (const address of instance.addresses) {
       if (nameOwner) addAgentRecord(mesh, instance, nameOwner, addressRecord(address, ttl));
       if (idOwner) {
         addAgentRecord(mesh, instance, idOwner, addressRecord(address, ttl));
-        addPtr(instance, address, idOwner);
-      } else if (nameOwner) {
+        if (withPtr) addPtr(instance, address, idOwner);
+      } else if (nameOwner && withPtr) {
         addPtr(instance, address, nameOwner);
       }
     }
@@ -377,11 +388,12 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
     if (nameOwner) addAgentRecord(mesh, instance, `_mcp._tcp.${nameOwner}`, srv);
     for (const capability of instance.capabilities) {
       const label = capabilityLabel(capability.name);
-      if (label) addAgentRecord(mesh, instance, `${label}._tcp.${zone}`, srv);
+      if (label) addAgentRecord(mesh, instance, `${label}._tcp.${suffix}`, srv);
       else skipped.push({ id: instance.id, reason: 'invalid_capability_label', detail: capability.name });
     }
   }
-  const agents = published.length;
+  // An instance listed twice (a view's namespaced name and its home alias) is one agent.
+  const agents = new Set(published.map((instance) => instance.id)).size;
 
   const zones = [mesh.zone, ...reverse.map((builder) => builder.zone)];
   let names = 0;

@@ -5,7 +5,9 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { compileZone, type MeshInstance, type StaticRecord, type ZoneCompileOptions } from './compile.ts';
+import type { UnmatchedViewPolicy, ViewSpec } from '../config/views.ts';
 import { reverseZonesForCidr } from './reverse.ts';
+import { instancesForView, type NamespacedInstance } from './views.ts';
 import { ZONE_SKIP_REASONS, type SkipReason, type ZoneSet } from './zone.ts';
 
 const SKIP_MESSAGES: Record<SkipReason, string> = {
@@ -27,9 +29,24 @@ export interface ZoneSettings {
   reverseCidrs: string[];
 }
 
+/** Views as the zone holder needs them; absent or an empty list: one zone set for everyone. */
+export interface ZoneViews {
+  list: readonly Pick<ViewSpec, 'name' | 'namespaces' | 'home'>[];
+  unmatched: UnmatchedViewPolicy;
+}
+
+/**
+ * The zone set index a client in no view gets: with `unmatched: nxdomain`, the set after the
+ * views' (static records only); with `refused`, NO_VIEW, which the mesh-zone stage refuses.
+ */
+export const NO_VIEW = -1;
+
 export class ZoneHolder {
+  /** One zone set per view, in config order, then (views only) the set of clients in no view. */
+  private zoneSets: ZoneSet[];
   private zones: ZoneSet;
-  private instances: readonly MeshInstance[] = [];
+  private readonly views: ZoneViews | null;
+  private instances: readonly NamespacedInstance[] = [];
   private staticRecords: readonly StaticRecord[];
   private settings: ZoneSettings;
   private lastSerial = 0;
@@ -37,7 +54,8 @@ export class ZoneHolder {
   private readonly gauges: { names: Gauge; records: Gauge; agents: Gauge; serial: Gauge; skipped: Gauge<'reason'> };
   private readonly logger: Logger;
 
-  constructor(settings: ZoneSettings, staticRecords: readonly StaticRecord[], register: Registry, logger: Logger) {
+  constructor(settings: ZoneSettings, staticRecords: readonly StaticRecord[], register: Registry, logger: Logger, views?: ZoneViews) {
+    this.views = views && views.list.length > 0 ? views : null;
     this.settings = settings;
     this.staticRecords = staticRecords;
     this.logger = logger;
@@ -49,27 +67,74 @@ export class ZoneHolder {
       serial: gauge('meshdns_zone_serial', 'SOA serial of the served zone.'),
       skipped: new Gauge({ name: 'meshdns_zone_skipped_instances', help: 'Agent instances (or capabilities) left out of the zone, by reason.', labelNames: ['reason'] as const, registers: [register] }),
     };
-    this.zones = this.compile();
+    this.zoneSets = this.compileAll();
+    this.zones = this.zoneSets[0]!;
   }
 
-  current(): ZoneSet {
-    return this.zones;
+  /**
+   * The zone set of one view (the index the access-control stage put in the query context);
+   * without views, or with no argument, the first (the only one without views). Stats, /ready and
+   * the local-names stage read the first.
+   */
+  current(view = 0): ZoneSet {
+    return this.zoneSets[view] ?? this.zones;
   }
 
-  setInstances(instances: readonly MeshInstance[]): void {
+  /** The zone set index a client in no view answers from, or NO_VIEW (refused). */
+  unmatchedView(): number {
+    return this.views === null ? 0 : this.views.unmatched === 'nxdomain' ? this.views.list.length : NO_VIEW;
+  }
+
+  setInstances(instances: readonly NamespacedInstance[]): void {
     this.instances = instances;
-    this.zones = this.compile();
+    this.swap();
   }
 
   setStatic(settings: ZoneSettings, staticRecords: readonly StaticRecord[]): void {
     this.settings = settings;
     this.staticRecords = staticRecords;
-    this.zones = this.compile();
+    this.swap();
   }
 
-  private compile(): ZoneSet {
+  private swap(): void {
+    const sets = this.compileAll();
+    // Assigned together: a query reads one array, never views of two generations.
+    this.zoneSets = sets;
+    this.zones = sets[0]!;
+  }
+
+  /** One zone set per view plus the unmatched one; without views, the one zone set. */
+  private compileAll(): ZoneSet[] {
     // Serial: seconds since the epoch, but always increasing even for two changes in one second.
+    // One serial for every view: they are one generation of the same data.
     this.lastSerial = Math.max(this.lastSerial + 1, Math.floor(Date.now() / 1000)) >>> 0;
+    const perView = this.views === null ? [this.instances] : [...this.views.list.map((view) => instancesForView(this.instances, view)), []];
+    const sets = perView.map((instances) => this.compile(instances));
+    // With views: names and records of every set, agents counted once whatever views see them.
+    this.gauges.names.set(sets.reduce((sum, set) => sum + set.stats.names, 0));
+    this.gauges.records.set(sets.reduce((sum, set) => sum + set.stats.records, 0));
+    this.gauges.agents.set(this.views === null ? sets[0]!.stats.agents : new Set(perView.flat().filter((instance) => instance.addresses.length > 0).map((instance) => instance.id)).size);
+    this.gauges.serial.set(this.lastSerial);
+    this.gauges.skipped.reset();
+    // Every reason present with 0, so an alert on a collision sees a series before the first one.
+    for (const reason of ZONE_SKIP_REASONS) this.gauges.skipped.set({ reason }, 0);
+    const counted = new Set<string>();
+    for (const skip of sets.flatMap((set) => set.skipped)) {
+      const key = `${skip.id}|${skip.reason}|${skip.detail}`;
+      // A skip seen in several views is one skip.
+      if (counted.has(key)) continue;
+      counted.add(key);
+      this.gauges.skipped.inc({ reason: skip.reason });
+      if (this.warnedSkips.size > 10_000) this.warnedSkips.clear(); // bounded: agents come and go
+      if (!this.warnedSkips.has(key)) {
+        this.warnedSkips.add(key);
+        this.logger.warn({ agent: skip.id, reason: skip.reason, value: skip.detail }, SKIP_MESSAGES[skip.reason]);
+      }
+    }
+    return sets;
+  }
+
+  private compile(instances: readonly MeshInstance[]): ZoneSet {
     const options: ZoneCompileOptions = {
       zone: this.settings.zone,
       ttl: this.settings.ttl,
@@ -77,23 +142,6 @@ export class ZoneHolder {
       reverseZones: this.settings.reverseCidrs.flatMap(reverseZonesForCidr),
       serial: this.lastSerial,
     };
-    const zones = compileZone(this.instances, this.staticRecords, options);
-    this.gauges.names.set(zones.stats.names);
-    this.gauges.records.set(zones.stats.records);
-    this.gauges.agents.set(zones.stats.agents);
-    this.gauges.serial.set(zones.serial);
-    this.gauges.skipped.reset();
-    // Every reason present with 0, so an alert on a collision sees a series before the first one.
-    for (const reason of ZONE_SKIP_REASONS) this.gauges.skipped.set({ reason }, 0);
-    for (const skip of zones.skipped) {
-      this.gauges.skipped.inc({ reason: skip.reason });
-      const key = `${skip.id}|${skip.reason}|${skip.detail}`;
-      if (this.warnedSkips.size > 10_000) this.warnedSkips.clear(); // bounded: agents come and go
-      if (!this.warnedSkips.has(key)) {
-        this.warnedSkips.add(key);
-        this.logger.warn({ agent: skip.id, reason: skip.reason, value: skip.detail }, SKIP_MESSAGES[skip.reason]);
-      }
-    }
-    return zones;
+    return compileZone(instances, this.staticRecords, options);
   }
 }

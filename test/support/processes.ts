@@ -7,7 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export type Readiness = { port: number; host?: string } | { url: string };
+/**
+ * When a started process counts as ready: a TCP port or URL that answers, or a line it prints
+ * (for processes the test cannot reach over loopback, such as one inside a network namespace).
+ */
+export type Readiness = { port: number; host?: string } | { url: string } | { output: RegExp };
 
 export interface StartProcessOptions {
   /** Short label for error messages. */
@@ -72,7 +76,7 @@ export async function startProcess(options: StartProcessOptions): Promise<Starte
   running.add(started);
 
   try {
-    await waitUntilReady(options.ready, options.readyTimeoutMs ?? 15_000, () => hasExited);
+    await waitUntilReady(options.ready, options.readyTimeoutMs ?? 15_000, () => hasExited, () => output);
   } catch (error) {
     await started.stop();
     throw new Error(`${options.name} (pid ${started.pid}) did not become ready: ${(error as Error).message}\n--- output ---\n${output}`);
@@ -104,12 +108,14 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
-async function waitUntilReady(ready: Readiness, timeoutMs: number, hasExited: () => boolean): Promise<void> {
+async function waitUntilReady(ready: Readiness, timeoutMs: number, hasExited: () => boolean, output: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastProblem = 'not tried';
   while (Date.now() < deadline) {
     if (hasExited()) throw new Error('process exited before it was ready');
-    const problem = 'url' in ready ? await probeUrl(ready.url) : await probePort(ready.port, ready.host ?? '127.0.0.1');
+    const problem = 'output' in ready
+      ? (ready.output.test(output()) ? null : `no output matching ${String(ready.output)}`)
+      : 'url' in ready ? await probeUrl(ready.url) : await probePort(ready.port, ready.host ?? '127.0.0.1');
     if (problem === null) return;
     lastProblem = problem;
     await sleep(50);

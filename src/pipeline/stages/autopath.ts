@@ -146,9 +146,10 @@ export function synthesizeAutopathAnswer(bare: DnsRequest, answer: StageAnswer, 
 
 export function createAutopathStage(options: AutopathOptions): PipelineStage {
   const { zone: source, enabled, metrics, resolveRest } = options;
-  // The deepest mesh name, computed once per zone set (the registry sync replaces it as a whole).
-  let depthOf: ZoneSet | null = null;
-  let deepest = 1;
+  // The deepest mesh name, computed once per zone set (the registry sync replaces it as a whole),
+  // kept per view so clients of different views do not recompute it for each other.
+  const depthOf: (ZoneSet | undefined)[] = [];
+  const deepestByView: number[] = [];
 
   const shortcut = (context: QueryContext, bare: DnsRequest, ceiling: number, answer: StageAnswer): StageResult => {
     const usable = answer.sections.rcode === Rcode.NOERROR && answer.kind !== 'refused' && answer.kind !== 'servfail';
@@ -161,12 +162,14 @@ export function createAutopathStage(options: AutopathOptions): PipelineStage {
   return {
     name: 'autopath',
     resolve(context: QueryContext): StageResult | Promise<StageResult> {
-      const zones = source.current();
-      if (zones !== depthOf) {
-        depthOf = zones;
-        deepest = deepestMeshName(zones);
+      const view = context.zoneView;
+      if (view < 0) return null; // in no view: the mesh-zone stage refuses
+      const zones = source.current(view);
+      if (depthOf[view] !== zones) {
+        depthOf[view] = zones;
+        deepestByView[view] = deepestMeshName(zones);
       }
-      const bareName = searchExpandedBareName(zones, context.request.qname, deepest);
+      const bareName = searchExpandedBareName(zones, context.request.qname, deepestByView[view]!);
       if (bareName === null) return null;
       metrics.searchExpanded++;
       if (!enabled || !context.meshAllowed || context.request.qclass !== RRClass.IN) return null;

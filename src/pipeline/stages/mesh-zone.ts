@@ -8,8 +8,11 @@ import type { PipelineStage, QueryContext, StageResult } from '../types.ts';
 import { PROHIBITED } from './access-control.ts';
 
 export interface MeshZoneSource {
-  /** The zone set to answer from; swapped atomically by the registry sync. */
-  current(): ZoneSet;
+  /**
+   * The zone set to answer from; swapped atomically by the registry sync. `view`: the client's
+   * zone view (context.zoneView); without an argument, or without views, the one zone set.
+   */
+  current(view?: number): ZoneSet;
   /** False until the first registry sync or snapshot load (static records serve meanwhile). */
   ready(): boolean;
 }
@@ -19,10 +22,12 @@ export function createMeshZoneStage(source: MeshZoneSource): PipelineStage {
     name: 'mesh-zone',
     resolve(context: QueryContext): StageResult {
       const { request } = context;
-      const sections = answerFromZone(source.current(), request.qname, request.qtype, request.qnameWireLength);
+      const view = context.zoneView;
+      const sections = answerFromZone(source.current(view < 0 ? 0 : view), request.qname, request.qtype, request.qnameWireLength);
       if (!sections) return null;
-      // Ours, but this client's view does not include the mesh: refused, never forwarded.
-      if (!context.meshAllowed) return { kind: 'refused', sections: rcodeOnly(Rcode.REFUSED), ede: PROHIBITED };
+      // Ours, but this client's view does not include the mesh (or it is in no view, with
+      // views.unmatched: refused): refused, never forwarded.
+      if (!context.meshAllowed || view < 0) return { kind: 'refused', sections: rcodeOnly(Rcode.REFUSED), ede: PROHIBITED };
       // Before the registry has been read, "no such agent" is not known to be true, and a
       // negative answer would be cached downstream for the SOA minimum: say "not ready" instead.
       // Negative includes a CNAME chain that ends in NXDOMAIN/NODATA (RFC 6604 §3, RFC 2308 §2):

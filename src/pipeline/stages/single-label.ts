@@ -9,8 +9,8 @@
 // Types that exist at single-label names in the public DNS (NS, SOA, DS, DNSKEY at TLDs) are
 // left to local-names, which forwards them.
 //
-// The zone is read through the same accessor as the mesh-zone stage (MeshZoneSource), so what a
-// client's view may see applies to short names too.
+// The zone is read through the same accessor as the mesh-zone stage (MeshZoneSource, with the
+// client's context.zoneView), so a client sees as short names exactly the agents its view shows.
 
 import { RRType } from '../../wire/constants.ts';
 import { answerFromZone } from '../../zone/answer.ts';
@@ -41,8 +41,10 @@ export function createSingleLabelStage(options: SingleLabelOptions): PipelineSta
       const { qname, qtype, qnameWireLength } = context.request;
       // The root and every multi-label name pass on at the cost of one indexOf.
       if (qname === '' || qname.indexOf('.') >= 0 || INFRASTRUCTURE_TYPES.has(qtype)) return null;
-      if (context.meshAllowed) {
-        const zones = source.current();
+      // The client's own view of the mesh (views: its zone set; in no view: no mesh names).
+      const view = context.zoneView;
+      if (context.meshAllowed && view >= 0) {
+        const zones = source.current(view);
         const meshName = `${qname}.${zones.meshApex}`;
         // An empty non-terminal (a node without records) is not an agent: not ours to answer.
         if ((zones.byApex.get(zones.meshApex)?.nodes.get(meshName)?.size ?? 0) > 0) {

@@ -1,34 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig, resolveConfigPath } from '../../../src/config/load.ts';
 import { OPTIONS, type MeshDnsConfig } from '../../../src/config/options.ts';
 import { RRType } from '../../../src/wire/constants.ts';
+import { configError, configFiles } from '../../support/config-files.ts';
 
-const directory = mkdtempSync(join(tmpdir(), 'mesh-dns-config-'));
-afterAll(() => rmSync(directory, { recursive: true, force: true }));
-
-let files = 0;
-function yamlFile(text: string): string {
-  const path = join(directory, `config-${++files}.yaml`);
-  writeFileSync(path, text);
-  return path;
-}
+const yamlFile = configFiles('config');
 
 function valueAt(config: MeshDnsConfig, key: string): unknown {
   const [section, name] = key.split('.') as [string, string];
   return (config as unknown as Record<string, Record<string, unknown>>)[section]![name];
-}
-
-function configError(path: string, env: NodeJS.ProcessEnv = {}): ConfigError {
-  try {
-    loadConfig(path, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('loadConfig accepted the config');
 }
 
 const emptyFile = yamlFile('# nothing set\n');
@@ -149,8 +129,12 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_RESOLVE_HOSTNAMES: ['false', false],
     MESH_DNS_REGISTRY_MAX_BODY_BYTES: ['1048576', 1048576],
     MESH_DNS_REGISTRY_MAX_AGENTS: ['100', 100],
+    MESH_DNS_PROBE_ENDPOINTS: ['true', true],
+    MESH_DNS_PROBE_TIMEOUT: ['250ms', 250],
     MESH_DNS_RECURSION_NETWORKS: ['10.0.0.0/8', ['10.0.0.0/8']],
     MESH_DNS_MESH_NETWORKS: ['192.168.0.0/16, fd00::/8', ['192.168.0.0/16', 'fd00::/8']],
+    MESH_DNS_VIEWS: ['[{"name":"a","networks":["10.0.0.0/8"],"namespaces":["x"],"home":"x"}]', [{ name: 'a', networks: ['10.0.0.0/8'], namespaces: ['x'], home: 'x' }]],
+    MESH_DNS_VIEWS_UNMATCHED: ['nxdomain', 'nxdomain'],
     MESH_DNS_DOMAIN_NEEDED: ['false', false],
     MESH_DNS_BOGUS_PRIV: ['no', false],
     MESH_DNS_RUNTIME_RESOLVER: ['10.89.0.1', [{ host: '10.89.0.1', port: 53, family: 'ipv4' }]],
@@ -374,7 +358,7 @@ describe('loadConfig: errors name the source, the key and the reason', () => {
   });
 
   it('a missing file', () => {
-    const path = join(directory, 'missing.yaml');
+    const path = `${yamlFile('')}.missing`;
     expect(configError(path).message).toBe(`${path}: (file): cannot read: no such file (ENOENT)`);
   });
 });

@@ -34,7 +34,7 @@ export function stageHarness(reply: (req: DnsRequest) => StageAnswer | Promise<S
   const stage = createCacheStage({ cache, staleAnswerTimeoutMs, now: () => clock.now, logger: pino({ level: 'silent' }) });
   let forwards = 0;
   const ask = async (req: DnsRequest) => {
-    const context: QueryContext = { request: req, transport: 'udp', family: 'ipv4', clientAddress: '127.0.0.1', recursionAllowed: true, meshAllowed: true };
+    const context: QueryContext = { request: req, transport: 'udp', family: 'ipv4', clientAddress: '127.0.0.1', recursionAllowed: true, meshAllowed: true, zoneView: 0 };
     const next: NextStages = () => {
       forwards++;
       return reply(req);

@@ -10,7 +10,7 @@ import { buildQuery } from '../../support/dns-messages.ts';
 function context(name: string, type: number = RRType.A): QueryContext {
   const parsed = parseRequest(buildQuery({ id: 1, name, type }));
   if (!parsed.ok) throw new Error(`test query for ${name} did not parse`);
-  return { request: parsed.request, transport: 'udp', family: 'ipv4', clientAddress: '127.0.0.1', recursionAllowed: true, meshAllowed: true };
+  return { request: parsed.request, transport: 'udp', family: 'ipv4', clientAddress: '127.0.0.1', recursionAllowed: true, meshAllowed: true, zoneView: 0 };
 }
 
 function stageWithApex(initial: string) {

@@ -101,6 +101,35 @@ describe('registry sync under registry faults', () => {
     return { sync, changes, log };
   }
 
+  it('with namespaces: one GET /agents?namespace= per namespace per poll, each agent tagged; one namespace failing (a hostile body) keeps the whole last good zone', async () => {
+    const byNamespace: Record<string, Record<string, unknown>[]> = {
+      app: [agentInfo({ id: 'api-1', name: 'api', endpoint: 'http://10.0.2.5:8080' })],
+      data: [agentInfo({ id: 'db-1', name: 'db', endpoint: 'http://10.0.3.5:8080' })],
+    };
+    fake.answer((req, res) => json(res, 200, agentsBody(byNamespace[new URL(req.url ?? '/', 'http://x').searchParams.get('namespace') ?? ''] ?? [])));
+    const { sync, changes } = setup({ namespaces: ['data', 'app', 'data'] });
+    expect(await sync.pollNow()).toMatchObject({ result: 'changed', agents: 2 });
+    expect(fake.requests).toEqual(['GET /agents?namespace=data', 'GET /agents?namespace=app']);
+    expect(changes[0]!.agents.map((agent) => [agent.id, agent.namespace])).toEqual([['api-1', 'app'], ['db-1', 'data']]);
+    expect(await sync.pollNow()).toMatchObject({ result: 'unchanged' });
+
+    // An agent that moves namespace is a change.
+    byNamespace['data'] = [...byNamespace['data']!, byNamespace['app']![0]!];
+    byNamespace['app'] = [];
+    expect(await sync.pollNow()).toMatchObject({ result: 'changed', agents: 2 });
+    expect(changes[1]!.agents.map((agent) => [agent.id, agent.namespace])).toEqual([['api-1', 'data'], ['db-1', 'data']]);
+
+    // The data listing turns hostile (nested past the depth bound): the poll fails whole.
+    fake.answer((req, res) => {
+      if (req.url?.includes('namespace=data')) res.end(`{"agents":null,"x":${'['.repeat(100_000)}`);
+      else json(res, 200, agentsBody([]));
+    });
+    expect(await sync.pollNow()).toMatchObject({ result: 'failed', reason: 'format' });
+    expect(sync.state().lastErrorCode).toBe('TOO_DEEP');
+    expect(changes).toHaveLength(2);
+  });
+
+
   it.each([
     ['a garbage body', (res: ServerResponse) => res.end('<html>oops</html>'), 'format'],
     ['agents of the wrong type', (res: ServerResponse) => json(res, 200, { agents: 'none' }), 'format'],
@@ -122,6 +151,7 @@ describe('registry sync under registry faults', () => {
       lastErrorCode: expect.any(String),
       consecutiveFailures: 2,
       agents: 1,
+      endpointProbe: { enabled: false },
       snapshot: null,
     });
     expect(await metricValue(register, 'meshdns_registry_polls_total', { result: 'success' })).toBe(1);

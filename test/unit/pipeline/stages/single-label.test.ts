@@ -29,7 +29,7 @@ function runtimeStage(): PipelineStage & { asked: string[] } {
   };
 }
 
-function contextFor(name: string, type: number = RRType.A, views = { recursionAllowed: true, meshAllowed: true }): QueryContext {
+function contextFor(name: string, type: number = RRType.A, views = { recursionAllowed: true, meshAllowed: true, zoneView: 0 }): QueryContext {
   const parsed = parseRequest(buildQuery({ name, type }));
   if (!parsed.ok) throw new Error('bad query');
   return { request: parsed.request, transport: 'udp', family: 'ipv4', clientAddress: '127.0.0.1', ...views };
@@ -79,7 +79,7 @@ describe('single-label stage', () => {
     // Multi-label names are not this stage's: passed on, runtime not asked.
     expect(stage.resolve(contextFor('registry.example.test'), next)).toBeNull();
     // A client without recursion is not relayed anywhere.
-    expect(stage.resolve(contextFor('postgres', RRType.A, { recursionAllowed: false, meshAllowed: true }), next)).toBeNull();
+    expect(stage.resolve(contextFor('postgres', RRType.A, { recursionAllowed: false, meshAllowed: true, zoneView: 0 }), next)).toBeNull();
     expect(runtime.asked).toEqual(['registry']);
     expect(metrics.singleLabel).toEqual({ zone: 1, runtime: 1, nxdomain: 1 });
   });
@@ -87,7 +87,21 @@ describe('single-label stage', () => {
   it('does not show mesh names to a client whose view excludes the mesh', () => {
     const { zones } = makeHandler({ instances });
     const stage = createSingleLabelStage({ zone: { current: () => zones, ready: () => true }, runtime: null, domainNeeded: true, metrics: new ShortNameMetrics() });
-    expect(stage.resolve(contextFor('weather', RRType.A, { recursionAllowed: true, meshAllowed: false }), () => { throw new Error('unused'); })).toBeNull();
+    expect(stage.resolve(contextFor('weather', RRType.A, { recursionAllowed: true, meshAllowed: false, zoneView: 0 }), () => { throw new Error('unused'); })).toBeNull();
+  });
+
+  it('shows a client only the agents of its own view (the zone set of context.zoneView); none in no view', () => {
+    const withWeather = makeHandler({ instances }).zones;
+    const withoutWeather = makeHandler({ instances: [meshInstance({ id: 'db-1', name: 'db' })] }).zones;
+    const stage = createSingleLabelStage({ zone: { current: (view = 0) => (view === 0 ? withWeather : withoutWeather), ready: () => true }, runtime: null, domainNeeded: true, metrics: new ShortNameMetrics() });
+    const next = () => {
+      throw new Error('unused');
+    };
+    const views = (zoneView: number) => ({ recursionAllowed: true, meshAllowed: true, zoneView });
+    expect((stage.resolve(contextFor('weather', RRType.A, views(0)), next) as StageAnswer).kind).toBe('authoritative');
+    expect(stage.resolve(contextFor('weather', RRType.A, views(1)), next)).toBeNull();
+    expect((stage.resolve(contextFor('db', RRType.A, views(1)), next) as StageAnswer).kind).toBe('authoritative');
+    expect(stage.resolve(contextFor('weather', RRType.A, views(-1)), next)).toBeNull();
   });
 
   it('keeps its memo entries apart from the zone\'s own: a NODATA of the same question length stays well-formed', async () => {
