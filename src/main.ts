@@ -9,9 +9,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError, loadConfig, resolveConfigPath, type LoadedConfig } from './config/load.ts';
-import { chooseUpstreams } from './forward/setup.ts';
+import { chooseUpstreams, timingVerdicts } from './forward/setup.ts';
 import { upstreamName } from './forward/types.ts';
 import { ListenError } from './listeners/address.ts';
+import { stopOnSignals } from './lifecycle.ts';
 import { NoListenerError, startMeshDns } from './server.ts';
 import { runHealthcheck } from './cli/healthcheck.ts';
 import { runResolvConfCommand } from './cli/resolv-conf.ts';
@@ -101,23 +102,8 @@ async function main(): Promise<number> {
     }
   };
   if (reloadPending) reload();
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        // Supervisors repeat SIGTERM (npm forwards it to a child that the process group already
-        // signalled): let the graceful stop finish. A second Ctrl-C is an operator insisting.
-        if (signal === 'SIGINT') process.exit(ExitCode.INTERRUPTED);
-        return;
-      }
-      stopping = true;
-      logger.info({ signal }, 'shutting down: no new queries, finishing those in flight');
-      resolve();
-    };
-    process.on('SIGTERM', shutdown);
-    process.on('SIGINT', shutdown);
-  });
-  await server.stop();
+  // Lame duck, drain, release: lifecycle.ts (also what a repeated signal does).
+  await stopOnSignals(server.shutdown, logger, ExitCode.INTERRUPTED);
   logger.info('stopped');
   return ExitCode.OK;
 }
@@ -149,7 +135,8 @@ function check(loaded: LoadedConfig): number {
   if (choice.upstreams.length > 0) lines.push(`upstreams: ${choice.upstreams.map(upstreamName).join(', ')} (from ${choice.from})`);
   else lines.push(`upstreams: none (from ${choice.from}): names outside the mesh zone are REFUSED${domains.length > 0 ? ', except under the per-domain upstreams\' domains' : ''}`);
   if (domains.length > 0) lines.push(`per-domain upstreams: ${domains.join(', ')} (from ${loaded.sourceOf('upstreams.domains')})`);
-  for (const verdict of choice.verdicts) {
+  const forwards = choice.upstreams.length > 0 || domains.length > 0;
+  for (const verdict of [...choice.verdicts, ...(forwards ? timingVerdicts(config) : [])]) {
     const fields = Object.entries(verdict.fields).map(([key, value]) => `${key}=${String(value)}`).join(' ');
     lines.push(`${verdict.level === 'error' ? 'error' : 'warning'}: ${verdict.message} (${fields})`);
   }

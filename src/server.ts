@@ -8,6 +8,7 @@ import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import type { LoadedConfig } from './config/load.ts';
 import { OPTIONS, type MeshDnsConfig } from './config/options.ts';
 import { startOperationsServer, type OperationsServer } from './http/server.ts';
+import { createShutdownSequence, type ShutdownPhase, type ShutdownSequence } from './lifecycle.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from './listeners/address.ts';
 import { createListenerMetrics, type ListenerMetrics } from './listeners/metrics.ts';
 import { startTcpListener } from './listeners/tcp.ts';
@@ -22,6 +23,7 @@ import { createRegistrySync, type RegistrySync } from './registry/sync.ts';
 import { viewNamespaces } from './config/views.ts';
 import { ZoneHolder, type ZoneSettings } from './zone/holder.ts';
 import { setUpRecursion, type Recursion } from './forward/setup.ts';
+import { setUpRateLimit } from './ratelimit/setup.ts';
 import { upstreamName } from './forward/types.ts';
 
 export interface MeshDnsServer {
@@ -35,6 +37,8 @@ export interface MeshDnsServer {
   reload(loaded: LoadedConfig): void;
   /** Stops taking queries, lets in-flight ones finish (up to shutdown.grace), releases everything. */
   stop(): Promise<void>;
+  /** The SIGTERM sequence: lame duck (shutdown.lameDuck, /ready 503), then stop(). See lifecycle.ts. */
+  readonly shutdown: ShutdownSequence;
 }
 
 /** Option keys (outside zone.*, which SIGHUP applies) whose value differs between two configs. */
@@ -83,6 +87,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   const recursion = setUpRecursion(config, metricsRegistry, logger, loaded.sourceOf);
   if (!recursion) logger.warn('no upstreams: names outside the mesh zone will be REFUSED');
   const stages = createQueryPipeline({
+    rateLimit: setUpRateLimit(config, metricsRegistry),
     zone: { current: (view) => zone.current(view), ready: () => registry === null || registry.state().ready },
     chaosVersion: config.chaos.version,
     access: { ...config.access, viewNetworks: config.views.list.map((view) => view.networks), unmatchedView: zone.unmatchedView() },
@@ -112,7 +117,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     throw error;
   });
   const operations = config.listen.http
-    ? await startOperationsServer(config.listen.http, metricsRegistry, () => readiness(zone, registry, listeners, recursion), logger, config.http.readyDetail).catch(async (error: unknown) => {
+    ? await startOperationsServer(config.listen.http, metricsRegistry, () => readiness(zone, registry, listeners, recursion, shutdown.phase()), logger, config.http.readyDetail).catch(async (error: unknown) => {
         await Promise.all(listeners.map((listener) => listener.close(0)));
         recursion?.close();
         throw error;
@@ -128,6 +133,23 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   logger.info({ listeners: listeners.map((listener) => listener.description), http: operations?.address ?? 'off', zone: config.zone.name, registry: config.registry.url || 'none', config: config.source }, 'mesh-dns started');
 
   let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      await Promise.all(listeners.map((listener) => listener.close(config.shutdown.grace)));
+      await registry?.stop();
+      recursion?.close();
+      await operations?.close();
+    })();
+    return stopping;
+  };
+  const shutdown = createShutdownSequence({
+    lameDuckMs: config.shutdown.lameDuck,
+    stop,
+    onPhase: (phase) => {
+      if (phase === 'lame_duck') logger.info({ lameDuckMs: config.shutdown.lameDuck }, 'lame duck: still answering every query, /ready is 503');
+      else if (phase === 'draining') logger.info({ graceMs: config.shutdown.grace }, 'draining: no new queries, finishing those in flight');
+    },
+  });
   return {
     listeners,
     operations,
@@ -143,15 +165,8 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
       const waiting = settingsNeedingRestart(config, next.config);
       if (waiting.length > 0) logger.warn({ keys: waiting }, 'changed settings that take effect only after a restart');
     },
-    stop() {
-      stopping ??= (async () => {
-        await Promise.all(listeners.map((listener) => listener.close(config.shutdown.grace)));
-        await registry?.stop();
-        recursion?.close();
-        await operations?.close();
-      })();
-      return stopping;
-    },
+    stop,
+    shutdown,
   };
 }
 
@@ -213,12 +228,16 @@ async function bindPair(address: ListenAddress, wiring: ListenerWiring, logger: 
   }
 }
 
-function readiness(zone: ZoneHolder, registry: RegistrySync | null, listeners: readonly DnsListener[], recursion: Recursion | null) {
+function readiness(zone: ZoneHolder, registry: RegistrySync | null, listeners: readonly DnsListener[], recursion: Recursion | null, phase: ShutdownPhase) {
   const zones = zone.current();
   const registryState = registry?.state() ?? null;
+  // Shutting down: not ready whatever the zone says, so no new client is sent here (the lame duck
+  // still answers those that come); /health stays 200, the process is not broken.
+  const stopping = phase !== 'serving';
   return {
-    ready: registryState === null || registryState.ready,
+    ready: !stopping && (registryState === null || registryState.ready),
     detail: {
+      ...(stopping ? { shutdown: { phase, detail: phase === 'lame_duck' ? 'shutting down: still answering queries until the lame duck ends' : 'shutting down: finishing queries in flight' } } : {}),
       registry: registryState ?? { configured: false },
       zone: { serial: zones.serial, ...zones.stats },
       listeners: listeners.map((listener) => listener.description),

@@ -1,13 +1,15 @@
 // `mesh-dns resolv-conf [--zone Z] [--server IP] [--config FILE]`: the resolver settings an agent
 // container should use with mesh-dns, as resolv.conf, docker-compose keys and a Kubernetes
-// dnsConfig, each line with why. The zone, server and forwarding deadline come from the flags,
-// else from the config, so the advice matches the server it is printed for.
+// dnsConfig, each line with why. The zone and server come from the flags, else from the config;
+// timeout and attempts from the timing contract (upstreams.clientBudget), so the advice matches
+// the server it is printed for.
 //
 // renderResolverAdvice is pure (tested without a process); runResolvConfCommand is the CLI edge.
 
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config/load.ts';
+import { ANSWER_MARGIN_MS, RECOMMENDED_CLIENT } from '../forward/timing-contract.ts';
 
 export interface ResolverAdviceInput {
   zone: string;
@@ -15,23 +17,25 @@ export interface ResolverAdviceInput {
   server: string;
   /** mesh-dns's whole-query forwarding deadline (upstreams.deadline), ms. */
   deadlineMs: number;
+  /** The clients' total wait the timing contract is written for (upstreams.clientBudget), ms. */
+  clientBudgetMs: number;
   /** The port mesh-dns listens on, to warn when it is not 53. */
   port: number;
 }
 
-export const RESOLVER_ATTEMPTS = 2;
+export const RESOLVER_ATTEMPTS = RECOMMENDED_CLIENT.attempts;
 
 /**
- * Per-try timeout, whole seconds (resolv.conf has no finer unit): the client's total wait
- * (timeout × attempts) must outlast mesh-dns's deadline, so it receives mesh-dns's definite
- * answer (SERVFAIL with EDE) instead of giving up first.
+ * Per-try timeout, whole seconds (resolv.conf has no finer unit): the client budget of the timing
+ * contract (forward/timing-contract.ts, upstreams.clientBudget) spread over the attempts.
  */
-export function recommendedTimeoutSeconds(deadlineMs: number): number {
-  return Math.max(1, Math.ceil(deadlineMs / 1000 / RESOLVER_ATTEMPTS) + 1);
+export function recommendedTimeoutSeconds(clientBudgetMs: number): number {
+  return Math.max(1, Math.round(clientBudgetMs / 1000 / RESOLVER_ATTEMPTS));
 }
 
 export function renderResolverAdvice(input: ResolverAdviceInput): string {
-  const timeout = recommendedTimeoutSeconds(input.deadlineMs);
+  const timeout = recommendedTimeoutSeconds(input.clientBudgetMs);
+  const fits = input.deadlineMs + ANSWER_MARGIN_MS <= timeout * RESOLVER_ATTEMPTS * 1000;
   const options = ['ndots:0', `timeout:${timeout}`, `attempts:${RESOLVER_ATTEMPTS}`, 'single-request-reopen'];
   const lines = [
     '# /etc/resolv.conf for an agent container',
@@ -44,8 +48,9 @@ export function renderResolverAdvice(input: ResolverAdviceInput): string {
     '#   ndots:0      every name is asked as typed first: `weather.` is answered from the mesh zone and',
     '#                `registry.` by the container runtime resolver in one round trip, and',
     '#                api.example.com never walks the search list (ndots:5 costs 2–4 extra queries per name).',
-    `#   timeout:${timeout}    × attempts:${RESOLVER_ATTEMPTS} = ${timeout * RESOLVER_ATTEMPTS} s > mesh-dns's forwarding deadline (${input.deadlineMs / 1000} s):`,
-    '#                the client waits for mesh-dns\'s definite answer (SERVFAIL with EDE) instead of giving up first.',
+    `#   timeout:${timeout}    × attempts:${RESOLVER_ATTEMPTS} = ${timeout * RESOLVER_ATTEMPTS} s, the client budget of mesh-dns's timing contract: its forwarding`,
+    `#                deadline (${input.deadlineMs / 1000} s) ends inside it, so the client gets a definite answer (positive, stale with EDE 3,`,
+    '#                or SERVFAIL with EDE) instead of giving up first (README "Timing contract").',
     `#   attempts:${RESOLVER_ATTEMPTS}   one retransmission for a lost datagram.`,
     '#   single-request-reopen  glibc: if only one of the parallel A/AAAA answers arrives, resend from a new',
     '#                socket instead of waiting out the timeout (the conntrack race; musl ignores it).',
@@ -67,6 +72,7 @@ export function renderResolverAdvice(input: ResolverAdviceInput): string {
       return value === undefined ? `    - name: ${name}` : `    - name: ${name}\n      value: "${value}"`;
     }),
   ];
+  if (!fits) lines.push('', `# NOTE: upstreams.deadline (${input.deadlineMs / 1000} s) does not end inside timeout × attempts; clients may give up before mesh-dns answers.`);
   if (input.port !== 53) lines.push('', `# NOTE: mesh-dns listens on port ${input.port}; stub resolvers only use port 53 (set listen.dns to ${input.server}:53).`);
   return `${lines.join('\n')}\n`;
 }
@@ -103,6 +109,7 @@ export function runResolvConfCommand(argv: readonly string[], out: (text: string
     zone: (values.zone ?? config.zone.name).replace(/\.$/, ''),
     server: values.server ?? listenHost,
     deadlineMs: config.upstreams.deadline,
+    clientBudgetMs: config.upstreams.clientBudget,
     port: listen?.port ?? 53,
   }));
   return 0;

@@ -76,6 +76,22 @@ export const OPTIONS = [
     doc: 'Views by client network: `{name, networks: [CIDR…], namespaces: [ns…], home: ns}` (env: the list as JSON). A view sees `<agent>.<namespace>.<zone>` for its namespaces and `<agent>.<zone>` for its home namespace; each namespace is polled with `GET /agents?namespace=`. Empty: no views, every client sees every agent as `<agent>.<zone>`.' },
   { key: 'views.unmatched', env: 'MESH_DNS_VIEWS_UNMATCHED', default: 'refused', parse: parseEnum(['refused', 'nxdomain'] as const),
     doc: 'With views: what a client in no view gets for mesh names, `refused` (EDE 18) or `nxdomain` (static records still answer).' },
+  { key: 'rateLimit.enabled', env: 'MESH_DNS_RATE_LIMIT', default: true, parse: parseBoolean,
+    doc: 'Token bucket per client prefix, on the socket address. Over it, UDP queries are dropped (every `slip`-th answered TC=1 so real clients retry over TCP) and TCP queries REFUSED.' },
+  { key: 'rateLimit.queriesPerSecond', env: 'MESH_DNS_RATE_LIMIT_QPS', default: 1000, parse: parseInteger(1, 10_000_000),
+    doc: 'Queries per second each client prefix may send, sustained (UDP and TCP counted apart). Generous: an agent resolving with `ndots:5` sends ~10 queries per name.' },
+  { key: 'rateLimit.burst', env: 'MESH_DNS_RATE_LIMIT_BURST', default: 2000, parse: parseInteger(1, 10_000_000),
+    doc: 'Queries a client prefix may send at once (the bucket size).' },
+  { key: 'rateLimit.ipv4Prefix', env: 'MESH_DNS_RATE_LIMIT_IPV4_PREFIX', default: 32, parse: parseInteger(8, 32),
+    doc: 'IPv4 clients sharing a bucket: the prefix length (32: one bucket per address).' },
+  { key: 'rateLimit.ipv6Prefix', env: 'MESH_DNS_RATE_LIMIT_IPV6_PREFIX', default: 56, parse: parseInteger(16, 128),
+    doc: 'IPv6 clients sharing a bucket: the prefix length (56: one per typical customer/site allocation).' },
+  { key: 'rateLimit.slip', env: 'MESH_DNS_RATE_LIMIT_SLIP', default: 2, parse: parseInteger(0, 100),
+    doc: 'Every N-th UDP query over the limit is answered with an empty TC=1 response instead of dropped (BIND RRL `slip`); 0 drops all.' },
+  { key: 'rateLimit.allowNetworks', env: 'MESH_DNS_RATE_LIMIT_ALLOW', default: ['127.0.0.0/8', '::1/128'], parse: listOf(parseCidr),
+    doc: 'Clients (CIDRs) never rate-limited. Loopback by default: the pod\'s or host\'s own processes, and a source no remote packet can carry (the kernel drops martians), so no one can spoof it to exhaust a bucket.' },
+  { key: 'rateLimit.maxClients', env: 'MESH_DNS_RATE_LIMIT_MAX_CLIENTS', default: 65536, parse: parseInteger(16, 10_000_000),
+    doc: 'Client prefixes tracked at most (~150 bytes each); when full the least recently used is forgotten, which only gives it a full bucket back.' },
   { key: 'names.domainNeeded', env: 'MESH_DNS_DOMAIN_NEEDED', default: true, parse: parseBoolean,
     doc: 'Answer single-label names NXDOMAIN locally instead of forwarding them (dnsmasq `domain-needed`).' },
   { key: 'names.bogusPriv', env: 'MESH_DNS_BOGUS_PRIV', default: true, parse: parseBoolean,
@@ -92,12 +108,14 @@ export const OPTIONS = [
     doc: 'Per-domain upstreams in dnsmasq form `/corp.example/10.0.0.2` (several servers: `/corp.example/10.0.0.2 10.0.0.3`); longest suffix wins.' },
   { key: 'upstreams.policy', env: 'MESH_DNS_UPSTREAM_POLICY', default: 'fastest', parse: parseEnum(['sequential', 'random', 'fastest'] as const),
     doc: 'Which upstream first: `sequential` (config order, dnsmasq `strict-order`), `random`, `fastest` (lowest latency, failures down-weighted).' },
-  { key: 'upstreams.tryTimeout', env: 'MESH_DNS_UPSTREAM_TIMEOUT', default: '2s', parse: parseDurationMs,
-    doc: 'Timeout of one try to one upstream.' },
-  { key: 'upstreams.deadline', env: 'MESH_DNS_UPSTREAM_DEADLINE', default: '5s', parse: parseDurationMs,
-    doc: 'Whole-query deadline for forwarding: past it the client gets SERVFAIL with an Extended DNS Error, never silence.' },
-  { key: 'upstreams.maxTries', env: 'MESH_DNS_UPSTREAM_TRIES', default: 3, parse: parseInteger(1, 10),
+  { key: 'upstreams.tryTimeout', env: 'MESH_DNS_UPSTREAM_TIMEOUT', default: '800ms', parse: parseDurationMs,
+    doc: 'Timeout of one try to one upstream. With `maxTries` 2 it fills the deadline: a lost datagram to a single upstream is re-sent once.' },
+  { key: 'upstreams.deadline', env: 'MESH_DNS_UPSTREAM_DEADLINE', default: '1600ms', parse: parseDurationMs,
+    doc: 'Whole-query deadline for forwarding: past it the client gets SERVFAIL with an Extended DNS Error, never silence. Must end before the client gives up (see `upstreams.clientBudget` and the timing contract).' },
+  { key: 'upstreams.maxTries', env: 'MESH_DNS_UPSTREAM_TRIES', default: 2, parse: parseInteger(1, 10),
     doc: 'Tries per query across upstreams (within the deadline).' },
+  { key: 'upstreams.clientBudget', env: 'MESH_DNS_CLIENT_BUDGET', default: '2s', parse: parseDurationMs,
+    doc: 'How long clients wait in total: `timeout × attempts` of their resolv.conf (`timeout:1 attempts:2` = 2s). Start-up and `--check` warn when `upstreams.deadline` or `cache.staleAnswerTimeout` do not fit it (timing contract).' },
   { key: 'upstreams.forceTcp', env: 'MESH_DNS_UPSTREAM_FORCE_TCP', default: false, parse: parseBoolean,
     doc: 'Send upstream queries over reused, pipelined TCP connections (NodeLocal DNSCache `force_tcp`: no UDP conntrack races).' },
   { key: 'upstreams.maxOutstanding', env: 'MESH_DNS_UPSTREAM_MAX_OUTSTANDING', default: 1024, parse: parseInteger(1, 65536),
@@ -128,8 +146,8 @@ export const OPTIONS = [
     doc: 'How long past expiry an entry may still be served stale.' },
   { key: 'cache.failureRecheck', env: 'MESH_DNS_CACHE_FAILURE_RECHECK', default: '30s', parse: parseTtlSeconds,
     doc: 'After a failed refresh of an expired entry, answer it stale without asking upstream again for this long (RFC 8767 failure recheck timer); 0 asks every time.' },
-  { key: 'cache.staleAnswerTimeout', env: 'MESH_DNS_STALE_ANSWER_TIMEOUT', default: '1.8s', parse: parseDurationMs,
-    doc: 'With a stale entry at hand, answer it after this long if the upstreams have not (RFC 8767 client response timer).' },
+  { key: 'cache.staleAnswerTimeout', env: 'MESH_DNS_STALE_ANSWER_TIMEOUT', default: '800ms', parse: parseDurationMs,
+    doc: 'With a stale entry at hand, answer it after this long if the upstreams have not (RFC 8767 client response timer; its 1.8s outlasts a `timeout:1` client\'s first attempt).' },
   { key: 'limits.udpPayloadSize', env: 'MESH_DNS_UDP_PAYLOAD_SIZE', default: 1232, parse: parseInteger(512, 4096),
     doc: 'Our EDNS UDP payload size (DNS Flag Day 2020 value by default).' },
   { key: 'limits.udpReceiveBuffer', env: 'MESH_DNS_UDP_RECEIVE_BUFFER', default: 4194304, parse: parseInteger(65536, 268435456),
@@ -150,8 +168,10 @@ export const OPTIONS = [
     doc: 'pino log level.' },
   { key: 'log.queries', env: 'MESH_DNS_LOG_QUERIES', default: false, parse: parseBoolean,
     doc: 'Log every query (client, name, type, answer kind, rcode).' },
+  { key: 'shutdown.lameDuck', env: 'MESH_DNS_SHUTDOWN_LAME_DUCK', default: '2s', parse: parseDurationMs,
+    doc: 'On SIGTERM/SIGINT, how long mesh-dns keeps answering new queries (UDP and TCP) while `/ready` is 503, so load balancers and clients move away before the sockets close. `0` stops at once. With `shutdown.grace` it must fit the supervisor\'s stop timeout (Docker: 10 s).' },
   { key: 'shutdown.grace', env: 'MESH_DNS_SHUTDOWN_GRACE', default: '5s', parse: parseDurationMs,
-    doc: 'On SIGTERM, how long in-flight queries may take before the process exits.' },
+    doc: 'After the lame duck, how long queries still in flight may take before the sockets close (new ones are no longer read).' },
 ] as const satisfies readonly OptionSpec[];
 
 /** `auto`, `none`, or the runtime resolver's addresses (loopback or private only). */
@@ -216,9 +236,13 @@ export interface MeshDnsConfig {
   access: { recursionNetworks: string[]; meshNetworks: string[] };
   names: { domainNeeded: boolean; bogusPriv: boolean; runtimeResolver: RuntimeResolverSetting; autopath: boolean };
   views: { list: ViewSpec[]; unmatched: UnmatchedViewPolicy };
+  rateLimit: {
+    enabled: boolean; queriesPerSecond: number; burst: number; ipv4Prefix: number; ipv6Prefix: number; slip: number;
+    allowNetworks: string[]; maxClients: number;
+  };
   upstreams: {
     servers: ListenAddress[]; resolvConf: string; domains: DomainUpstream[]; policy: 'sequential' | 'random' | 'fastest';
-    tryTimeout: number; deadline: number; maxTries: number; forceTcp: boolean; maxOutstanding: number; maxFails: number;
+    tryTimeout: number; deadline: number; maxTries: number; clientBudget: number; forceTcp: boolean; maxOutstanding: number; maxFails: number;
     healthCheckInterval: number; loopDetect: boolean;
   };
   cache: {
@@ -227,5 +251,5 @@ export interface MeshDnsConfig {
   };
   chaos: { version: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; queries: boolean };
-  shutdown: { grace: number };
+  shutdown: { lameDuck: number; grace: number };
 }

@@ -16,8 +16,13 @@
 //                   RCODE (BADCOOKIE, BADVERS): those are about our hop to the upstream (the OPT is
 //                   hop-by-hop, RFC 6891 §6.1.1; we send no cookie, RFC 7873 §5.3) and relaying them
 //                   would hand the client an error about a conversation it never had.
-//   6. deadline   — every try's timeout is cut to what is left of `deadlineMs`, and a timer aborts
-//                   whatever is still running at the deadline, so the caller always gets a result.
+//                   A try past `tryTimeoutMs` counts as a timeout (health, metrics) and the next
+//                   try starts, but the overdue try keeps listening: the first usable answer from
+//                   any try wins (a single upstream that needs 1.2 s is answered within a 1.6 s
+//                   deadline of two 800 ms tries; timing-contract.ts). When the last try is
+//                   overdue, the forward ends.
+//   6. deadline   — every try listens at most until `deadlineMs`, and a timer aborts whatever is
+//                   still running at the deadline, so the caller always gets a result.
 
 import type { Logger } from 'pino';
 import { PersistentCondition } from '../logging/persistent-condition.ts';
@@ -36,9 +41,9 @@ export interface ForwarderOptions {
   /** Lowercase domain (no trailing dot) → its upstreams; the longest matching suffix wins. */
   domainUpstreams?: ReadonlyMap<string, readonly UpstreamAddress[]>;
   policy?: SelectionPolicy;
-  /** One try's timeout (CoreDNS readTimeout 2 s). */
+  /** One try's timeout (CoreDNS readTimeout 2 s; ours 800 ms, see FORWARDER_DEFAULTS). */
   tryTimeoutMs?: number;
-  /** The whole forward, every try included (CoreDNS defaultTimeout 5 s). */
+  /** The whole forward, every try included (CoreDNS defaultTimeout 5 s; ours 1.6 s). */
   deadlineMs?: number;
   /** Tries across upstreams per query. */
   maxTries?: number;
@@ -59,11 +64,17 @@ export interface ForwarderOptions {
   random?: () => number;
 }
 
+/**
+ * Deadline, try timeout and tries fit the client's `timeout:1 attempts:2` (timing-contract.ts):
+ * SERVFAIL with an EDE leaves at 1.6 s, before glibc gives up at 2 s; two tries of 800 ms rescue
+ * a lost datagram to a single upstream, or try a second upstream. (CoreDNS's 2 s read timeout and
+ * 5 s deadline outlast such a client: it would see a timeout, never our SERVFAIL.)
+ */
 export const FORWARDER_DEFAULTS = Object.freeze({
   policy: 'fastest' as SelectionPolicy,
-  tryTimeoutMs: 2_000,
-  deadlineMs: 5_000,
-  maxTries: 3,
+  tryTimeoutMs: 800,
+  deadlineMs: 1_600,
+  maxTries: 2,
   forceTcp: false,
   maxOutstanding: 1_024,
   udpPayloadSize: DEFAULT_UDP_PAYLOAD_SIZE,
@@ -88,6 +99,20 @@ export interface Forwarder {
 interface TryResult {
   outcome: ExchangeOutcome;
   transport: 'udp' | 'tcp';
+}
+
+/** One try to one upstream, listening until it settles (at the latest, the deadline). */
+interface TryInFlight {
+  upstream: Upstream;
+  startedAt: number;
+  /** Past `tryTimeoutMs`: counted as a timeout, the next try started, still listening. */
+  overdue: boolean;
+  done: Promise<TryDone>;
+}
+
+interface TryDone {
+  flight: TryInFlight;
+  result: TryResult;
 }
 
 /**
@@ -219,20 +244,64 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const deadlineTimer = setTimeout(() => controller.abort(), deadlineMs);
     let sawTimeout = false;
     let lastFailure: ForwardFailureReason = 'network';
+    // Tries still listening. A try that passes `tryTimeoutMs` counts as a timeout for its
+    // upstream's health and the next try starts, but its socket stays open until the deadline:
+    // an upstream that needs 1.2 s still answers within the 1.6 s deadline (before, each try's
+    // socket closed at its own timeout, and such an upstream could never answer in time).
+    const listening = new Set<TryInFlight>();
+    let newest: TryInFlight | null = null;
+    let attempt = 0;
+    let overdueTimer: NodeJS.Timeout | undefined;
     try {
-      for (let attempt = 0; attempt < maxTries; attempt++) {
-        const upstream = candidates[order[attempt % order.length]!]!;
-        // Cycling back to an upstream that is down is pointless. This also makes the all-down case
-        // (selection.ts returns one upstream) a single try.
-        if (attempt >= order.length && !upstream.isUp()) continue;
-        const remaining = deadlineAt - performance.now();
+      for (;;) {
+        // A new try when there is none yet, or the newest failed or is overdue.
+        if (newest === null || newest.overdue || !listening.has(newest)) {
+          while (attempt < maxTries) {
+            const upstream = candidates[order[attempt % order.length]!]!;
+            attempt++;
+            // Cycling back to an upstream that is down is pointless. This also makes the all-down
+            // case (selection.ts returns one upstream) a single try.
+            if (attempt > order.length && !upstream.isUp()) continue;
+            const remaining = deadlineAt - performance.now();
+            if (remaining <= 0 || controller.signal.aborted) break;
+            const flight: TryInFlight = { upstream, startedAt: performance.now(), overdue: false, done: null as unknown as Promise<TryDone> };
+            flight.done = tryUpstream(upstream, query, remaining, deadlineAt, controller.signal).then((result) => ({ flight, result }));
+            listening.add(flight);
+            newest = flight;
+            break;
+          }
+        }
+        if (listening.size === 0) break;
+        const now = performance.now();
+        const remaining = deadlineAt - now;
         if (remaining <= 0 || controller.signal.aborted) {
           sawTimeout = true;
           break;
         }
-        const tryStarted = performance.now();
-        const { outcome, transport } = await tryUpstream(upstream, query, Math.min(tryTimeoutMs, remaining), deadlineAt, controller.signal);
-        const durationMs = performance.now() - tryStarted;
+        // Wait for an answer, or until the newest try is overdue. Once the last try is overdue,
+        // the forward ends (the tries' budget, maxTries × tryTimeout, may end before the deadline).
+        // No try left with time of its own (sawTimeout was set when the newest became overdue).
+        if (newest === null || newest.overdue || !listening.has(newest)) break;
+        const waitMs = Math.max(0, Math.min(newest.startedAt + tryTimeoutMs - now, remaining));
+        const overdue = new Promise<null>((resolve) => {
+          overdueTimer = setTimeout(resolve, waitMs, null);
+        });
+        const done = await Promise.race([...[...listening].map((flight) => flight.done), overdue]);
+        clearTimeout(overdueTimer);
+        if (done === null) {
+          // The newest try is overdue: a timeout for its upstream, and room for the next try.
+          const late = newest;
+          late.overdue = true;
+          sawTimeout = true;
+          metrics.failure(late.upstream.name, 'timeout');
+          late.upstream.recordFailure(`no answer within ${tryTimeoutMs} ms`);
+          logger.debug({ upstream: late.upstream.name, qname: query.qname, qtype: query.qtype, reason: 'timeout', attempt }, 'upstream try overdue; still listening for it');
+          continue;
+        }
+        listening.delete(done.flight);
+        const { upstream } = done.flight;
+        const { outcome, transport } = done.result;
+        const durationMs = performance.now() - done.flight.startedAt;
         let reason: TryFailureReason;
         let detail: string;
         if (outcome.kind === 'response') {
@@ -253,8 +322,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           reason = lastFailure = 'network';
           detail = outcome.error;
         } else {
-          reason = 'timeout';
           sawTimeout = true;
+          // An overdue try was already counted as a timeout.
+          if (done.flight.overdue) continue;
+          reason = 'timeout';
           detail = `no answer within ${Math.round(durationMs)} ms over ${transport}`;
         }
         metrics.failure(upstream.name, reason);
@@ -263,6 +334,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       }
     } finally {
       clearTimeout(deadlineTimer);
+      clearTimeout(overdueTimer);
+      // Answered or given up: close whatever is still listening.
+      controller.abort();
       active.delete(controller);
     }
     if (closed) return forwardFailure('network');

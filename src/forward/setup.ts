@@ -18,6 +18,7 @@ import { createLoopDetector, selfListener, type LoopDetector } from './loop.ts';
 import { createForwardMetrics } from './metrics.ts';
 import { parseResolvConf } from './resolv-conf.ts';
 import { setUpRuntimeResolver, type RuntimeResolver } from './runtime-resolver.ts';
+import { timingContractVerdicts } from './timing-contract.ts';
 import { upstreamName, type UpstreamAddress } from './types.ts';
 
 export interface Recursion {
@@ -93,11 +94,24 @@ export function chooseUpstreams(config: MeshDnsConfig, sourceOf: SourceOf, readF
   return { upstreams: usable, from, verdicts };
 }
 
+/** Settings that break the timing contract with the clients (timing-contract.ts): start-up and --check warn. */
+export function timingVerdicts(config: MeshDnsConfig): UpstreamVerdict[] {
+  return timingContractVerdicts({
+    clientBudgetMs: config.upstreams.clientBudget,
+    deadlineMs: config.upstreams.deadline,
+    tryTimeoutMs: config.upstreams.tryTimeout,
+    maxTries: config.upstreams.maxTries,
+    serveStale: config.cache.serveStale && config.cache.maxEntries > 0,
+    staleAnswerTimeoutMs: config.cache.staleAnswerTimeout,
+  });
+}
+
 export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger: Logger, sourceOf: SourceOf): Recursion | null {
   const { upstreams, verdicts } = chooseUpstreams(config, sourceOf);
   for (const verdict of verdicts) logger[verdict.level](verdict.fields, verdict.message);
   const domainUpstreams = new Map(config.upstreams.domains.map((entry) => [entry.domain, entry.servers]));
   if (upstreams.length === 0 && domainUpstreams.size === 0) return null;
+  for (const verdict of timingVerdicts(config)) logger[verdict.level](verdict.fields, verdict.message);
   const forwardLogger = logger.child({ component: 'forward' });
   const forwardMetrics = createForwardMetrics(register);
   const forwarder = createForwarder({

@@ -22,7 +22,7 @@ export type ConnectionCut =
 
 export interface ListenerMetrics {
   /** A datagram dropped before the query handler saw it. */
-  dropped(reason: 'source_port_zero'): void;
+  dropped(reason: 'source_port_zero' | 'shutting_down'): void;
   /** An error on a client socket caught at the listener (a send that threw, an 'error' event). */
   socketError(transport: Transport, error: unknown): void;
   connectionRefused(reason: ConnectionRefusal): void;

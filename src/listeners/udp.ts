@@ -57,7 +57,9 @@ export async function startUdpListener(address: ListenAddress, handler: QueryHan
   };
 
   socket.on('message', (message, rinfo) => {
-    if (!accepting) return;
+    // Draining (after the lame duck): the socket stays bound only so that answers in flight can
+    // still be sent from it; what arrives now is dropped, and counted.
+    if (!accepting) return metrics.dropped('shutting_down');
     // Source port 0 is not a port anyone can answer (dgram.send throws ERR_SOCKET_BAD_PORT): the
     // datagram is spoofed or broken. Dropped before any parsing; one integer compare.
     if (rinfo.port === 0) return metrics.dropped('source_port_zero');
@@ -88,6 +90,11 @@ export async function startUdpListener(address: ListenAddress, handler: QueryHan
           drained = resolve;
           setTimeout(resolve, graceMs).unref();
         });
+        // The last answer's send is not out yet: dgram resolves the destination address in a
+        // nextTick, which runs after the promise callbacks that brought us here. Closing now lost
+        // that answer (measured: a forwarded query in flight across the lame duck, answered by the
+        // upstream during the drain, never reached the client). One turn of the loop lets it go.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
       await new Promise<void>((resolve) => socket.close(() => resolve()));
     },

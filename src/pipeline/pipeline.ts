@@ -21,6 +21,8 @@ export interface PipelineOptions {
   access?: AccessPolicy;
   /** Special-use, single-label and private reverse names; default all on. */
   localNames?: Omit<LocalNamesOptions, 'meshZone'>;
+  /** Per-client token buckets (stages/rate-limit.ts); null or absent: no limit. */
+  rateLimit?: PipelineStage | null;
   /** Cache and forwarder; without them names outside our zones are REFUSED. */
   recursion?: RecursionStages | null;
   /** names.autopath (default off): search-expanded names get a CNAME to the bare name. */
@@ -44,7 +46,10 @@ export function createQueryPipeline(options: PipelineOptions): PipelineStage[] {
   const localNames = { meshZone: options.zone, domainNeeded: true, bogusPriv: true, ...options.localNames };
   const autopath = createAutopathStage({ zone: options.zone, enabled: options.autopath ?? false, metrics, resolveRest: (context) => runPipeline(stages, context, stages.indexOf(autopath) + 1) });
   const stages: PipelineStage[] = [
-    // First: qtypes/classes that are errors or policy refusals whatever the name or client
+    // Rate limiting before everything: a flood costs one bucket lookup and is cut before any
+    // name is looked at; keyed on the socket address, never on the packet (ECS cannot pick it).
+    ...(options.rateLimit ? [options.rateLimit] : []),
+    // Then: qtypes/classes that are errors or policy refusals whatever the name or client
     // (OPT, AXFR, HS), so no later stage has to consider them.
     createProtocolStage(),
     // Client views next, on the socket address: a client that may see nothing is refused before

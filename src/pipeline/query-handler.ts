@@ -33,7 +33,12 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
   const { stages, metrics, logger, udpPayloadSize } = options;
   let rotation = 0;
 
-  const finish = (context: QueryContext, answer: StageAnswer, startedAt: number): Buffer => {
+  const finish = (context: QueryContext, answer: StageAnswer, startedAt: number): Buffer | null => {
+    // A stage chose silence (rate limiting over UDP): no response, counted as a drop.
+    if (answer.kind === 'dropped') {
+      metrics.dropped('rate_limited');
+      return null;
+    }
     const { request, transport } = context;
     const settings: ResponseSettings = {
       recursionAvailable: context.recursionAllowed,

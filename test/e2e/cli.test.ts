@@ -13,13 +13,12 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { TEST_RESOLV_CONF } from '../support/mesh-dns.ts';
+import { logLines, TEST_RESOLV_CONF } from '../support/mesh-dns.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startProcess, stopAllProcesses, type StartedProcess } from '../support/processes.ts';
 import { until } from '../support/processes.ts';
 import { dig as digYaml } from '../support/dig.ts';
 import { startKnot } from '../support/knot.ts';
-import { parseStrictJson } from '../support/strict-json.ts';
 import { isRoot, skipWithout } from '../support/tools.ts';
 
 const execFileAsync = promisify(execFile);
@@ -49,7 +48,8 @@ interface Finished {
 
 /** The child's whole environment: nothing from the shell running the tests (MESH_DNS_*, MCP_MESH_*). */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workDir, MESH_DNS_RESOLV_CONF: TEST_RESOLV_CONF, ...extra };
+  // No lame duck: these servers are stopped after each test (test/e2e/lifecycle.test.ts covers it).
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workDir, MESH_DNS_RESOLV_CONF: TEST_RESOLV_CONF, MESH_DNS_SHUTDOWN_LAME_DUCK: '0', ...extra };
 }
 
 /** Runs the CLI to its exit; a child still running after `timeoutMs` is killed (and the test fails on its code). */
@@ -192,27 +192,6 @@ afterAll(async () => {
 });
 
 // ---- logs, dig, polling ---------------------------------------------------------------------
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [field: string]: unknown;
-}
-
-/** The JSON log lines; a line with a key twice throws (strict JSON, as log pipelines read it). */
-function logLines(output: string): LogLine[] {
-  return output.split('\n').filter((line) => line.startsWith('{')).flatMap((line) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch {
-      return []; // a line still being written
-    }
-    parseStrictJson(line); // throws on a key written twice
-    return [parsed as LogLine];
-  });
-}
-
 
 /** The real dig (support/dig.ts), with answers as sorted record lines (answer sets rotate). */
 async function dig(port: number, name: string, type = 'A', options: string[] = []): Promise<{ status: string; flags: string[]; answer: string[] }> {
@@ -472,7 +451,7 @@ describe('start failures: one line on stderr, the exit code of their kind (READM
 });
 
 describe('signals', () => {
-  it.each(['SIGTERM', 'SIGINT'] as const)('%s while serving: exit 0 within the grace period, open connections get FIN, last log "stopped"', async (signal) => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s while serving, no lame duck: exit 0 within the grace period, open connections get FIN, last log "stopped"', async (signal) => {
     const server = await startServer(`stop-${signal}`, (ports) => serverConfig(ports, { sections: 'shutdown:\n  grace: 2s\nlimits:\n  tcpIdleTimeout: 30s' }));
     expect((await dig(server.dnsPort, 'hello.mesh.local')).answer).toEqual(HELLO_A);
     // An idle client connection must not hold the process until the grace period or idle timeout.
@@ -490,7 +469,8 @@ describe('signals', () => {
       expect(exitedAfter).toBeLessThan(2000);
       expect(finAt).not.toBeNull();
       const lines = logLines(server.process.output());
-      expect(lines.at(-2)).toMatchObject({ level: 30, signal, msg: 'shutting down: no new queries, finishing those in flight' });
+      expect(lines.at(-3)).toMatchObject({ level: 30, signal, msg: 'shutting down' });
+      expect(lines.at(-2)).toMatchObject({ level: 30, msg: 'draining: no new queries, finishing those in flight' });
       expect(lines.at(-1)).toMatchObject({ level: 30, msg: 'stopped' });
     } finally {
       idle.destroy();

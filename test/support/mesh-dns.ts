@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startProcess, type StartedProcess } from './processes.ts';
+import { parseStrictJson } from './strict-json.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const NODE_BINARY = join(REPO_ROOT, 'node_modules/.bin/node');
@@ -54,6 +55,9 @@ export async function startMeshDnsProcess(options: MeshDnsProcessOptions = {}): 
       MESH_DNS_SNAPSHOT_PATH: join(dir, 'snapshot.json'),
       MESH_DNS_LOG_LEVEL: 'info',
       MESH_DNS_RESOLV_CONF: TEST_RESOLV_CONF,
+      // Tests that do not exercise the life cycle stop their server at once (the e2e life-cycle
+      // tests set their own lame duck).
+      MESH_DNS_SHUTDOWN_LAME_DUCK: '0',
       ...options.env,
     },
     ready: { url: `http://127.0.0.1:${httpPort}/health` },
@@ -89,4 +93,30 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs: numbe
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** One pino JSON line of a mesh-dns process's output. */
+export interface LogLine {
+  level: number;
+  /** Epoch milliseconds (pino's default timestamp). */
+  time: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/**
+ * The JSON log lines in a process's output; a line with a key twice throws (strict JSON, as log
+ * pipelines read it). A line still being written is skipped.
+ */
+export function logLines(output: string): LogLine[] {
+  return output.split('\n').filter((line) => line.startsWith('{')).flatMap((line) => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return []; // a line still being written
+    }
+    parseStrictJson(line); // throws on a key written twice
+    return [parsed as LogLine];
+  });
 }

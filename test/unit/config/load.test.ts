@@ -39,7 +39,7 @@ describe('loadConfig: defaults', () => {
       },
       chaos: { version: '' },
       log: { level: 'info', queries: false },
-      shutdown: { grace: 5000 },
+      shutdown: { lameDuck: 2000, grace: 5000 },
     });
   });
 
@@ -108,7 +108,7 @@ describe('loadConfig: environment variables', () => {
     'limits: { udpPayloadSize: 1300, udpReceiveBuffer: 100000, tcpMaxConnections: 20, tcpMaxConnectionsPerSource: 5, tcpMaxInFlight: 8, tcpIdleTimeout: 20s, tcpMessageTimeout: 2s }',
     'chaos: { version: file }',
     'log: { level: warn, queries: false }',
-    'shutdown: { grace: 2s }',
+    'shutdown: { lameDuck: 3s, grace: 2s }',
     '',
   ].join('\n');
   const file = yamlFile(fileText);
@@ -136,6 +136,14 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_VIEWS: ['[{"name":"a","networks":["10.0.0.0/8"],"namespaces":["x"],"home":"x"}]', [{ name: 'a', networks: ['10.0.0.0/8'], namespaces: ['x'], home: 'x' }]],
     MESH_DNS_VIEWS_UNMATCHED: ['nxdomain', 'nxdomain'],
     MESH_DNS_DOMAIN_NEEDED: ['false', false],
+    MESH_DNS_RATE_LIMIT: ['off', false],
+    MESH_DNS_RATE_LIMIT_QPS: ['50', 50],
+    MESH_DNS_RATE_LIMIT_BURST: ['100', 100],
+    MESH_DNS_RATE_LIMIT_IPV4_PREFIX: ['24', 24],
+    MESH_DNS_RATE_LIMIT_IPV6_PREFIX: ['64', 64],
+    MESH_DNS_RATE_LIMIT_SLIP: ['0', 0],
+    MESH_DNS_RATE_LIMIT_ALLOW: ['10.1.0.0/16', ['10.1.0.0/16']],
+    MESH_DNS_RATE_LIMIT_MAX_CLIENTS: ['1024', 1024],
     MESH_DNS_BOGUS_PRIV: ['no', false],
     MESH_DNS_RUNTIME_RESOLVER: ['10.89.0.1', [{ host: '10.89.0.1', port: 53, family: 'ipv4' }]],
     MESH_DNS_AUTOPATH: ['yes', true],
@@ -146,6 +154,7 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_UPSTREAM_TIMEOUT: ['750ms', 750],
     MESH_DNS_UPSTREAM_DEADLINE: ['8s', 8000],
     MESH_DNS_UPSTREAM_TRIES: ['5', 5],
+    MESH_DNS_CLIENT_BUDGET: ['10s', 10000],
     MESH_DNS_UPSTREAM_FORCE_TCP: ['true', true],
     MESH_DNS_UPSTREAM_MAX_OUTSTANDING: ['64', 64],
     MESH_DNS_UPSTREAM_MAX_FAILS: ['7', 7],
@@ -172,6 +181,7 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_VERSION_BIND: ['mesh-dns 1.2', 'mesh-dns 1.2'],
     MESH_DNS_LOG_LEVEL: ['debug', 'debug'],
     MESH_DNS_LOG_QUERIES: ['yes', true],
+    MESH_DNS_SHUTDOWN_LAME_DUCK: ['0', 0],
     MESH_DNS_SHUTDOWN_GRACE: ['1m', 60000],
     MESH_DNS_READY_DETAIL: ['always', 'always'],
   };
@@ -301,7 +311,7 @@ describe('loadConfig: errors name the source, the key and the reason', () => {
   it('rejects a cache minimum above its maximum and a try timeout above the deadline', () => {
     expect(configError(yamlFile('cache:\n  minTtl: 2h\n')).message).toMatch(/: cache\.minTtl: 7200s is above cache\.maxTtl \(3600s\)$/);
     expect(configError(emptyFile, { MESH_DNS_UPSTREAM_TIMEOUT: '10s' }).message)
-      .toBe('environment variable MESH_DNS_UPSTREAM_TIMEOUT: upstreams.tryTimeout: is longer than upstreams.deadline (5000ms)');
+      .toBe('environment variable MESH_DNS_UPSTREAM_TIMEOUT: upstreams.tryTimeout: is longer than upstreams.deadline (1600ms)');
   });
 
   it('an unknown section lists the known ones, and names the one a typo was meant to be', () => {

@@ -183,6 +183,24 @@ describe('forwarder: the deadline', () => {
     expect(holes.map((h) => h.clientQueries().length)).toEqual([2, 1]);
   });
 
+  it('an overdue try keeps listening while the next one runs: a 300 ms upstream answers a forward with 200 ms tries', async () => {
+    // Answers only the first query it sees, after 300 ms: the answer belongs to the first try,
+    // which is past its 200 ms try timeout by then (timing-contract.ts: a slow upstream within
+    // the deadline must still be answered; before, the first try's socket closed at 200 ms).
+    let seen = 0;
+    const slow = await fake((query, reply) => {
+      if (seen++ === 0) setTimeout(() => reply(answerFor(query)), 300);
+    });
+    const forward = forwarder({ upstreams: [slow.address], tryTimeoutMs: 200, deadlineMs: 1000, maxTries: 2, maxFails: 10 });
+    const { value: result, ms } = await timed(() => forward.forward(upstreamQuery('a.example')));
+    expect(result.ok).toBe(true);
+    expect(ms).toBeGreaterThanOrEqual(295);
+    expect(ms).toBeLessThan(395);
+    expect(slow.clientQueries()).toHaveLength(2);
+    // The overdue try still counted as a timeout for the upstream's health; the answer reset it.
+    expect(forward.state()[0]).toMatchObject({ up: true, consecutiveFailures: 0 });
+  });
+
   it('holds over forceTcp too: a TCP upstream that accepts and never answers', async () => {
     const hole = await fake(neverAnswer, neverAnswer);
     const forward = forwarder({ upstreams: [hole.address], forceTcp: true, tryTimeoutMs: 2000, deadlineMs: 250 });
