@@ -16,6 +16,7 @@ import { ListenError } from './listeners/address.ts';
 import { stopOnSignals } from './lifecycle.ts';
 import { NoListenerError, startMeshDns } from './server.ts';
 import { runHealthcheck } from './cli/healthcheck.ts';
+import { runResolvConfCommand } from './cli/resolv-conf.ts';
 
 /** sysexits(3) codes where one fits. */
 const ExitCode = {
@@ -36,6 +37,7 @@ const ExitCode = {
 
 const USAGE = `Usage: mesh-dns [--config FILE] [--check]
        mesh-dns healthcheck [--config FILE]   exit 0 when the running server's /ready is 200
+       mesh-dns resolv-conf [--zone Z] [--server IP]   recommended client resolver settings
 
 DNS for MCP Mesh: answers *.mesh.local from the registry.
 
@@ -55,6 +57,7 @@ function packageVersion(): string {
 
 async function main(): Promise<number> {
   if (process.argv[2] === 'healthcheck') return runHealthcheck(process.argv.slice(3));
+  if (process.argv[2] === 'resolv-conf') return runResolvConfCommand(process.argv.slice(3), (text) => process.stdout.write(text), (text) => process.stderr.write(text));
   let args;
   try {
     args = parseArgs({ options: { config: { type: 'string' }, check: { type: 'boolean' }, version: { type: 'boolean' }, help: { type: 'boolean' } } }).values;

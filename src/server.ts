@@ -15,6 +15,7 @@ import { startTcpListener } from './listeners/tcp.ts';
 import { startUdpListener, type DnsListener } from './listeners/udp.ts';
 import { createQueryMetrics } from './pipeline/metrics.ts';
 import { createQueryPipeline } from './pipeline/pipeline.ts';
+import { ShortNameMetrics } from './pipeline/short-name-metrics.ts';
 import { createQueryHandler, type QueryHandler } from './pipeline/query-handler.ts';
 import { createClientAdmission, enforcedAccessPolicy } from './pipeline/stages/access-control.ts';
 import { createRegistryMetrics } from './registry/metrics.ts';
@@ -92,6 +93,8 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     access: { ...config.access, viewNetworks: config.views.list.map((view) => view.networks), unmatchedView: zone.unmatchedView() },
     localNames: config.names,
     recursion: recursion?.stages ?? null,
+    autopath: config.names.autopath,
+    shortNameMetrics: new ShortNameMetrics(metricsRegistry),
   });
   const queryMetrics = createQueryMetrics(metricsRegistry);
   const handler = createQueryHandler({

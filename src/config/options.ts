@@ -2,6 +2,7 @@
 // load.ts reads it to parse and validate; the README's config table is written from it.
 
 import type { ListenAddress } from '../listeners/address.ts';
+import { isLocalResolverAddress } from '../forward/runtime-resolver.ts';
 import { PRIVATE_NETWORKS } from '../pipeline/stages/access-control.ts';
 import { parseViews, type UnmatchedViewPolicy, type ViewSpec } from './views.ts';
 import {
@@ -95,6 +96,10 @@ export const OPTIONS = [
     doc: 'Answer single-label names NXDOMAIN locally instead of forwarding them (dnsmasq `domain-needed`).' },
   { key: 'names.bogusPriv', env: 'MESH_DNS_BOGUS_PRIV', default: true, parse: parseBoolean,
     doc: 'Answer reverse lookups in private/special ranges outside `zone.reverseZones` NXDOMAIN locally (dnsmasq `bogus-priv`, RFC 6303).' },
+  { key: 'names.runtimeResolver', env: 'MESH_DNS_RUNTIME_RESOLVER', default: 'auto', parse: parseRuntimeResolver,
+    doc: 'Where single-label names that are not mesh names are asked (compose service names such as `registry`): `auto` (Docker\'s `127.0.0.11`, or podman\'s network gateway, found in `upstreams.resolvConf`), `none`, or loopback/private addresses. Never a public upstream.' },
+  { key: 'names.autopath', env: 'MESH_DNS_AUTOPATH', default: false, parse: parseBoolean,
+    doc: 'For a search-expanded name (`api.example.com.mesh.local`: more labels than any mesh name), answer a CNAME to the bare name plus its resolution, as CoreDNS `autopath` (README "Short names, ndots and autopath"). Off: NXDOMAIN.' },
   { key: 'upstreams.servers', env: 'MESH_DNS_UPSTREAMS', default: [], parse: listOf(parseUpstream),
     doc: 'Upstream resolvers: `ip`, `ip:port` or `[v6]:port`. Empty: the nameservers of `upstreams.resolvConf`.' },
   { key: 'upstreams.resolvConf', env: 'MESH_DNS_RESOLV_CONF', default: '/etc/resolv.conf', parse: parseString,
@@ -169,6 +174,20 @@ export const OPTIONS = [
     doc: 'After the lame duck, how long queries still in flight may take before the sockets close (new ones are no longer read).' },
 ] as const satisfies readonly OptionSpec[];
 
+/** `auto`, `none`, or the runtime resolver's addresses (loopback or private only). */
+export type RuntimeResolverSetting = 'auto' | 'none' | ListenAddress[];
+
+function parseRuntimeResolver(value: unknown): RuntimeResolverSetting {
+  if (value === 'auto' || value === 'none') return value;
+  const servers = listOf(parseUpstream)(value);
+  if (servers.length === 0) throw new ConfigValueError('empty: use auto, none, or addresses');
+  const outside = servers.filter((server) => !isLocalResolverAddress(server.host));
+  if (outside.length > 0) {
+    throw new ConfigValueError(`${outside.map((server) => server.host).join(', ')} is not a loopback or private address: single-label names never go to a public server`);
+  }
+  return servers;
+}
+
 /** Who sees `/ready`'s detail (see http/server.ts). */
 export type ReadyDetailPolicy = 'auto' | 'always' | 'never';
 
@@ -215,7 +234,7 @@ export interface MeshDnsConfig {
     tcpMaxInFlight: number; tcpIdleTimeout: number; tcpMessageTimeout: number;
   };
   access: { recursionNetworks: string[]; meshNetworks: string[] };
-  names: { domainNeeded: boolean; bogusPriv: boolean };
+  names: { domainNeeded: boolean; bogusPriv: boolean; runtimeResolver: RuntimeResolverSetting; autopath: boolean };
   views: { list: ViewSpec[]; unmatched: UnmatchedViewPolicy };
   rateLimit: {
     enabled: boolean; queriesPerSecond: number; burst: number; ipv4Prefix: number; ipv6Prefix: number; slip: number;

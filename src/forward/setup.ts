@@ -17,6 +17,7 @@ import { createForwarder, type Forwarder } from './forwarder.ts';
 import { createLoopDetector, selfListener, type LoopDetector } from './loop.ts';
 import { createForwardMetrics } from './metrics.ts';
 import { parseResolvConf } from './resolv-conf.ts';
+import { setUpRuntimeResolver, type RuntimeResolver } from './runtime-resolver.ts';
 import { timingContractVerdicts } from './timing-contract.ts';
 import { upstreamName, type UpstreamAddress } from './types.ts';
 
@@ -26,6 +27,8 @@ export interface Recursion {
   loopDetector: LoopDetector | null;
   upstreams: readonly UpstreamAddress[];
   cache: AnswerCache | null;
+  /** Single-label names not in the mesh go here (Docker's 127.0.0.11, podman's gateway), or null. */
+  runtimeResolver: RuntimeResolver | null;
   close(): void;
 }
 
@@ -110,6 +113,7 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
   if (upstreams.length === 0 && domainUpstreams.size === 0) return null;
   for (const verdict of timingVerdicts(config)) logger[verdict.level](verdict.fields, verdict.message);
   const forwardLogger = logger.child({ component: 'forward' });
+  const forwardMetrics = createForwardMetrics(register);
   const forwarder = createForwarder({
     upstreams,
     domainUpstreams,
@@ -123,8 +127,9 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
     maxFails: config.upstreams.maxFails,
     healthCheckIntervalMs: config.upstreams.healthCheckInterval,
     logger: forwardLogger,
-    metrics: createForwardMetrics(register),
+    metrics: forwardMetrics,
   });
+  const runtimeResolver = setUpRuntimeResolver(config, forwardMetrics, logger);
   const loops = new Counter({ name: 'meshdns_forward_loops_detected_total', help: 'Upstreams found forwarding our own loop probe back to us.', registers: [register] });
   const allUpstreams = [...upstreams, ...[...domainUpstreams.values()].flat()];
   const loopDetector = config.upstreams.loopDetect
@@ -158,6 +163,7 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
   const stages: RecursionStages = {
     cache: cache ? createCacheStage({ cache, staleAnswerTimeoutMs: config.cache.staleAnswerTimeout, now: Date.now, logger: forwardLogger }) : null,
     forward: createForwardStage({ forwarder, loopDetector }),
+    runtime: runtimeResolver?.stage ?? null,
   };
   return {
     stages,
@@ -165,9 +171,11 @@ export function setUpRecursion(config: MeshDnsConfig, register: Registry, logger
     loopDetector,
     upstreams: allUpstreams,
     cache,
+    runtimeResolver,
     close() {
       loopDetector?.close();
       forwarder.close();
+      runtimeResolver?.forwarder.close();
     },
   };
 }

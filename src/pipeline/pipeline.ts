@@ -3,7 +3,10 @@
 import type { MeshZoneSource } from './stages/mesh-zone.ts';
 import { createAccessControlStage, DEFAULT_ACCESS_POLICY, enforcedAccessPolicy, type AccessPolicy } from './stages/access-control.ts';
 import { createLocalNamesStage, type LocalNamesOptions } from './stages/local-names.ts';
+import { createAutopathStage } from './stages/autopath.ts';
 import { createChaosStage } from './stages/chaos.ts';
+import { createSingleLabelStage } from './stages/single-label.ts';
+import { ShortNameMetrics } from './short-name-metrics.ts';
 import { createMeshZoneStage } from './stages/mesh-zone.ts';
 import { createOutsideZoneStage } from './stages/outside-zone.ts';
 import { createProtocolStage } from './stages/protocol.ts';
@@ -22,18 +25,27 @@ export interface PipelineOptions {
   rateLimit?: PipelineStage | null;
   /** Cache and forwarder; without them names outside our zones are REFUSED. */
   recursion?: RecursionStages | null;
+  /** names.autopath (default off): search-expanded names get a CNAME to the bare name. */
+  autopath?: boolean;
+  /** Counters of the single-label and autopath stages (default: counted, not exported). */
+  shortNameMetrics?: ShortNameMetrics;
 }
 
 /** The stages that resolve names outside our zones, built by server.ts from the config. */
 export interface RecursionStages {
   cache: PipelineStage | null;
   forward: PipelineStage;
+  /** The forward stage over the container runtime's resolver, for single labels only; or null. */
+  runtime?: PipelineStage | null;
 }
 
 export function createQueryPipeline(options: PipelineOptions): PipelineStage[] {
   const recursion = options.recursion ?? null;
   const access = options.access ?? DEFAULT_ACCESS_POLICY;
-  return [
+  const metrics = options.shortNameMetrics ?? new ShortNameMetrics();
+  const localNames = { meshZone: options.zone, domainNeeded: true, bogusPriv: true, ...options.localNames };
+  const autopath = createAutopathStage({ zone: options.zone, enabled: options.autopath ?? false, metrics, resolveRest: (context) => runPipeline(stages, context, stages.indexOf(autopath) + 1) });
+  const stages: PipelineStage[] = [
     // Rate limiting before everything: a flood costs one bucket lookup and is cut before any
     // name is looked at; keyed on the socket address, never on the packet (ECS cannot pick it).
     ...(options.rateLimit ? [options.rateLimit] : []),
@@ -46,19 +58,28 @@ export function createQueryPipeline(options: PipelineOptions): PipelineStage[] {
     createAccessControlStage(enforcedAccessPolicy(access, recursion !== null)),
     // CHAOS before the zones: version.bind is not an IN name and must never be forwarded.
     createChaosStage(options.chaosVersion),
+    // Search-expanded names (api.example.com.mesh.local) before the mesh zone, which would answer
+    // them NXDOMAIN: counted, and with autopath resolved as their bare name by the stages below.
+    autopath,
     // The mesh and reverse zones: authoritative, synchronous, the hot path. Before anything
     // that could forward, so mesh names never leave the process.
     createMeshZoneStage(options.zone),
+    // Single labels (`weather.`): the mesh zone's `<label>.<zone>`, else the container runtime's
+    // resolver; after the mesh zone (a single-label zone apex is its own), before local-names,
+    // which answers the rest NXDOMAIN (domain-needed).
+    createSingleLabelStage({ zone: options.zone, runtime: recursion?.runtime ?? null, domainNeeded: localNames.domainNeeded, metrics }),
     // Names that must not leave the machine either (localhost, .local, single labels, private
     // reverse ranges): after our zones, which own some of them, before cache and forwarder.
-    createLocalNamesStage({ meshZone: options.zone, domainNeeded: true, bogusPriv: true, ...options.localNames }),
+    createLocalNamesStage(localNames),
     // The cache wraps the forwarder: it answers hits, stores what the forwarder returns, and
     // serves stale answers when the forwarder fails (RFC 8767).
     ...(recursion?.cache ? [recursion.cache] : []),
     // Last: whatever is not ours goes upstream, or is REFUSED when there is no forwarder.
     recursion ? recursion.forward : createOutsideZoneStage(),
   ];
+  return stages;
 }
+
 
 const noContinuation: NextStages = () => {
   throw new Error('a stage without wrapsNext called next()');

@@ -25,13 +25,14 @@ export type AnswerKind =
   | 'stale' // from the cache, expired, because upstreams failed (RFC 8767)
   | 'cached_error' // a recent upstream failure, remembered for a few seconds
   | 'forwarded' // relayed from an upstream
+  | 'autopath' // a search-expanded name: CNAME to the bare name plus its resolution (names.autopath)
   | 'upstream_failed' // every upstream failed within the deadline: SERVFAIL + EDE
   | 'rate_limited' // over the client's rate limit: TC=1 (UDP slip) or REFUSED (TCP)
   | 'dropped'; // over the client's rate limit over UDP: nothing is sent (query-handler returns null)
 
 export const ANSWER_KINDS: readonly AnswerKind[] = [
   'authoritative', 'not_ready', 'chaos', 'refused', 'formerr', 'notimp', 'badvers', 'servfail',
-  'local', 'cached', 'stale', 'cached_error', 'forwarded', 'upstream_failed', 'rate_limited',
+  'local', 'cached', 'stale', 'cached_error', 'forwarded', 'upstream_failed', 'autopath', 'rate_limited',
 ];
 
 export interface QueryContext {

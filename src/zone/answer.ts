@@ -54,6 +54,9 @@ export function answersByNameCount(zones: ZoneSet): number {
 
 /**
  * The answer for a query inside one of our zones, or null when the name is not ours.
+ * `lookupName` (default: the query name) is the zone name to answer for; when it differs, the
+ * records owned by it are written with the query name as owner (single-label names answered
+ * from the mesh zone, as Docker's DNS answers container names: see stages/single-label.ts).
  *
  * The fast path of the authoritative answer, in this one place: a name that exists is answered
  * from the name-keyed memo above, two map lookups. Everything else, and every first ask, goes
@@ -63,7 +66,8 @@ export function answersByNameCount(zones: ZoneSet): number {
  * of 4); server CPU per query at saturation, with the array metrics and the send lookup,
  * 16.2 -> 12.4 us against the bare dgram loop's 10.3 (see the issue 9 report).
  */
-export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qnameWireLength: number): RecordSections | null {
+export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qnameWireLength: number, lookupName = qname): RecordSections | null {
+  if (lookupName !== qname) return aliasAnswer(zones, qname, qtype, qnameWireLength, lookupName);
   const keyType = memoType(zones, qtype);
   let byType = answersByName.get(zones);
   const known = byType?.get(keyType)?.get(qname);
@@ -101,11 +105,40 @@ export function answerFromZoneReference(zones: ZoneSet, qname: string, qtype: nu
     const key = `${memoType(zones, qtype)}:${qname}`;
     const memo = zones.answerMemo.get(key);
     if (memo) return memo;
-    const built = positiveAnswer(zones, zone, qname, qtype, qnameWireLength);
+    const built = positiveAnswer(zones, zone, qname, qtype, qnameWireLength, qname);
     remember(zones, key, built);
     return built;
   }
   return negativeAnswer(zone, Rcode.NOERROR, qname, qnameWireLength);
+}
+
+/**
+ * Single-label names answered for a zone name (stages/single-label.ts). Their bytes differ from
+ * the zone's own answers (the owner is the label, the apex is not inside the question), so they
+ * are kept apart, bounded, and dropped whole at every incremental update: there are few of them
+ * (one per short name that exists), and rebuilding one costs one encode.
+ */
+const aliasAnswers = new WeakMap<ZoneSet, Map<string, RecordSections>>();
+const ALIAS_MEMO_LIMIT = 10_000;
+
+function aliasAnswer(zones: ZoneSet, qname: string, qtype: number, qnameWireLength: number, lookupName: string): RecordSections | null {
+  const key = `${memoType(zones, qtype)}:${qname}`;
+  let byKey = aliasAnswers.get(zones);
+  const known = byKey?.get(key);
+  if (known) return known;
+  const zone = findZone(zones, lookupName);
+  if (!zone) return null;
+  const node = zone.nodes.get(lookupName);
+  const negativeSoa = [{ owner: zone.apex, record: zone.negativeSoa }];
+  // A name that does not exist is not remembered: random labels must not grow the memo.
+  if (!node) return encodeSections(qname, qnameWireLength, Rcode.NXDOMAIN, [], negativeSoa, []);
+  const positive = (qtype === RRType.ANY ? node.size > 0 : node.has(qtype)) || (node.has(RRType.CNAME) && qtype !== RRType.CNAME);
+  const built = positive
+    ? positiveAnswer(zones, zone, qname, qtype, qnameWireLength, lookupName)
+    : encodeSections(qname, qnameWireLength, Rcode.NOERROR, [], negativeSoa, []);
+  if (!byKey) aliasAnswers.set(zones, (byKey = new Map()));
+  if (byKey.size < ALIAS_MEMO_LIMIT) byKey.set(key, built);
+  return built;
 }
 
 /**
@@ -124,6 +157,7 @@ export function forgetAnswers(zones: ZoneSet, owners: Iterable<string>, types: I
   }
   // Negative answers are kept per zone object, which an incremental update mutates in place.
   for (const zone of zones.byApex.values()) negativeAnswers.delete(zone);
+  aliasAnswers.delete(zones);
 }
 
 function remember(zones: ZoneSet, key: string, sections: RecordSections): void {
@@ -149,9 +183,9 @@ function negativeAnswer(zone: AuthoritativeZone, rcode: number, qname: string, q
   return built;
 }
 
-function positiveAnswer(zones: ZoneSet, zone: AuthoritativeZone, qname: string, qtype: number, qnameWireLength: number): RecordSections {
+function positiveAnswer(zones: ZoneSet, zone: AuthoritativeZone, qname: string, qtype: number, qnameWireLength: number, lookupName: string): RecordSections {
   const answer: OwnedRecord[] = [];
-  let owner = qname;
+  let owner = lookupName;
   let currentZone: AuthoritativeZone | undefined = zone;
   for (let hop = 0; hop <= MAX_CNAME_CHAIN && currentZone; hop++) {
     const node = currentZone.nodes.get(owner);
@@ -159,20 +193,21 @@ function positiveAnswer(zones: ZoneSet, zone: AuthoritativeZone, qname: string, 
       // RFC 6604 §3: the rcode describes the last name in the chain.
       return encodeSections(qname, qnameWireLength, Rcode.NXDOMAIN, answer, [{ owner: currentZone.apex, record: currentZone.negativeSoa }], []);
     }
+    const written = owner === lookupName ? qname : owner;
     if (qtype === RRType.ANY) {
-      for (const rrset of node.values()) for (const record of rrset) answer.push({ owner, record });
+      for (const rrset of node.values()) for (const record of rrset) answer.push({ owner: written, record });
       break;
     }
     const rrset = node.get(qtype);
     if (rrset) {
-      for (const record of rrset) answer.push({ owner, record });
+      for (const record of rrset) answer.push({ owner: written, record });
       break;
     }
     const cname = node.get(RRType.CNAME)?.[0];
     if (!cname || cname.type !== RRType.CNAME || qtype === RRType.CNAME) {
       return encodeSections(qname, qnameWireLength, Rcode.NOERROR, answer, [{ owner: currentZone.apex, record: currentZone.negativeSoa }], []);
     }
-    answer.push({ owner, record: cname });
+    answer.push({ owner: written, record: cname });
     owner = cname.target;
     currentZone = findZone(zones, owner);
   }

@@ -118,10 +118,15 @@ function counter(text: string, section: string, item: string): number {
   return Number(pattern.exec(text)?.[1] ?? 0);
 }
 
+/** Writes the zone files into `dir` (knotConfig's storage). */
+export async function writeKnotZones(dir: string, zones: readonly KnotZone[]): Promise<void> {
+  for (const zone of zones) await writeFile(join(dir, `${zone.origin}.zone`), `$ORIGIN ${zone.origin}.\n${zone.text}`);
+}
+
 export async function startKnot(options: StartKnotOptions = {}): Promise<KnotServer> {
   const zones = options.zones ?? [EXAMPLE_TEST_ZONE];
   const dir = await mkdtemp(join(tmpdir(), 'knot-test-'));
-  for (const zone of zones) await writeFile(join(dir, `${zone.origin}.zone`), `$ORIGIN ${zone.origin}.\n${zone.text}`);
+  await writeKnotZones(dir, zones);
   const socketPath = join(dir, 'knot.sock');
 
   // freePort can race with another process taking the port: a few attempts.

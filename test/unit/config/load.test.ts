@@ -145,6 +145,8 @@ describe('loadConfig: environment variables', () => {
     MESH_DNS_RATE_LIMIT_ALLOW: ['10.1.0.0/16', ['10.1.0.0/16']],
     MESH_DNS_RATE_LIMIT_MAX_CLIENTS: ['1024', 1024],
     MESH_DNS_BOGUS_PRIV: ['no', false],
+    MESH_DNS_RUNTIME_RESOLVER: ['10.89.0.1', [{ host: '10.89.0.1', port: 53, family: 'ipv4' }]],
+    MESH_DNS_AUTOPATH: ['yes', true],
     MESH_DNS_UPSTREAMS: ['9.9.9.9, [2620:fe::fe]:5353', [{ host: '9.9.9.9', port: 53, family: 'ipv4' }, { host: '2620:fe::fe', port: 5353, family: 'ipv6' }]],
     MESH_DNS_RESOLV_CONF: ['', ''],
     MESH_DNS_DOMAIN_UPSTREAMS: ['/corp.example/10.0.0.2', [{ domain: 'corp.example', servers: [{ host: '10.0.0.2', port: 53, family: 'ipv4' }] }]],
