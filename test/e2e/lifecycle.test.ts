@@ -271,6 +271,7 @@ describe('SIGTERM: lame duck, then drain, then exit', () => {
       MESH_DNS_SHUTDOWN_GRACE: '3s',
       MESH_DNS_UPSTREAMS: `127.0.0.1:${upstream.port}`,
       MESH_DNS_UPSTREAM_TIMEOUT: '3s',
+      MESH_DNS_UPSTREAM_DEADLINE: '3s',
       MESH_DNS_LOOP_DETECT: 'false',
     });
     // One query each, sent by hand at a chosen moment: 200 ms into the lame duck.
