@@ -194,7 +194,9 @@ describe.skipIf(unavailable !== null)('rate-limit memory under 100k distinct sou
     // table is full (an unbounded table would keep ~150 B per source: +12 MB for 80,000).
     expect(after.heapMb - filled.heapMb).toBeLessThan(2);
     // RSS (read before each snapshot; it also carries V8's grown young generation and the
-    // previous snapshot's buffers): the last 40,000 sources add little.
-    expect(after.rssKb - warm.rssKb).toBeLessThan(12 * 1024);
+    // previous snapshot's buffers, which alone moved it by 10–17 MiB between runs): the last
+    // 40,000 sources add little. The heap check above is the one that tells a bounded table from
+    // an unbounded one (~150 B a source); this one catches a per-source cost of ~800 B or more.
+    expect(after.rssKb - warm.rssKb).toBeLessThan(32 * 1024);
   });
 });
