@@ -6,6 +6,7 @@ import {
   indexUpstreamMessage, questionMatches, type IndexedMessage, type IndexResult,
 } from '../../../src/wire/upstream-message.ts';
 import { buildQuery, encodeName, encodeOpt, encodeRecord } from '../../support/dns-messages.ts';
+import { seededRandom } from '../../support/seeded-random.ts';
 
 const RESPONSE_FLAGS = Flag.QR | Flag.RD | Flag.RA;
 const QUESTION_POINTER = Buffer.from([0xc0, 0x0c]);
@@ -276,17 +277,8 @@ describe('patchTtls and countDownTtls', () => {
 });
 
 describe('indexUpstreamMessage under random mutation', () => {
-  /** mulberry32: a seeded generator, so a failure can be replayed. */
-  function random(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  /** The shared seeded PRNG (mulberry32), so a failure can be replayed. */
+  const random = (seed: number): (() => number) => seededRandom(seed).next;
 
   const negative = buildQuery({
     flags: RESPONSE_FLAGS | Rcode.NXDOMAIN, name: 'nope.example.com',

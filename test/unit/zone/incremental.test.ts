@@ -16,6 +16,7 @@ import { compileStaticRecords } from '../../../src/zone/static-records.ts';
 import { instancesForView, type NamespacedInstance } from '../../../src/zone/views.ts';
 import type { ZoneSet } from '../../../src/zone/zone.ts';
 import { meshInstance } from '../../support/dns-messages.ts';
+import { seededRandom } from '../../support/seeded-random.ts';
 
 const OPTIONS: ZoneCompileOptions = { zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseZones: [...reverseZonesForCidr('10.0.0.0/8'), ...reverseZonesForCidr('fd00::/8'), '9.9.9.10.in-addr.arpa'], serial: 1 };
 // Static records that collide with agent labels, shadow PTRs and point CNAME/SRV chains at agents.
@@ -32,17 +33,8 @@ const STATIC: StaticRecord[] = compileStaticRecords(
   5,
 );
 
-/** Small seeded PRNG (mulberry32): a failure names its seed and replays. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The shared seeded PRNG (mulberry32): a failure names its seed and replays. */
+const prng = (seed: number): (() => number) => seededRandom(seed).next;
 
 // Few names, ids and addresses, so collisions, replicas, shared addresses and folded spellings are common.
 const NAMES = ['web', 'api', 'db', 'worker', 'Worker', 'api-2', 'db-3', 'ns', 'alias', 'bad_name', 'wor\u212Aer', 'registry', 'below'];
