@@ -2,7 +2,7 @@
 // Plain integers bumped on the query path and copied into prom-client only when scraped: no
 // prom-client call per query. Labels are a fixed set (`source`); no name becomes a label.
 
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../metrics/prom-client.ts';
 
 /** Where a single-label answer came from. */
 export type SingleLabelSource = 'zone' | 'runtime' | 'nxdomain';
