@@ -81,14 +81,20 @@ describe('rate limiting against the mesh-dns process (loopback sources)', () => 
     expect(flooder.other).toBe(0);
     expect(flooder.answered).toBeGreaterThanOrEqual(BURST);
     expect(flooder.answered).toBeLessThanOrEqual(BURST + Math.ceil(QPS * (flooder.seconds + 0.1)));
-    const overLimit = flooder.sent - flooder.answered;
-    // slip 2: every second over-limit query is answered TC=1, the others get nothing.
-    expect(Math.abs(flooder.truncated - overLimit / 2)).toBeLessThanOrEqual(1);
     expect(neighbour).toMatchObject({ answered: 80, truncated: 0, other: 0 });
     expect(allowed).toMatchObject({ answered: 300, truncated: 0, other: 0 });
 
-    expect(await metric(mesh, 'meshdns_ratelimit_slipped_total')).toBe(flooder.truncated);
-    expect(await metric(mesh, 'meshdns_ratelimit_dropped_total')).toBe(overLimit - flooder.truncated);
+    // What mesh-dns saw: the kernel may drop part of a 1,000-datagram burst before mesh-dns reads
+    // it (seen in CI: 170 fewer TC=1 than half the queries sent over the limit), and part of the
+    // replies before the client reads them, so the slip ratio is checked on the server's counts.
+    const slipped = await metric(mesh, 'meshdns_ratelimit_slipped_total');
+    const dropped = await metric(mesh, 'meshdns_ratelimit_dropped_total');
+    // slip 2: every second over-limit query is answered TC=1, the others get nothing.
+    expect(slipped + dropped).toBeGreaterThan(0);
+    expect(Math.abs(slipped - (slipped + dropped) / 2)).toBeLessThanOrEqual(1);
+    expect(flooder.answered + slipped + dropped).toBeLessThanOrEqual(flooder.sent);
+    expect(flooder.truncated).toBeGreaterThan(0);
+    expect(flooder.truncated).toBeLessThanOrEqual(slipped);
     expect(await metric(mesh, 'meshdns_ratelimit_clients')).toBe(3);
   });
 
