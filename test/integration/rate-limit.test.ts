@@ -81,8 +81,13 @@ describe('rate limiting against the mesh-dns process (loopback sources)', () => 
     expect(flooder.other).toBe(0);
     expect(flooder.answered).toBeGreaterThanOrEqual(BURST);
     expect(flooder.answered).toBeLessThanOrEqual(BURST + Math.ceil(QPS * (flooder.seconds + 0.1)));
-    expect(neighbour).toMatchObject({ answered: 80, truncated: 0, other: 0 });
-    expect(allowed).toMatchObject({ answered: 300, truncated: 0, other: 0 });
+    // Served, not limited: no TC=1 at all, and every answer but what the kernel dropped during the
+    // flood (seen in CI: 298 of 300). A limited client would get at most BURST + rate × time
+    // answered and half of the rest TC=1; a bucket shared with 127.0.0.2 would already be empty.
+    for (const served of [neighbour, allowed]) {
+      expect(served).toMatchObject({ truncated: 0, other: 0 });
+      expect(served.answered).toBeGreaterThanOrEqual(Math.floor(served.sent * 0.95));
+    }
 
     // What mesh-dns saw: the kernel may drop part of a 1,000-datagram burst before mesh-dns reads
     // it (seen in CI: 170 fewer TC=1 than half the queries sent over the limit), and part of the
