@@ -257,6 +257,28 @@ export function compareClaims(a: LabelClaim, b: LabelClaim): number {
   return a.spelling < b.spelling ? -1 : a.spelling > b.spelling ? 1 : 0;
 }
 
+/**
+ * The collision rule at one owner name (README "Names that collide"): the best claim by
+ * compareClaims wins, and with it every replica spelling the winning name exactly; each other
+ * claim is reported as lost. One function, so compileZone and the incremental zone
+ * (incremental.ts) cannot disagree on who owns a name.
+ */
+export function decideClaims(owner: string, claims: readonly LabelClaim[], winners: Set<LabelClaim>, lost: SkippedInstance[]): void {
+  const sorted = [...claims].sort(compareClaims);
+  const first = sorted[0]!;
+  for (const entry of sorted) {
+    if (entry === first || (first.kind === 'name' && entry.kind === 'name' && entry.spelling === first.spelling)) {
+      winners.add(entry);
+    } else {
+      lost.push({
+        id: entry.instance.id,
+        reason: entry.kind === 'name' ? 'name_collision' : 'id_collision',
+        detail: `${entry.kind} "${entry.spelling}" lost ${owner} to the ${first.kind} "${first.spelling}" of ${first.instance.id}`,
+      });
+    }
+  }
+}
+
 export function compileZone(instances: readonly MeshInstance[], staticRecords: readonly StaticRecord[], options: ZoneCompileOptions): ZoneSet {
   const mesh = new ZoneBuilder(options.zone, options);
   // One builder per distinct apex: with a zone listed twice (two CIDRs can give the same zone),
@@ -345,20 +367,7 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
       for (const entry of list) report(entry.instance, owner, staticReason(owner), `agent ${entry.instance.id} (${entry.kind} "${entry.spelling}")`);
       continue;
     }
-    list.sort(compareClaims);
-    const first = list[0]!;
-    for (const entry of list) {
-      // Replicas share a name: every instance spelling the winning name exactly is served.
-      if (entry === first || (first.kind === 'name' && entry.kind === 'name' && entry.spelling === first.spelling)) {
-        winners.add(entry);
-      } else {
-        skipped.push({
-          id: entry.instance.id,
-          reason: entry.kind === 'name' ? 'name_collision' : 'id_collision',
-          detail: `${entry.kind} "${entry.spelling}" lost ${owner} to the ${first.kind} "${first.spelling}" of ${first.instance.id}`,
-        });
-      }
-    }
+    decideClaims(owner, list, winners, skipped);
   }
 
   for (const instance of published) {

@@ -7,7 +7,7 @@
 //
 //   1. diff the new list against the last one by (domain, id): added, removed, changed instances;
 //   2. their label claims leave or join the claim lists of their owners; each touched label's
-//      winner is decided again with compileZone's rules (compareClaims), and an unchanged agent
+//      winner is decided again with compileZone's rules (decideClaims), and an unchanged agent
 //      whose name or id label was won or lost by that decision counts as changed too;
 //   3. each changed agent's records are derived again (the same steps as compileZone's loop);
 //   4. each owner name those records left or reached is rebuilt from its contributors in list
@@ -26,7 +26,7 @@ import { forgetAnswers } from './answer.ts';
 import {
   agentLabel,
   capabilityLabel,
-  compareClaims,
+  decideClaims,
   compileZone,
   estimatedRecordSize,
   instanceTxtBounded,
@@ -321,19 +321,7 @@ export class IncrementalZone {
         skips.push({ id: owner, reason, detail: `agent ${entry.instance.id} (${entry.kind} "${entry.spelling}")` });
       }
     } else {
-      const sorted = [...list].sort(compareClaims);
-      const first = sorted[0]!;
-      for (const entry of sorted) {
-        if (entry === first || (first.kind === 'name' && entry.kind === 'name' && entry.spelling === first.spelling)) {
-          winners.add(entry);
-        } else {
-          skips.push({
-            id: entry.instance.id,
-            reason: entry.kind === 'name' ? 'name_collision' : 'id_collision',
-            detail: `${entry.kind} "${entry.spelling}" lost ${owner} to the ${first.kind} "${first.spelling}" of ${first.instance.id}`,
-          });
-        }
-      }
+      decideClaims(owner, list, winners, skips);
     }
     if (!sameSkips(before, skips)) this.#skipsChanged = true;
     if (skips.length > 0) this.#labelSkips.set(owner, skips);
