@@ -53,6 +53,19 @@ describe('readQuestionName', () => {
     expect(readQuestionName(atQuestion([0x41, 0x61, 0]), 12)).toBe('label_type');
   });
 
+  it('validates the whole name when an early label needs escapes: a later overrun or pointer is still refused', () => {
+    // The escaped form is built in a second pass; the first must not stop at the escaped byte.
+    expect(readQuestionName(atQuestion([1, 0x2e, 5, 0x61, 0x62]), 12)).toBe('overrun');
+    expect(readQuestionName(atQuestion([1, 0x00, 0xc0, 0x0c]), 12)).toBe('pointer_in_question');
+    expect(readQuestionName(atQuestion([2, 0x41, 0x5c, 1, 0x42, 0]), 12)).toEqual({ name: 'a\\092.b', end: 12 + 6, wireLength: 6 });
+  });
+
+  it('reads the names of successive messages independently (the scratch buffer does not leak between them)', () => {
+    expect(readQuestionName(atQuestion([...label(20), 4, 0x6d, 0x65, 0x73, 0x68, 0]), 12)).toMatchObject({ name: `${'a'.repeat(20)}.mesh` });
+    expect(readQuestionName(atQuestion([1, 0x42, 0]), 12)).toEqual({ name: 'b', end: 15, wireLength: 3 });
+    expect(readQuestionName(atQuestion([0]), 12)).toEqual({ name: '', end: 13, wireLength: 1 });
+  });
+
   it('reports overruns: a label past the end, a missing root label, nothing at all', () => {
     expect(readQuestionName(atQuestion([5, 0x61, 0x62]), 12)).toBe('overrun');
     expect(readQuestionName(atQuestion([1, 0x61]), 12)).toBe('overrun');
