@@ -55,6 +55,8 @@
  *   --pick P         median | best: which round represents a server (best = highest qps, the
  *                    least disturbed by other load on a shared machine)   (median)
  *   --pin            server on CPU 0, dnsperf on CPU 1 (taskset)      (off)
+ *   --mesh-dns-flags=F  Node flags for mesh-dns only, space-separated: --mesh-dns-flags="--max-opt=2"
+ *                    (the bare loop and the bench itself keep none)    (none)
  *   --no-percentiles skip dnsperf -v (no p50/p99)                     (percentiles on)
  *   --latency-qps N  offered rate of the latency scenario             (20000)
  *   --quick          smoke run: 1 s per server, no warm-up, 50 names, no quiet wait, latency at
@@ -130,6 +132,8 @@ interface Options {
   rounds: number;
   pick: 'median' | 'best';
   pin: boolean;
+  /** Node flags for the mesh-dns process only (--mesh-dns-flags). */
+  meshDnsFlags: string[];
   percentiles: boolean;
   json: string | undefined;
   keep: boolean;
@@ -173,6 +177,7 @@ function parseOptions(argv: string[]): Options {
         rounds: { type: 'string' },
         pick: { type: 'string' },
         pin: { type: 'boolean' },
+        'mesh-dns-flags': { type: 'string' },
         percentiles: { type: 'boolean' },
         json: { type: 'string' },
         keep: { type: 'boolean' },
@@ -244,6 +249,7 @@ function parseOptions(argv: string[]): Options {
     rounds: int('rounds', 1, 1),
     pick: pickOpt(str('pick')),
     pin: bool('pin', false),
+    meshDnsFlags: (str('mesh-dns-flags') ?? '').split(/\s+/).filter(Boolean),
     percentiles: bool('percentiles', true),
     json: str('json'),
     keep: bool('keep', false),
@@ -767,7 +773,7 @@ async function main(): Promise<number> {
   }, deadlineS * 1000).unref();
 
   const dir = mkdtempSync(join(tmpdir(), 'mesh-dns-bench-'));
-  const ctx: StartContext = { dir, repoRoot: REPO_ROOT, pin: opts.pin, tag: '' };
+  const ctx: StartContext = { dir, repoRoot: REPO_ROOT, pin: opts.pin, meshDnsFlags: opts.meshDnsFlags, tag: '' };
   const machine = await machineFacts();
   console.log('mesh-dns benchmark');
   console.log(

@@ -28,6 +28,8 @@ export interface StartContext {
   repoRoot: string;
   /** Pin the server to CPU 0 with taskset (dnsperf then goes to CPU 1). */
   pin: boolean;
+  /** Node flags for mesh-dns only (e.g. --max-opt=2), before dist/main.js. */
+  meshDnsFlags: string[];
   /** Distinguishes config/log file names between scenarios and rounds. */
   tag: string;
 }
@@ -240,7 +242,7 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
         // Never the machine's resolv.conf: upstreams only where the scenario configures them.
         MESH_DNS_RESOLV_CONF: '',
       };
-      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), ['dist/main.js', '--config', conf]);
+      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [...ctx.meshDnsFlags, 'dist/main.js', '--config', conf]);
       return {
         name,
         port,
