@@ -1,19 +1,26 @@
-// The type, class, TTL and RDATA of our own records (everything after the owner name), encoded
-// once per record and then copied as bytes; the owner name is ours too (name.ts compresses it
-// against the question). No name inside RDATA is compressed: RFC 2782 forbids it for SRV targets,
-// and a record's bytes must not depend on the message they are copied into.
+// The one place dns2 is used: encoding the type, class, TTL and RDATA of our own records.
 //
-// Why not dns2's codec any more (it was used here until 2026-12): its packet.js loads node:crypto
-// at import (for query IDs we never ask it for), node:util's inspect and its bit-array writer, and
-// kept them resident in a server that calls it only when an answer is first compiled (issue 9
-// item 4, README Memory). The encoding below is the one dns2 produced, byte for byte, for every
-// type we publish: test/unit/wire/record-codec.test.ts compares the two on a corpus (dns2 stays a
-// devDependency for that test).
+// Why dns2 only here: its record codec is correct for the types we publish (A, AAAA, CNAME,
+// PTR, NS, SOA, SRV, TXT) and that is its strength. Its server loop and clients are not fit
+// for our hot path or for forwarding (shared/reference §6: quadratic bit-array encoder,
+// unhandled async rejections, no question matching). So: dns2 encodes each record once,
+// with an empty owner name and its own fresh writer, which also means no name inside RDATA
+// is compressed — RFC 2782 forbids compressing SRV targets, which dns2 would otherwise do.
+// The owner name is ours (name.ts compresses it against the question), and records are
+// encoded when an answer is first asked for, then copied as bytes.
 
-import { isIPv4 } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type dns2 from 'dns2';
 import ipaddr from 'ipaddr.js';
 import { RRClass, RRType } from './constants.ts';
-import { encodePlainName } from './name.ts';
+
+// dns2's package index also loads its servers and clients, and with them node:http2, node:https,
+// node:tls and readline: +7.4 MiB of RSS against +3.4 MiB for packet.js alone (npm run bench:memory,
+// import costs), for code we never run. Its "exports" map offers only the index, so the codec module is loaded by file path, found
+// next to the index (dns2 is pinned to an exact version in package.json).
+const require = createRequire(import.meta.url);
+const Packet = require(join(dirname(require.resolve('dns2')), 'packet.js')) as typeof dns2.Packet;
 
 export type ZoneRecord =
   | { type: typeof RRType.A; ttl: number; address: string }
@@ -36,6 +43,47 @@ export type ZoneRecord =
       minimum: number;
     };
 
+/**
+ * An IPv6 literal as eight hex groups. dns2's AAAA encoder splits the text on ':' and reads
+ * every group as hex, so the RFC 4291 §2.2 mixed form that net.isIPv6 accepts for static
+ * records ("::ffff:192.0.2.1") went out as ::ffff:192 — a different address. ipaddr.js reads
+ * both forms; a zone index ("%eth0") cannot be carried in an AAAA and is dropped here.
+ */
+function ipv6HexGroups(address: string): string {
+  return ipaddr.IPv6.parse(address).parts.map((part) => part.toString(16)).join(':');
+}
+
+/** dns2's field names for each record type (it keeps RDATA fields flat on the resource). */
+function toDns2Resource(record: ZoneRecord): Record<string, unknown> {
+  const base = { name: '', type: record.type, class: RRClass.IN, ttl: record.ttl };
+  switch (record.type) {
+    case RRType.A:
+      return { ...base, address: record.address };
+    case RRType.AAAA:
+      return { ...base, address: ipv6HexGroups(record.address) };
+    case RRType.CNAME:
+    case RRType.PTR:
+      return { ...base, domain: record.target };
+    case RRType.NS:
+      return { ...base, ns: record.target };
+    case RRType.TXT:
+      return { ...base, data: record.strings };
+    case RRType.SRV:
+      return { ...base, priority: record.priority, weight: record.weight, port: record.port, target: record.target };
+    case RRType.SOA:
+      return {
+        ...base, primary: record.mname, admin: record.rname, serial: record.serial, refresh: record.refresh,
+        retry: record.retry, expiration: record.expire, minimum: record.minimum,
+      };
+    case RRType.HINFO: {
+      // dns2 has no HINFO codec; it writes raw RDATA for types it does not know (RFC 3597).
+      const cpu = Buffer.from(record.cpu, 'latin1');
+      const os = Buffer.from(record.os, 'latin1');
+      return { ...base, data: Buffer.concat([Buffer.from([cpu.length]), cpu, Buffer.from([os.length]), os]) };
+    }
+  }
+}
+
 /** RFC 1035 §3.2.1: RDLENGTH is 16 bits. */
 export const MAX_RDATA_LENGTH = 0xffff;
 /** RFC 1035 §3.3: a <character-string> is one length octet and at most 255 octets. */
@@ -50,99 +98,24 @@ export class RecordTooLargeError extends Error {
   }
 }
 
-/** RFC 1035 §2.3.4: labels of at most 63 octets, names of at most 255. */
-const MAX_LABEL_OCTETS = 63;
-const MAX_NAME_OCTETS = 255;
-/** RFC 2181 §8: a TTL is 32 bits, but values with the top bit set are unsafe; they go out as 2^31 - 1. */
-const MAX_TTL = 0x7fffffff;
-
-/** A name inside RDATA, uncompressed. Empty labels (a trailing dot) are dropped, as dns2 did. */
-function rdataName(name: string): Buffer {
-  const labels = name.split('.').filter((label) => label !== '');
-  let wireLength = 1;
-  for (const label of labels) {
-    if (label.length > MAX_LABEL_OCTETS) throw new Error(`name encode: label "${label}" is ${label.length} octets (max ${MAX_LABEL_OCTETS})`);
-    wireLength += label.length + 1;
-  }
-  if (wireLength > MAX_NAME_OCTETS) throw new Error(`name encode: name "${name}" encodes to ${wireLength} octets (max ${MAX_NAME_OCTETS})`);
-  return encodePlainName(labels.join('.'));
-}
-
-function ipv4Rdata(address: string): Buffer {
-  // A malformed address would otherwise go out as NaN octets, i.e. 0.0.0.0.
-  if (!isIPv4(address)) throw new Error(`A encode: invalid IPv4 address ${JSON.stringify(address)}`);
-  return Buffer.from(address.split('.').map((octet) => Number(octet)));
-}
-
-/**
- * RFC 3596 §2.2. ipaddr.js reads the RFC 4291 §2.2 mixed form ("::ffff:192.0.2.1") that
- * net.isIPv6 accepts for static records; a zone index ("%eth0") cannot be carried and is dropped.
- */
-function ipv6Rdata(address: string): Buffer {
-  return Buffer.from(ipaddr.IPv6.parse(address).toByteArray());
-}
-
-function uint16s(...values: number[]): Buffer {
-  const out = Buffer.allocUnsafe(values.length * 2);
-  values.forEach((value, index) => out.writeUInt16BE(value, index * 2));
-  return out;
-}
-
-function uint32s(...values: number[]): Buffer {
-  const out = Buffer.allocUnsafe(values.length * 4);
-  values.forEach((value, index) => out.writeUInt32BE(value, index * 4));
-  return out;
-}
-
-/** RFC 1035 §3.3: a <character-string> is one length octet, then the octets. */
-function characterString(bytes: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([bytes.length]), bytes]);
-}
-
-function rdataOf(record: ZoneRecord): Buffer {
-  switch (record.type) {
-    case RRType.A:
-      return ipv4Rdata(record.address);
-    case RRType.AAAA:
-      return ipv6Rdata(record.address);
-    case RRType.CNAME:
-    case RRType.PTR:
-    case RRType.NS:
-      return rdataName(record.target);
-    case RRType.TXT: // RFC 1035 §3.3.14: one character-string per string, empty ones included
-      return Buffer.concat(record.strings.map((text) => characterString(Buffer.from(text, 'utf8'))));
-    case RRType.SRV: // RFC 2782
-      return Buffer.concat([uint16s(record.priority, record.weight, record.port), rdataName(record.target)]);
-    case RRType.SOA: // RFC 1035 §3.3.13; RFC 2308 §4: MINIMUM is a TTL too, with the same ceiling
-      return Buffer.concat([
-        rdataName(record.mname), rdataName(record.rname),
-        uint32s(record.serial, record.refresh, record.retry, record.expire, Math.min(record.minimum >>> 0, MAX_TTL)),
-      ]);
-    case RRType.HINFO: // RFC 1035 §3.3.2
-      return Buffer.concat([characterString(Buffer.from(record.cpu, 'latin1')), characterString(Buffer.from(record.os, 'latin1'))]);
-  }
-}
-
 /** TYPE, CLASS, TTL, RDLENGTH and RDATA of a record: everything after the owner name. */
 export function encodeRecordTail(record: ZoneRecord): Buffer {
-  // A length that does not fit its field is refused, never written modulo its size (a 76,800-byte
-  // TXT once went out with RDLENGTH 11,264: a corrupt record). The zone bounds what it builds
-  // (compile.ts); this is the last line, so nothing is silent.
+  // dns2 writes lengths modulo their field size: a 76,800-byte TXT went out with RDLENGTH 11,264
+  // and a 300-byte string with length octet 44, i.e. a corrupt record that parses as garbage.
+  // The zone bounds what it builds (compile.ts); this is the last line, so nothing is silent.
   if (record.type === RRType.TXT) {
     for (const text of record.strings) {
       const length = Buffer.byteLength(text, 'utf8');
       if (length > MAX_CHARACTER_STRING) throw new RecordTooLargeError(`TXT string of ${length} bytes (at most ${MAX_CHARACTER_STRING})`);
     }
   }
-  const rdata = rdataOf(record);
-  if (rdata.length > MAX_RDATA_LENGTH) {
-    throw new RecordTooLargeError(`type ${record.type} RDATA of ${rdata.length} bytes (RDLENGTH holds at most ${MAX_RDATA_LENGTH})`);
+  // dns2's typings want a Resource instance; its encoder reads plain fields, which is what we pass.
+  const encoded: Buffer = Packet.Resource.encode(toDns2Resource(record) as unknown as dns2.Packet.Resource);
+  const tail = encoded.subarray(1); // drop the empty (root) owner name
+  // TYPE(2) CLASS(2) TTL(4) RDLENGTH(2), then RDATA: what was written must be what RDLENGTH says.
+  const rdataLength = tail.length - 10;
+  if (rdataLength > MAX_RDATA_LENGTH || tail.readUInt16BE(8) !== rdataLength) {
+    throw new RecordTooLargeError(`type ${record.type} RDATA of ${rdataLength} bytes (RDLENGTH holds at most ${MAX_RDATA_LENGTH})`);
   }
-  const tail = Buffer.allocUnsafe(10 + rdata.length);
-  tail.writeUInt16BE(record.type, 0);
-  tail.writeUInt16BE(RRClass.IN, 2);
-  tail.writeUInt32BE(Math.min(record.ttl >>> 0, MAX_TTL), 4);
-  tail.writeUInt16BE(rdata.length, 8);
-  rdata.copy(tail, 10);
   return tail;
 }

@@ -1,9 +1,6 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import type dns2 from 'dns2';
 import { describe, expect, it } from 'vitest';
-import { RRClass, RRType } from '../../../src/wire/constants.ts';
-import { encodeRecordTail, RecordTooLargeError, type ZoneRecord } from '../../../src/wire/record-codec.ts';
+import { RRType } from '../../../src/wire/constants.ts';
+import { encodeRecordTail, RecordTooLargeError } from '../../../src/wire/record-codec.ts';
 import { encodeName } from '../../support/dns-messages.ts';
 
 /** TYPE, CLASS IN, TTL, RDLENGTH then RDATA: the tail we expect for a record. */
@@ -82,85 +79,5 @@ describe('encodeRecordTail at the wire limits', () => {
   it('refuses a TXT character-string over 255 bytes instead of writing its length octet modulo 256', () => {
     expect(() => encodeRecordTail({ type: RRType.TXT, ttl: 5, strings: ['x'.repeat(256)] })).toThrow(/TXT string of 256 bytes/);
     expect(() => encodeRecordTail({ type: RRType.TXT, ttl: 5, strings: ['é'.repeat(128)] })).toThrow(RecordTooLargeError);
-  });
-});
-
-// The encoder replaced dns2's record codec (which kept node:crypto resident, issue 9 item 4). The
-// reference for every type we publish: dns2 3.1.1's Packet.Resource.encode with an empty owner
-// name, fed the fields the way src/wire/record-codec.ts fed it until then.
-const require = createRequire(import.meta.url);
-const Packet = require(join(dirname(require.resolve('dns2')), 'packet.js')) as typeof dns2.Packet;
-
-function dns2Tail(record: ZoneRecord): Buffer {
-  const base = { name: '', type: record.type, class: RRClass.IN, ttl: record.ttl };
-  const fields = (() => {
-    switch (record.type) {
-      case RRType.A: return { address: record.address };
-      case RRType.AAAA: return { address: (ipaddrParts(record.address)) };
-      case RRType.CNAME: case RRType.PTR: return { domain: record.target };
-      case RRType.NS: return { ns: record.target };
-      case RRType.TXT: return { data: record.strings };
-      case RRType.SRV: return { priority: record.priority, weight: record.weight, port: record.port, target: record.target };
-      case RRType.SOA: return { primary: record.mname, admin: record.rname, serial: record.serial, refresh: record.refresh, retry: record.retry, expiration: record.expire, minimum: record.minimum };
-      case RRType.HINFO: {
-        const cpu = Buffer.from(record.cpu, 'latin1');
-        const os = Buffer.from(record.os, 'latin1');
-        return { data: Buffer.concat([Buffer.from([cpu.length]), cpu, Buffer.from([os.length]), os]) };
-      }
-    }
-  })();
-  return Packet.Resource.encode({ ...base, ...fields } as unknown as dns2.Packet.Resource).subarray(1);
-}
-
-/** dns2's AAAA encoder reads eight hex groups; the old code gave it ipaddr.js's. */
-function ipaddrParts(address: string): string {
-  return (require('ipaddr.js') as typeof import('ipaddr.js')).IPv6.parse(address).parts.map((part) => part.toString(16)).join(':');
-}
-
-describe('encodeRecordTail against dns2 (the codec it replaced), byte for byte', () => {
-  const corpus: ZoneRecord[] = [
-    { type: RRType.A, ttl: 0, address: '0.0.0.0' },
-    { type: RRType.A, ttl: 30, address: '10.0.0.11' },
-    { type: RRType.A, ttl: 0x7fffffff, address: '255.255.255.255' },
-    { type: RRType.A, ttl: 0x80000000, address: '192.0.2.1' }, // RFC 2181 §8: clamped to 2^31 - 1
-    { type: RRType.A, ttl: 0xffffffff, address: '192.0.2.1' },
-    { type: RRType.AAAA, ttl: 5, address: '::' },
-    { type: RRType.AAAA, ttl: 5, address: 'fd00::12' },
-    { type: RRType.AAAA, ttl: 5, address: '2001:db8:0:1:2:3:4:5' },
-    { type: RRType.AAAA, ttl: 5, address: '::ffff:192.0.2.1' },
-    { type: RRType.AAAA, ttl: 5, address: 'fe80::1%eth0' },
-    { type: RRType.CNAME, ttl: 5, target: 'weather-a1.mesh.local' },
-    { type: RRType.CNAME, ttl: 5, target: 'trailing.dot.example.' },
-    { type: RRType.PTR, ttl: 5, target: 'agent-7.mesh.local' },
-    { type: RRType.PTR, ttl: 5, target: '' },
-    { type: RRType.NS, ttl: 3600, target: 'ns.mesh.local' },
-    { type: RRType.NS, ttl: 3600, target: `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}` },
-    { type: RRType.TXT, ttl: 5, strings: [] },
-    { type: RRType.TXT, ttl: 5, strings: [''] },
-    { type: RRType.TXT, ttl: 5, strings: ['id=x', '', 'é!', 'v=spf1 -all'] },
-    { type: RRType.TXT, ttl: 5, strings: ['x'.repeat(255), 'ü'.repeat(127)] },
-    { type: RRType.SRV, ttl: 5, priority: 0, weight: 0, port: 0, target: '.' },
-    { type: RRType.SRV, ttl: 5, priority: 1, weight: 2, port: 8080, target: 'weather-a1.mesh.local' },
-    { type: RRType.SRV, ttl: 5, priority: 65535, weight: 65535, port: 65535, target: 'mesh.local' },
-    { type: RRType.SOA, ttl: 7, mname: 'ns.mesh.local', rname: 'hostmaster.mesh.local', serial: 2024010101, refresh: 3600, retry: 600, expire: 86400, minimum: 7 },
-    { type: RRType.SOA, ttl: 7, mname: 'ns.mesh.local', rname: 'hostmaster.mesh.local', serial: 0xffffffff, refresh: 0, retry: 0, expire: 0, minimum: 0x80000000 },
-    { type: RRType.HINFO, ttl: 0, cpu: 'RFC8482', os: '' },
-    { type: RRType.HINFO, ttl: 0, cpu: '', os: 'Linux' },
-  ];
-  it.each(corpus.map((record) => [JSON.stringify(record).slice(0, 80), record] as const))('%s', (_, record) => {
-    expect(encodeRecordTail(record)).toEqual(dns2Tail(record));
-  });
-
-  it('refuses what dns2 refused: a malformed IPv4 address, a label over 63 octets, a name over 255', () => {
-    const refused: ZoneRecord[] = [
-      { type: RRType.A, ttl: 5, address: '10.0.0' },
-      { type: RRType.A, ttl: 5, address: '::1' },
-      { type: RRType.CNAME, ttl: 5, target: `${'a'.repeat(64)}.mesh.local` },
-      { type: RRType.NS, ttl: 5, target: Array.from({ length: 5 }, () => 'n'.repeat(63)).join('.') },
-    ];
-    for (const record of refused) {
-      expect(() => dns2Tail(record), JSON.stringify(record)).toThrow();
-      expect(() => encodeRecordTail(record), JSON.stringify(record)).toThrow();
-    }
   });
 });
