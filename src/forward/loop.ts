@@ -25,8 +25,8 @@
 // so that instance can detect a loop through us.
 
 import ipaddr from 'ipaddr.js';
+import { randomBytes } from 'node:crypto';
 import type { ListenAddress } from '../listeners/address.ts';
-import { secureRandom } from '../secure-random.ts';
 import { RRClass, RRType } from '../wire/constants.ts';
 import { encodePlainName } from '../wire/name.ts';
 import { upstreamName, type UpstreamAddress, type UpstreamQuery } from './types.ts';
@@ -96,7 +96,7 @@ export interface LoopDetector {
 }
 
 function hexLabel(): string {
-  return secureRandom.hex(HEX_LABEL_LENGTH / 2);
+  return randomBytes(HEX_LABEL_LENGTH / 2).toString('hex');
 }
 
 /** The HINFO query for a probe name (RD=1: the upstream must forward it for a loop to show). */

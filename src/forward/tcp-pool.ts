@@ -33,7 +33,7 @@ export interface TcpPoolOptions {
   /** A connection still not established after this is abandoned (default 2 s). */
   connectTimeoutMs?: number;
   udpPayloadSize?: number;
-  /** The ID source; secure-random.ts by default. */
+  /** The ID source; crypto by default. */
   randomId?: () => number;
 }
 
