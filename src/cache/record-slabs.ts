@@ -28,6 +28,11 @@ const OFFSET_SPAN = 0x4000;
 /** The size class of a record with a buffer of its own. */
 export const LARGE_CLASS = 255;
 
+/** Locations are read back from a Float64Array: a division by a power of two and a floor are exact and cheap there (`%` on a double is a library call). */
+function slabNumberOf(location: number): number {
+  return Math.floor(location / OFFSET_SPAN);
+}
+
 /** Chunk sizes: 16-byte steps to 256 B, then steps of about 1/4 (rounded to 16) up to LARGEST_CLASS_BYTES. */
 export const CLASS_SIZES: readonly number[] = (() => {
   const sizes: number[] = [];
@@ -134,7 +139,7 @@ export class RecordSlabs {
   release(location: number, bytes: number): void {
     const sizeClass = sizeClassOf(bytes);
     if (sizeClass === LARGE_CLASS) {
-      const slab = (location - (location % OFFSET_SPAN)) / OFFSET_SPAN;
+      const slab = slabNumberOf(location);
       this.slabs[slab] = undefined;
       this.words[slab] = undefined;
       this.freeSlabNumbers.push(slab);
@@ -149,16 +154,16 @@ export class RecordSlabs {
 
   /** The buffer holding `location`; the record starts at offsetIn(location). */
   bufferOf(location: number): Buffer {
-    return this.slabs[(location - (location % OFFSET_SPAN)) / OFFSET_SPAN]!;
+    return this.slabs[slabNumberOf(location)]!;
   }
 
   /** The buffer holding `location` as 16-bit words (chunks start at even offsets). */
   wordsOf(location: number): Uint16Array {
-    return this.words[(location - (location % OFFSET_SPAN)) / OFFSET_SPAN]!;
+    return this.words[slabNumberOf(location)]!;
   }
 
   offsetIn(location: number): number {
-    return location % OFFSET_SPAN;
+    return location - slabNumberOf(location) * OFFSET_SPAN;
   }
 
   /** Drops every slab (the cache was flushed). */
