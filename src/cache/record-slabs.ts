@@ -12,8 +12,10 @@
 // - A freed chunk goes on its class's free list and is the next one that class hands out.
 // - Larger records (big TXT, DNSSEC or TCP answers, up to 64 KiB and their TTL offsets) get a
 //   buffer of their own, exactly their size, released when they are freed.
-// - Slabs are kept until clear(): `unusedBytes` (free chunks and the untouched part of each
-//   class's newest slab) is what the cache adds to its entries' bytes to bound its real footprint.
+// - A slab whose chunks are all free again is released (its chunks leave the free list), so a
+//   shift in answer sizes does not strand one class's slabs while another needs room.
+//   `unusedBytes` (free chunks and the uncarved part of each class's newest slab) is what the
+//   cache adds to its entries' bytes to bound its real footprint.
 //
 // Pure data structure: no clock, no I/O.
 
@@ -84,6 +86,8 @@ export class RecordSlabs {
   /** The same slabs as 16-bit words, for the TTL offsets stored after each record's bytes. */
   private readonly words: (Uint16Array | undefined)[] = [];
   private readonly freeSlabNumbers: number[] = [];
+  /** Chunks handed out per slab (class slabs only): at 0 the slab is released. */
+  private readonly liveChunks: number[] = [];
   private readonly classes: SizeClass[] = CLASS_SIZES.map((chunkBytes) => ({
     chunkBytes, free: [], carveSlab: -1, carveOffset: 0, carveEnd: 0, nextChunks: MIN_CHUNKS_PER_SLAB,
   }));
@@ -122,7 +126,10 @@ export class RecordSlabs {
     const klass = this.classes[sizeClass]!;
     this.usedBytes += klass.chunkBytes;
     const reused = klass.free.pop();
-    if (reused !== undefined) return reused;
+    if (reused !== undefined) {
+      this.liveChunks[slabNumberOf(reused)]!++;
+      return reused;
+    }
     if (klass.carveOffset >= klass.carveEnd) {
       const slabBytes = this.nextSlabBytes(klass);
       klass.carveSlab = this.newSlab(slabBytes);
@@ -132,6 +139,7 @@ export class RecordSlabs {
     }
     const location = klass.carveSlab * OFFSET_SPAN + klass.carveOffset;
     klass.carveOffset += klass.chunkBytes;
+    this.liveChunks[klass.carveSlab]!++;
     return location;
   }
 
@@ -150,6 +158,23 @@ export class RecordSlabs {
     const klass = this.classes[sizeClass]!;
     klass.free.push(location);
     this.usedBytes -= klass.chunkBytes;
+    const slab = slabNumberOf(location);
+    if (--this.liveChunks[slab]! === 0 && slab !== klass.carveSlab) this.releaseSlab(klass, slab);
+  }
+
+  /** Drops an empty slab: its chunks leave the class's free list (one pass over it; rare). */
+  private releaseSlab(klass: SizeClass, slab: number): void {
+    const { free } = klass;
+    let kept = 0;
+    for (let index = 0; index < free.length; index++) {
+      const location = free[index]!;
+      if (slabNumberOf(location) !== slab) free[kept++] = location;
+    }
+    free.length = kept;
+    this.allocatedBytes -= this.slabs[slab]!.length;
+    this.slabs[slab] = undefined;
+    this.words[slab] = undefined;
+    this.freeSlabNumbers.push(slab);
   }
 
   /** The buffer holding `location`; the record starts at offsetIn(location). */
@@ -170,6 +195,7 @@ export class RecordSlabs {
   clear(): void {
     this.slabs.length = 0;
     this.words.length = 0;
+    this.liveChunks.length = 0;
     this.freeSlabNumbers.length = 0;
     for (const klass of this.classes) {
       klass.free.length = 0;
@@ -196,10 +222,12 @@ export class RecordSlabs {
     if (reused !== undefined) {
       this.slabs[reused] = buffer;
       this.words[reused] = words;
+      this.liveChunks[reused] = 0;
       return reused;
     }
     this.slabs.push(buffer);
     this.words.push(words);
+    this.liveChunks.push(0);
     return this.slabs.length - 1;
   }
 }

@@ -54,6 +54,23 @@ describe('RecordSlabs', () => {
     expect(slabs.growthFor(32)).toBeLessThanOrEqual(SLAB_BYTES);
   });
 
+  it('releases a slab whose chunks are all free again (not the one its class is carving), and never hands its chunks out', () => {
+    const slabs = new RecordSlabs();
+    const first = [0, 1, 2, 3].map(() => slabs.allocate(32)); // the class's first slab: 4 chunks
+    const fifth = slabs.allocate(32); // a second slab, of 8
+    expect(slabs.totalBytes).toBe(4 * 32 + 8 * 32);
+    for (const location of first.slice(0, 3)) slabs.release(location, 32);
+    expect(slabs.totalBytes).toBe(12 * 32);
+    slabs.release(first[3]!, 32);
+    expect(slabs.totalBytes).toBe(8 * 32);
+    expect(slabs.unusedBytes).toBe(7 * 32);
+    // Only the second slab's chunks are handed out now.
+    const next = Array.from({ length: 7 }, () => slabs.allocate(32));
+    expect(next.every((location) => slabs.bufferOf(location) === slabs.bufferOf(fifth))).toBe(true);
+    slabs.release(fifth, 32);
+    expect(slabs.totalBytes).toBe(8 * 32); // the carving slab stays
+  });
+
   it('gives a record over LARGEST_CLASS_BYTES (up to a 65,535-byte answer and its offsets) a buffer of its own, freed on release', () => {
     const slabs = new RecordSlabs();
     const bytes = 65_536 + 2 * 5_000;
@@ -184,6 +201,24 @@ describe('AnswerCache on slabs', () => {
     // Everything deleted: nothing counted, every slab byte unused.
     cache.flush();
     expect(cache.stats()).toMatchObject({ bytes: 0, slabBytes: 0, slabUnusedBytes: 0, entries: { success: 0, denial: 0 } });
+  });
+
+  it('releases the slabs a size class no longer uses: after a shift to larger answers the cache fills with them, not with free chunks', () => {
+    const maxBytes = 512 * 1024;
+    const cache = cacheWith({ maxBytes, maxEntries: 1_000_000 });
+    const fill = (prefix: string, bodyLength: number) => {
+      for (let index = 0; index < 5_000; index++) expect(cache.store(keyFor(`${prefix}${index}`, RRType.TXT), txtAnswer(`${prefix}${index}`, bodyLength), T0)).toBe('success');
+    };
+    fill('small', 100);
+    const small = cache.stats();
+    expect(small.bytes).toBeGreaterThan(maxBytes * 0.8);
+    fill('large', 700);
+    const stats = cache.stats();
+    expect(stats.bytes + stats.slabUnusedBytes).toBeLessThanOrEqual(maxBytes);
+    // The small entries' slabs went with them: the room holds large entries (~1,100 B each).
+    expect(stats.slabUnusedBytes).toBeLessThan(maxBytes * 0.1);
+    expect(stats.entries.success).toBeGreaterThan((maxBytes * 0.8) / (chunkBytesOf(702) + 40 + ENTRY_OVERHEAD_BYTES));
+    expect(cache.lookup(keyFor('large4999', RRType.TXT), T0).kind).toBe('fresh');
   });
 
   it('replaces an existing key in place: counted once, its old chunk reused, the slabs do not grow', () => {
