@@ -105,9 +105,11 @@ export const ENTRY_OVERHEAD_BYTES = 320;
  * (bodyOffset/bodyLength/ttlStart/ttlCount), so assembleResponse splices it behind any question
  * for its key without a copy or a view being made.
  *
- * A `fresh` entry points into the live slab: read it before the cache stores or evicts anything
- * (the pipeline assembles the response synchronously). A `stale` entry owns a copy of its bytes,
- * as the cache stage holds it across the upstream attempt (RFC 8767 §5 client response timer).
+ * A `fresh` entry is the cache's one view object, pointed at the slot that was hit, over the live
+ * slab: read it before the next lookup or store (the query handler assembles the response in the
+ * same synchronous run), so a hit allocates nothing. A `stale` entry is an object of its own with
+ * a copy of its bytes: the cache stage holds it across the upstream attempt (RFC 8767 §5 client
+ * response timer), while other stores may evict and reuse its slot.
  */
 export interface CacheEntry extends RecordSections {
   readonly kind: CacheEntryKind;
@@ -217,6 +219,8 @@ export class AnswerCache {
   private readonly index: LRUCache<string, number>;
   private readonly table: EntryTable;
   private readonly slabs = new RecordSlabs();
+  /** What fresh lookups hand out, re-pointed at each hit's slot (CacheEntry: read it at once). */
+  private readonly freshView: SlabEntry;
   /** key → time (ms) of the last upstream failure for it. */
   private readonly failures: LRUCache<string, number>;
   private readonly servfailMs: number;
@@ -234,6 +238,7 @@ export class AnswerCache {
     this.failureRecheckMs = this.options.serveStale || this.options.minTtl > 0 ? Math.max(0, this.options.failureRecheck) * 1000 : 0;
     this.failureMemoryMs = Math.max(this.servfailMs, this.failureRecheckMs);
     this.table = new EntryTable(Math.max(1, this.options.maxEntries));
+    this.freshView = new SlabEntry(this.options.minTtl);
     this.index = new LRUCache<string, number>({
       // lru-cache wants one bound of its own; this one (entries, size 1 each) is never the binding
       // one: store() evicts before it is reached.
@@ -450,51 +455,47 @@ export class AnswerCache {
     return chunkBytesOf(this.recordBytes(slot)) + keyLength + ENTRY_OVERHEAD_BYTES;
   }
 
-  /** The entry at `slot` as RecordSections; `copy`: with its own bytes (see CacheEntry). */
+  /**
+   * The entry at `slot` as RecordSections. Fresh hits get `freshView`, pointed at the slot: no
+   * allocation per hit (see CacheEntry for how long it is valid). `copy`: a new entry with its
+   * own bytes, for stale answers held across an upstream attempt.
+   */
   private entryAt(slot: number, key: string, copy: boolean): CacheEntry {
     const table = this.table;
     const location = table.location[slot]!;
     const bodyLength = table.bodyLength[slot]!;
-    const ttlCount = table.ttlCount[slot]!;
     let body = this.slabs.bufferOf(location);
     let bodyOffset = this.slabs.offsetIn(location);
     let ttlOffsets = this.slabs.wordsOf(location);
-    let ttlStart = (bodyOffset + ((bodyLength + 1) & ~1)) >> 1;
+    const recordBytes = this.recordBytes(slot);
     if (copy) {
-      const record = Buffer.from(body.subarray(bodyOffset, bodyOffset + this.recordBytes(slot)));
-      const words = new Uint16Array(record.buffer, record.byteOffset, record.length >> 1);
-      ttlStart -= bodyOffset >> 1;
-      // Buffer.from copies into Node's pool at an 8-aligned offset, so the 16-bit view is aligned.
-      body = record;
+      // Buffer.from copies into Node's pool at an 8-aligned offset (or a buffer of its own), so
+      // the 16-bit view is aligned.
+      body = Buffer.from(body.subarray(bodyOffset, bodyOffset + recordBytes));
+      ttlOffsets = new Uint16Array(body.buffer, body.byteOffset, body.length >> 1);
       bodyOffset = 0;
-      ttlOffsets = words;
     }
-    const storedAt = table.storedAt[slot]!;
-    const lifetime = table.lifetime[slot]!;
+    const entry = copy ? new SlabEntry(this.options.minTtl) : this.freshView;
     const flags = table.flags[slot]!;
-    return {
-      kind: (flags & EntryFlag.DENIAL) !== 0 ? 'denial' : 'success',
-      rcode: table.rcode[slot]!,
-      authoritative: false,
-      rotationUnit: 0,
-      body,
-      bodyOffset,
-      bodyLength,
-      answerCount: table.answerCount[slot]!,
-      authorityCount: table.authorityCount[slot]!,
-      additionalCount: table.additionalCount[slot]!,
-      withoutAdditionalLength: table.withoutAdditionalLength[slot]!,
-      ttlOffsets,
-      ttlStart,
-      ttlCount,
-      authenticData: (flags & EntryFlag.AUTHENTIC_DATA) !== 0,
-      storedAt,
-      lifetime,
-      expiresAt: storedAt + lifetime * 1000,
-      heldUntil: storedAt + Math.max(lifetime, this.options.minTtl) * 1000,
-      size: this.entrySize(slot, key.length),
-      hits: table.hits[slot]!,
-    };
+    entry.kind = (flags & EntryFlag.DENIAL) !== 0 ? 'denial' : 'success';
+    entry.rcode = table.rcode[slot]!;
+    entry.body = body;
+    entry.bodyOffset = bodyOffset;
+    entry.bodyLength = bodyLength;
+    entry.answerCount = table.answerCount[slot]!;
+    entry.authorityCount = table.authorityCount[slot]!;
+    entry.additionalCount = table.additionalCount[slot]!;
+    entry.withoutAdditionalLength = table.withoutAdditionalLength[slot]!;
+    entry.ttlOffsets = ttlOffsets;
+    entry.ttlStart = (bodyOffset + ((bodyLength + 1) & ~1)) >> 1;
+    entry.ttlCount = table.ttlCount[slot]!;
+    entry.authenticData = (flags & EntryFlag.AUTHENTIC_DATA) !== 0;
+    entry.storedAt = table.storedAt[slot]!;
+    entry.lifetime = table.lifetime[slot]!;
+    entry.hits = table.hits[slot]!;
+    entry.recordBytes = recordBytes;
+    entry.keyLength = key.length;
+    return entry;
   }
 
   /**
@@ -537,6 +538,50 @@ export class AnswerCache {
     this.metrics?.miss();
   }
 }
+
+/** CacheEntry over a slab: the fields assembleResponse reads, and the rest derived when asked. */
+class SlabEntry implements CacheEntry {
+  kind: CacheEntryKind = 'success';
+  rcode = 0;
+  readonly authoritative = false;
+  readonly rotationUnit = 0;
+  body: Buffer = EMPTY_BODY;
+  bodyOffset = 0;
+  bodyLength = 0;
+  answerCount = 0;
+  authorityCount = 0;
+  additionalCount = 0;
+  withoutAdditionalLength = 0;
+  ttlOffsets: Uint16Array = EMPTY_OFFSETS;
+  ttlStart = 0;
+  ttlCount = 0;
+  authenticData = false;
+  storedAt = 0;
+  lifetime = 0;
+  hits = 0;
+  recordBytes = 0;
+  keyLength = 0;
+  private readonly minTtl: number;
+
+  constructor(minTtl: number) {
+    this.minTtl = minTtl;
+  }
+
+  get expiresAt(): number {
+    return this.storedAt + this.lifetime * 1000;
+  }
+
+  get heldUntil(): number {
+    return this.storedAt + Math.max(this.lifetime, this.minTtl) * 1000;
+  }
+
+  get size(): number {
+    return chunkBytesOf(this.recordBytes) + this.keyLength + ENTRY_OVERHEAD_BYTES;
+  }
+}
+
+const EMPTY_BODY = Buffer.alloc(0);
+const EMPTY_OFFSETS = new Uint16Array(0);
 
 /**
  * The key as one flat string: cacheKey's template literal is a rope (a ConsString of its parts),
