@@ -25,7 +25,7 @@ import type { ForwardedAnswer } from '../forward/types.ts';
 import { patchTtls } from '../wire/ttl.ts';
 import type { CacheEntryKind, CacheMetrics, CacheSizes } from './metrics.ts';
 import { EntryFlag, EntryTable } from './entry-table.ts';
-import { chunkBytesOf, RecordSlabs } from './record-slabs.ts';
+import { chunkBytesOf, OFFSET_SPAN, RecordSlabs, slabNumberOf } from './record-slabs.ts';
 
 export interface AnswerCacheOptions {
   /** Entry bound (dnsmasq `cache-size`, CoreDNS `cache CAPACITY`). Costs nothing until used: no preallocation. */
@@ -463,11 +463,13 @@ export class AnswerCache {
   private entryAt(slot: number, key: string, copy: boolean): CacheEntry {
     const table = this.table;
     const location = table.location[slot]!;
+    const slabNumber = slabNumberOf(location);
     const bodyLength = table.bodyLength[slot]!;
-    let body = this.slabs.bufferOf(location);
-    let bodyOffset = this.slabs.offsetIn(location);
-    let ttlOffsets = this.slabs.wordsOf(location);
-    const recordBytes = this.recordBytes(slot);
+    const ttlCount = table.ttlCount[slot]!;
+    let body = this.slabs.slab(slabNumber);
+    let bodyOffset = location - slabNumber * OFFSET_SPAN;
+    let ttlOffsets = this.slabs.slabWords(slabNumber);
+    const recordBytes = ((bodyLength + 1) & ~1) + 2 * ttlCount;
     if (copy) {
       // Buffer.from copies into Node's pool at an 8-aligned offset (or a buffer of its own), so
       // the 16-bit view is aligned.
@@ -488,7 +490,7 @@ export class AnswerCache {
     entry.withoutAdditionalLength = table.withoutAdditionalLength[slot]!;
     entry.ttlOffsets = ttlOffsets;
     entry.ttlStart = (bodyOffset + ((bodyLength + 1) & ~1)) >> 1;
-    entry.ttlCount = table.ttlCount[slot]!;
+    entry.ttlCount = ttlCount;
     entry.authenticData = (flags & EntryFlag.AUTHENTIC_DATA) !== 0;
     entry.storedAt = table.storedAt[slot]!;
     entry.lifetime = table.lifetime[slot]!;

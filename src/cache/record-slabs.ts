@@ -26,12 +26,12 @@ export const LARGEST_CLASS_BYTES = 4096;
 /** A class's first slab holds this many chunks (then twice as many per new slab, up to SLAB_BYTES). */
 const MIN_CHUNKS_PER_SLAB = 4;
 /** A location is slab × OFFSET_SPAN + offset; offsets in a slab are < SLAB_BYTES ≤ OFFSET_SPAN. */
-const OFFSET_SPAN = 0x4000;
+export const OFFSET_SPAN = 0x4000;
 /** The size class of a record with a buffer of its own. */
 export const LARGE_CLASS = 255;
 
 /** Locations are read back from a Float64Array: a division by a power of two and a floor are exact and cheap there (`%` on a double is a library call). */
-function slabNumberOf(location: number): number {
+export function slabNumberOf(location: number): number {
   return Math.floor(location / OFFSET_SPAN);
 }
 
@@ -180,6 +180,15 @@ export class RecordSlabs {
   /** The buffer holding `location`; the record starts at offsetIn(location). */
   bufferOf(location: number): Buffer {
     return this.slabs[slabNumberOf(location)]!;
+  }
+
+  /** Slab `slabNumber` (slabNumberOf(location)), and the same as 16-bit words: for the hit path, one decode. */
+  slab(slabNumber: number): Buffer {
+    return this.slabs[slabNumber]!;
+  }
+
+  slabWords(slabNumber: number): Uint16Array {
+    return this.words[slabNumber]!;
   }
 
   /** The buffer holding `location` as 16-bit words (chunks start at even offsets). */
