@@ -59,7 +59,8 @@ describe('answer cache memory (measured in a child process with --expose-gc)', (
     const small = await measure(0, 1, 1_000, 64 * 1024 * 1024);
     console.log(`[cache memory] idle cache: maxEntries 10,000,000 → ${big.idleBytes} B; maxEntries 1,000 → ${small.idleBytes} B`);
     expect(big.idleBytes).toBeLessThan(1024 * 1024);
-    expect(Math.abs(big.idleBytes - small.idleBytes)).toBeLessThan(64 * 1024);
+    // Two processes differ by GC noise (57 KiB seen under load); preallocating 10,000,000 slots costs ~234 MB.
+    expect(Math.abs(big.idleBytes - small.idleBytes)).toBeLessThan(512 * 1024);
   });
 
   it('still enforces maxEntries without lru-cache preallocating it', async () => {
