@@ -55,6 +55,7 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=runtime-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY bin ./bin
 COPY config ./config
 RUN mkdir -p /var/lib/mesh-dns && chown node:node /var/lib/mesh-dns
 # No file capability on node (a setcap layer would copy the 120 MB binary): port 53 comes from the
@@ -69,9 +70,7 @@ EXPOSE 53/udp 53/tcp 9153/tcp
 # The subcommand reads the same config as the server, so it follows a changed listen.http.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "dist/main.js", "healthcheck"]
-# --max-semi-space-size=1 (MiB): V8's young generation grows to 2 × 16 MiB under the allocation
-# churn of registry polls and stays there while polls go on; capped, the same process held 97 MiB instead of
-# 147 MiB with 1,000 agents and 308 instead of 372 MiB with 10,000 (npm run bench:memory, README
-# Performance). At a fixed 8k qps the server's CPU per query was the same within this machine's
-# noise (25.8/30.4 µs against 26.3/30.8 µs). Drop the flag if CPU matters more than memory.
-ENTRYPOINT ["node", "--max-semi-space-size=1", "dist/main.js"]
+# bin/mesh-dns is the npm bin too: it execs node with the V8 flags mesh-dns ships with (the young
+# generation capped at 1 MiB, --max-semi-space-size=1; why, and what it saves, is written there),
+# so the image and `npx mesh-dns` run alike, with no second process.
+ENTRYPOINT ["bin/mesh-dns"]

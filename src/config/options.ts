@@ -129,7 +129,7 @@ export const OPTIONS = [
   { key: 'cache.maxEntries', env: 'MESH_DNS_CACHE_SIZE', default: 10000, parse: parseInteger(0, 10_000_000),
     doc: 'Cached answers at most (forwarded names); 0 disables the cache. Nothing is allocated for entries not yet stored.' },
   { key: 'cache.maxBytes', env: 'MESH_DNS_CACHE_MAX_BYTES', default: 67108864, parse: parseInteger(65536, 4294967296),
-    doc: 'Memory of cached answers at most, bytes: record bytes plus the measured per-entry overhead (heap and buffers), so it bounds the real footprint.' },
+    doc: 'Memory of cached answers at most, bytes: their slab space (record bytes in size-class chunks, free chunks included) plus the measured per-entry overhead, so it bounds the real footprint.' },
   { key: 'cache.minTtl', env: 'MESH_DNS_CACHE_MIN_TTL', default: '0s', parse: parseTtlSeconds,
     doc: 'Keep answers at least this long; past their own TTL they are answered stale (TTL 30, EDE 3) without asking upstream, never fresh with TTL 0. 0 (as unbound and dnsmasq): an answer lives exactly its TTL.' },
   { key: 'cache.maxTtl', env: 'MESH_DNS_CACHE_MAX_TTL', default: '1h', parse: parseTtlSeconds,

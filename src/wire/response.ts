@@ -19,7 +19,17 @@ export interface RecordSections {
   /** When > 0, each ANSWER record is exactly this many bytes and the set may be rotated. */
   rotationUnit: number;
   /** Offsets in `body` of every record's TTL field, for answers whose TTLs are rewritten (cache). */
-  ttlOffsets?: Uint32Array;
+  ttlOffsets?: Uint32Array | Uint16Array;
+  /**
+   * Sections kept in a shared buffer (the cache's slabs, src/cache/record-slabs.ts): the record
+   * bytes are body[bodyOffset, bodyOffset + bodyLength), and their TTL offsets (relative to
+   * bodyOffset) are ttlOffsets[ttlStart, ttlStart + ttlCount). A cache hit then allocates no view.
+   * Absent: the whole of `body` and of `ttlOffsets`.
+   */
+  bodyOffset?: number;
+  bodyLength?: number;
+  ttlStart?: number;
+  ttlCount?: number;
   /** The upstream set AD (RFC 4035 §3.2.3); relayed only to clients that set DO or AD (RFC 6840 §5.8). */
   authenticData?: boolean;
   /** A relayed answer the upstream truncated (TC=1): the TC bit goes to the client too (RFC 1035 §4.1.1). */
@@ -144,7 +154,7 @@ function assemble(message: Buffer, id: number, requestFlags: number, questionEnd
   const optCount = opt ? 1 : 0;
   const fixed = HEADER_LENGTH + questionLength + optLength;
 
-  let bodyLength = sections.body.length;
+  let bodyLength = sections.bodyLength ?? sections.body.length;
   let additionalCount = sections.additionalCount;
   let truncated = false;
   if (fixed + bodyLength > settings.sizeLimit) {
@@ -165,8 +175,9 @@ function assemble(message: Buffer, id: number, requestFlags: number, questionEnd
     position += copyBody(out, position, sections, bodyLength, settings.rotation);
     const adjust = settings.ttlAdjust;
     if (adjust && sections.ttlOffsets) {
-      if ('set' in adjust) patchTtls(out, bodyStart, sections.ttlOffsets, bodyLength, () => adjust.set);
-      else countDownTtls(out, bodyStart, sections.ttlOffsets, bodyLength, adjust.subtract);
+      const { ttlOffsets, ttlStart = 0, ttlCount = ttlOffsets.length } = sections;
+      if ('set' in adjust) patchTtls(out, bodyStart, ttlOffsets, bodyLength, () => adjust.set, ttlStart, ttlCount);
+      else countDownTtls(out, bodyStart, ttlOffsets, bodyLength, adjust.subtract, ttlStart, ttlCount);
     }
   }
   if (opt) opt.copy(out, position);
@@ -176,15 +187,16 @@ function assemble(message: Buffer, id: number, requestFlags: number, questionEnd
 /** Copies the record bytes, rotating the ANSWER set when it is made of equal-sized records. */
 function copyBody(out: Buffer, position: number, sections: RecordSections, bodyLength: number, rotation: number): number {
   const { body, rotationUnit, answerCount } = sections;
+  const from = sections.bodyOffset ?? 0;
   if (rotationUnit === 0 || answerCount < 2) {
-    body.copy(out, position, 0, bodyLength);
+    body.copy(out, position, from, from + bodyLength);
     return bodyLength;
   }
   const answerLength = rotationUnit * answerCount;
   const split = (((rotation % answerCount) + answerCount) % answerCount) * rotationUnit;
-  body.copy(out, position, split, answerLength);
-  body.copy(out, position + answerLength - split, 0, split);
-  body.copy(out, position + answerLength, answerLength, bodyLength);
+  body.copy(out, position, from + split, from + answerLength);
+  body.copy(out, position + answerLength - split, from, from + split);
+  body.copy(out, position + answerLength, from + answerLength, from + bodyLength);
   return bodyLength;
 }
 

@@ -4,12 +4,13 @@
 
 /**
  * Rewrites TTL fields in place. `response[bodyStart…]` holds the record bytes that `ttlOffsets`
- * index; only offsets whose four bytes lie within the first `bodyBytesPresent` body bytes are
- * touched (a response whose ADDITIONAL was dropped, or that was truncated, holds fewer records).
+ * index (its `count` elements from `first`: the cache keeps many entries' offsets in one array);
+ * only offsets whose four bytes lie within the first `bodyBytesPresent` body bytes are touched (a
+ * response whose ADDITIONAL was dropped, or that was truncated, holds fewer records).
  * The transform's result is clamped to [0, 2³¹−1] (RFC 2181 §8).
  */
-export function patchTtls(response: Buffer, bodyStart: number, ttlOffsets: Uint32Array, bodyBytesPresent: number, transform: (ttl: number) => number): void {
-  for (let index = 0; index < ttlOffsets.length; index++) {
+export function patchTtls(response: Buffer, bodyStart: number, ttlOffsets: Uint32Array | Uint16Array, bodyBytesPresent: number, transform: (ttl: number) => number, first = 0, count = ttlOffsets.length - first): void {
+  for (let index = first, end = first + count; index < end; index++) {
     const offset = ttlOffsets[index]!;
     if (offset + 4 > bodyBytesPresent) return; // ascending: the rest lie further out
     const at = bodyStart + offset;
@@ -22,9 +23,9 @@ export function patchTtls(response: Buffer, bodyStart: number, ttlOffsets: Uint3
  * The cache-hit special case of patchTtls, without a callback: every TTL goes down by
  * `seconds`, stopping at 0. The stored TTLs are already ≤ the entry's lifetime and < 2³¹.
  */
-export function countDownTtls(response: Buffer, bodyStart: number, ttlOffsets: Uint32Array, bodyBytesPresent: number, seconds: number): void {
+export function countDownTtls(response: Buffer, bodyStart: number, ttlOffsets: Uint32Array | Uint16Array, bodyBytesPresent: number, seconds: number, first = 0, count = ttlOffsets.length - first): void {
   if (seconds <= 0) return;
-  for (let index = 0; index < ttlOffsets.length; index++) {
+  for (let index = first, end = first + count; index < end; index++) {
     const offset = ttlOffsets[index]!;
     if (offset + 4 > bodyBytesPresent) return;
     const at = bodyStart + offset;

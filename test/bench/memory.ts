@@ -7,10 +7,15 @@
  *   npm run bench:memory -- --snapshot                    # + a heap snapshot at the end, top constructors
  *   npm run bench:memory -- --node-flags=--max-semi-space-size=1
  *   npm run bench:memory -- --main /path/in/the/repo/dist/main.js   # another build (it resolves node_modules from there)
+ *   npm run bench:memory -- --env MALLOC_ARENA_MAX=2 --env …  # extra environment for every mesh-dns started (repeatable)
+ *   npm run bench:memory -- --snapshot --keep-snapshot /tmp/x.heapsnapshot     # keep the snapshot for a retainer analysis
  *
  * Rows (VmRSS from /proc/<pid>/status after the process settled; medians of --runs for the idle rows):
  *   bare node          `node -e 'setInterval(…)'`: Node's own floor on this machine.
  *   mesh-dns idle      no registry, default config.
+ *   … after serving    the same process 2 s after answering 5,000 queries from its own data (local
+ *                      names, NODATA, NXDOMAIN): V8's optimising compilers then run for the hot path
+ *                      and their code pages in the node binary become resident (README, Memory).
  *   + registry, 0      the REAL registry binary (test/support/registry.ts) configured, no agents.
  *   + 1k / N agents    the same process after the registry holds 1,000 then N agents and every
  *                      agent's name was asked once (answers encoded); growth per agent is the slope.
@@ -25,7 +30,7 @@
 
 import dgram from 'node:dgram';
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startKnot, type KnotServer } from '../support/knot.ts';
@@ -44,6 +49,10 @@ const { values } = parseArgs({
     'skip-imports': { type: 'boolean', default: false },
     /** Measure another build instead of building dist/ (e.g. main's, for a before/after). */
     main: { type: 'string' },
+    /** KEY=VALUE added to every mesh-dns's environment (malloc tuning, …): experiments stay reproducible. */
+    env: { type: 'string', multiple: true, default: [] },
+    /** Copy the --snapshot file here instead of deleting it. */
+    'keep-snapshot': { type: 'string' },
   },
 });
 const AGENTS = Number(values.agents);
@@ -51,6 +60,11 @@ const CACHE_ENTRIES = Number(values.cache);
 const RUNS = Number(values.runs);
 const NODE_FLAGS = values['node-flags'].split(/\s+/).filter(Boolean);
 const SETTLE_MS = 1500;
+const EXTRA_ENV: Record<string, string> = Object.fromEntries(values.env.map((pair) => {
+  const at = pair.indexOf('=');
+  if (at <= 0) throw new Error(`--env ${pair}: expected KEY=VALUE`);
+  return [pair.slice(0, at), pair.slice(at + 1)];
+}));
 
 if (!values.main) execFileSync(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 'tsconfig.build.json')]);
 const DIST_MAIN = values.main ?? join(REPO_ROOT, 'dist/main.js');
@@ -76,11 +90,22 @@ async function bareNodeRss(): Promise<number> {
   }
 }
 
-async function meshDnsIdleRss(env: NodeJS.ProcessEnv = {}): Promise<number> {
-  const mesh = await startMeshDnsProcess({ wrap: shipped, env: { MESH_DNS_LOG_LEVEL: 'warn', ...env } });
+const SERVED_QUERIES = 5000;
+
+/** Idle RSS, then RSS after SERVED_QUERIES answered from local data (8 in flight). */
+async function meshDnsIdleRss(env: NodeJS.ProcessEnv = {}): Promise<{ idle: number; served: number }> {
+  const mesh = await startMeshDnsProcess({ wrap: shipped, env: { MESH_DNS_LOG_LEVEL: 'warn', ...env, ...EXTRA_ENV } });
   try {
     await sleep(SETTLE_MS);
-    return rssOf(mesh.process.pid).rssMiB;
+    const idle = rssOf(mesh.process.pid).rssMiB;
+    const names = ['localhost', 'mesh.local', 'nope.mesh.local'];
+    let next = 0;
+    const worker = async () => {
+      while (next < SERVED_QUERIES) await queryA(mesh.dnsPort, names[next++ % names.length]!);
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    await sleep(SETTLE_MS);
+    return { idle, served: rssOf(mesh.process.pid).rssMiB };
   } finally {
     await mesh.stop();
   }
@@ -92,6 +117,21 @@ async function metric(mesh: MeshDnsProcess, name: string): Promise<number> {
   let sum = Number.NaN;
   for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum = (Number.isNaN(sum) ? 0 : sum) + Number(match[1]);
   return sum;
+}
+
+/**
+ * Where the RSS is: anonymous vs file-backed pages (/proc/<pid>/smaps_rollup) and V8's own view
+ * (heap committed and live, ArrayBuffer/external memory outside the heap), from /metrics.
+ * Anonymous minus the V8 heap and external memory is mostly malloc's (arenas, fragmentation).
+ */
+async function breakdown(mesh: MeshDnsProcess): Promise<string> {
+  const rollup = readFileSync(`/proc/${mesh.process.pid}/smaps_rollup`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? Number.NaN) / 1024;
+  const metricMiB = async (name: string) => (await metric(mesh, name)) / 1048576;
+  const heapTotal = await metricMiB('meshdns_nodejs_heap_size_total_bytes');
+  const heapUsed = await metricMiB('meshdns_nodejs_heap_size_used_bytes');
+  const external = await metricMiB('meshdns_nodejs_external_memory_bytes');
+  return `anonymous ${mib(kib('Anonymous'))}, file ${mib(kib('Rss') - kib('Anonymous'))}; V8 heap ${mib(heapTotal)} committed, ${mib(heapUsed)} used; external ${mib(external)}`;
 }
 
 /** Registers agents up to `count`, waits until mesh-dns answers the last one, asks every name once. */
@@ -177,6 +217,7 @@ async function heapSnapshot(mesh: MeshDnsProcess): Promise<void> {
     return size > 0 && readFileSync(join(mesh.dir, file)).length === size;
   }, 120_000);
   for (const line of topConstructors(join(mesh.dir, file!))) console.log(line);
+  if (values['keep-snapshot']) copyFileSync(join(mesh.dir, file!), values['keep-snapshot']);
   rmSync(join(mesh.dir, file!));
 }
 
@@ -214,16 +255,21 @@ function importCost(code: string): number {
   return Number(execFileSync(NODE_BINARY, [...NODE_FLAGS, '--expose-gc', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' }).trim());
 }
 
-console.log(`mesh-dns memory (${DIST_MAIN}), node ${process.version}${NODE_FLAGS.length > 0 ? ` ${NODE_FLAGS.join(' ')}` : ''}, ${new Date().toISOString()}, loopback only`);
+console.log(`mesh-dns memory (${DIST_MAIN}), node ${process.version}${NODE_FLAGS.length > 0 ? ` ${NODE_FLAGS.join(' ')}` : ''}${values.env.length > 0 ? `, env ${values.env.join(' ')}` : ''}, ${new Date().toISOString()}, loopback only`);
 try {
   const bare: number[] = [];
   const idle: number[] = [];
+  const served: number[] = [];
   for (let run = 0; run < RUNS; run++) {
     bare.push(await bareNodeRss());
-    idle.push(await meshDnsIdleRss());
+    const measured = await meshDnsIdleRss();
+    idle.push(measured.idle);
+    served.push(measured.served);
   }
-  row('bare node (the floor)', median(bare), `runs: ${bare.map((value) => value.toFixed(1)).join(', ')}`);
-  row('mesh-dns idle, no registry', median(idle), `runs: ${idle.map((value) => value.toFixed(1)).join(', ')}; ${(median(idle) - median(bare)).toFixed(1)} MiB above the floor`);
+  const runs = (values: number[]) => `runs: ${values.map((value) => value.toFixed(1)).join(', ')}`;
+  row('bare node (the floor)', median(bare), runs(bare));
+  row('mesh-dns idle, no registry', median(idle), `${runs(idle)}; ${(median(idle) - median(bare)).toFixed(1)} MiB above the floor`);
+  row(`  … after serving ${SERVED_QUERIES} queries`, median(served), `${runs(served)}; ${(median(served) - median(bare)).toFixed(1)} MiB above the floor`);
 
   const registry = await startRegistry({ timeoutThreshold: 3600 });
   const knot: KnotServer = await startKnot({ zones: [{ origin: 'example.test', text: '$TTL 3600\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n* A 192.0.2.1\n' }] });
@@ -234,6 +280,7 @@ try {
       MESH_DNS_UPSTREAMS: `127.0.0.1:${knot.port}`, MESH_DNS_CACHE_SIZE: String(Math.max(CACHE_ENTRIES, 10_000)),
       // Room for every entry: the byte bound (64 MiB default) would otherwise evict before the count does.
       MESH_DNS_CACHE_MAX_BYTES: String(4 * 1024 * 1024 * 1024),
+      ...EXTRA_ENV,
     },
   });
   await sleep(SETTLE_MS);
@@ -251,6 +298,7 @@ try {
     await sleep(SETTLE_MS);
     atAgents = rssOf(mesh.process.pid).rssMiB;
     row(`+ ${AGENTS} agents`, atAgents, `zone ${await metric(mesh, 'meshdns_zone_records')} records; loaded in ${((performance.now() - started) / 1000).toFixed(0)} s; peak ${mib(rssOf(mesh.process.pid).hwmMiB)}`);
+    console.log(`    ${await breakdown(mesh)}`);
     console.log(`  growth per agent: ${(((atAgents - atFirst) * 1024 * 1024) / (AGENTS - first) / 1024).toFixed(2)} KiB (RSS slope from ${first} to ${AGENTS} agents)`);
   }
   if (CACHE_ENTRIES > 0) {
@@ -261,6 +309,7 @@ try {
     const entries = await metric(mesh, 'meshdns_cache_entries');
     const bytes = await metric(mesh, 'meshdns_cache_bytes');
     row(`+ ${CACHE_ENTRIES} forwarded names (with ${AGENTS} agents)`, atCache, `${answered} answered in ${((performance.now() - started) / 1000).toFixed(0)} s; cache ${entries} entries, ${mib(bytes / 1048576)} counted; peak ${mib(rssOf(mesh.process.pid).hwmMiB)}`);
+    console.log(`    ${await breakdown(mesh)}`);
     console.log(`  growth per cache entry: ${(((atCache - atAgents) * 1024 * 1024) / entries).toFixed(0)} B of RSS (counted ${(bytes / entries).toFixed(0)} B)`);
   }
   if (values.snapshot) await heapSnapshot(mesh);

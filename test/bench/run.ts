@@ -33,8 +33,8 @@
  * otherwise the server is marked invalid and not measured) → warm-up run (not recorded) →
  * measured dnsperf run → RSS from /proc/<pid>/status and CPU time from /proc/<pid>/stat → stop.
  * A server whose binary / entry point is missing is skipped with the reason. mesh-dns runs as it
- * ships (dist/main.js, built at the start of the run, with the Node flags of the Dockerfile's
- * ENTRYPOINT, --max-semi-space-size=1 today): running src/*.ts directly would add Node's
+ * ships (dist/main.js, built at the start of the run, with the Node flags of bin/mesh-dns, the
+ * command the image runs: --max-semi-space-size=1 today): running src/*.ts directly would add Node's
  * type-stripping compiler, ~30 MiB of RSS, to its figures, and without the flag its young
  * generation (and so the length of each scavenge, the tail) would not be the one that ships.
  *
@@ -43,7 +43,6 @@
  *   --only LIST      comma list of dnsmasq,unbound,bare,mesh-dns      (all four)
  *   --main PATH      another build's dist/main.js (e.g. main's checkout, built): measured as
  *                    `mesh-dns-main` beside mesh-dns, same flags, same run (before/after)
- *   --mesh-node-flags "F"  Node flags of mesh-dns instead of the Dockerfile's ("" for none)
  *   --trace-gc       Node servers run with --trace-gc; each round notes the GC pauses of the
  *                    measured run (count, total, longest; scavenges and full GCs apart)
  *   --cpu-prof DIR   Node servers write a CPU profile per run under DIR (node --cpu-prof)
@@ -63,6 +62,10 @@
  *   --pick P         median | best: which round represents a server (best = highest qps, the
  *                    least disturbed by other load on a shared machine)   (median)
  *   --pin            server on CPU 0, dnsperf on CPU 1 (taskset)      (off)
+ *   --mesh-dns-flags=F  Node flags for mesh-dns only (both builds), space-separated, instead of
+ *                    those it ships with: --mesh-dns-flags="--max-semi-space-size=1 --max-opt=2";
+ *                    --mesh-dns-flags= for none (the bare loop and the bench itself keep none)
+ *                    (the flags of bin/mesh-dns, the command the image runs)
  *   --no-percentiles skip dnsperf -v (no p50/p99)                     (percentiles on)
  *   --latency-qps N  offered rate of the latency scenario             (20000)
  *   --quick          smoke run: 1 s per server, no warm-up, 50 names, no quiet wait, latency at
@@ -140,6 +143,8 @@ interface Options {
   rounds: number;
   pick: 'median' | 'best';
   pin: boolean;
+  /** Node flags for the mesh-dns process only (--mesh-dns-flags; default: those bin/mesh-dns ships with). */
+  meshDnsFlags: string[];
   percentiles: boolean;
   json: string | undefined;
   keep: boolean;
@@ -147,7 +152,6 @@ interface Options {
   latencyQps: number;
   quick: boolean;
   mainBuild?: string;
-  meshNodeFlags: string[];
   traceGc: boolean;
   cpuProfDir?: string;
 }
@@ -176,7 +180,6 @@ function parseOptions(argv: string[]): Options {
         scenario: { type: 'string' },
         only: { type: 'string' },
         main: { type: 'string' },
-        'mesh-node-flags': { type: 'string' },
         'trace-gc': { type: 'boolean' },
         'cpu-prof': { type: 'string' },
         seconds: { type: 'string' },
@@ -191,6 +194,7 @@ function parseOptions(argv: string[]): Options {
         rounds: { type: 'string' },
         pick: { type: 'string' },
         pin: { type: 'boolean' },
+        'mesh-dns-flags': { type: 'string' },
         percentiles: { type: 'boolean' },
         json: { type: 'string' },
         keep: { type: 'boolean' },
@@ -240,7 +244,7 @@ function parseOptions(argv: string[]): Options {
     : SERVER_NAMES.filter((s) => s !== 'mesh-dns-main');
   // --main measures the other build beside this one's.
   if (mainBuild !== undefined && only.includes('mesh-dns') && !only.includes('mesh-dns-main')) only.push('mesh-dns-main');
-  const meshNodeFlags = str('mesh-node-flags');
+  const meshDnsFlags = str('mesh-dns-flags');
   for (const s of only) {
     if (!(SERVER_NAMES as readonly string[]).includes(s)) {
       throw new UsageError(`--only: unknown server ${s} (known: ${SERVER_NAMES.join(', ')})`);
@@ -269,11 +273,11 @@ function parseOptions(argv: string[]): Options {
     rounds: int('rounds', 1, 1),
     pick: pickOpt(str('pick')),
     pin: bool('pin', false),
+    meshDnsFlags: meshDnsFlags === undefined ? shippedNodeFlags(REPO_ROOT) : meshDnsFlags.split(/\s+/).filter(Boolean),
     percentiles: bool('percentiles', true),
     json: str('json'),
     keep: bool('keep', false),
     ...(mainBuild !== undefined ? { mainBuild: resolve(mainBuild) } : {}),
-    meshNodeFlags: meshNodeFlags === undefined ? shippedNodeFlags(REPO_ROOT) : meshNodeFlags.split(/\s+/).filter(Boolean),
     traceGc: bool('trace-gc', false),
     ...(str('cpu-prof') !== undefined ? { cpuProfDir: resolve(str('cpu-prof')!) } : {}),
   };
@@ -807,7 +811,7 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'mesh-dns-bench-'));
   const ctx: StartContext = {
-    dir, repoRoot: REPO_ROOT, pin: opts.pin, tag: '', meshNodeFlags: opts.meshNodeFlags, traceGc: opts.traceGc,
+    dir, repoRoot: REPO_ROOT, pin: opts.pin, tag: '', meshDnsFlags: opts.meshDnsFlags, traceGc: opts.traceGc,
     ...(opts.mainBuild !== undefined ? { mainBuild: opts.mainBuild } : {}),
     ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
   };
@@ -820,7 +824,7 @@ async function main(): Promise<number> {
     `versions: node ${machine.node} (mesh-dns runs on ${machine.meshDnsNode}), dnsperf ${machine.dnsperf}, dnsmasq ${machine.dnsmasq}, unbound ${machine.unbound}, knotd ${machine.knotd}, mesh-dns git ${machine.gitHead}`,
   );
   console.log(`scratch: ${dir}`);
-  console.log(`mesh-dns node flags: ${opts.meshNodeFlags.join(' ') || '(none)'}${opts.mainBuild ? `; mesh-dns-main: ${opts.mainBuild}` : ''}`);
+  console.log(`mesh-dns node flags: ${opts.meshDnsFlags.join(' ') || '(none)'}${opts.mainBuild ? `; mesh-dns-main: ${opts.mainBuild}` : ''}`);
 
   const mesh = meshZone(opts.names);
   const plans: Record<ScenarioName, ScenarioPlan> = {

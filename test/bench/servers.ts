@@ -32,10 +32,10 @@ export interface StartContext {
   repoRoot: string;
   /** Pin the server to CPU 0 with taskset (dnsperf then goes to CPU 1). */
   pin: boolean;
+  /** Node flags of mesh-dns (both builds), before dist/main.js: by default those of bin/mesh-dns. */
+  meshDnsFlags: readonly string[];
   /** Distinguishes config/log file names between scenarios and rounds. */
   tag: string;
-  /** Node flags of mesh-dns (both builds): by default those of the Dockerfile's ENTRYPOINT. */
-  meshNodeFlags: readonly string[];
   /** dist/main.js of the `mesh-dns-main` build (run.ts --main); absent: that server is unavailable. */
   mainBuild?: string;
   /** Node servers (bare, mesh-dns, mesh-dns-main) write a CPU profile per run under this directory. */
@@ -45,22 +45,20 @@ export interface StartContext {
 }
 
 /**
- * The Node flags mesh-dns ships with: those between `node` and `dist/main.js` in the Dockerfile's
- * ENTRYPOINT (today --max-semi-space-size=1), so the bench measures the process as it runs in the
- * image. [] when the Dockerfile is missing or has no such ENTRYPOINT.
+ * The Node flags mesh-dns ships with: those of the `exec node … "$here/../dist/main.js"` line of
+ * bin/mesh-dns, the command the image's ENTRYPOINT and the npm bin run (today
+ * --max-semi-space-size=1), so the bench measures the process as it runs in the image. [] when
+ * there is no such launcher line.
  */
 export function shippedNodeFlags(repoRoot: string): string[] {
   let text: string;
   try {
-    text = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+    text = readFileSync(join(repoRoot, 'bin', 'mesh-dns'), 'utf8');
   } catch {
     return [];
   }
-  const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text);
-  if (!entry) return [];
-  const argv = JSON.parse(entry[1]!) as string[];
-  const main = argv.indexOf('dist/main.js');
-  return argv[0] === 'node' && main > 0 ? argv.slice(1, main) : [];
+  const exec = /^exec node((?: [^\s"]+)*) "\$here\/\.\.\/dist\/main\.js"/m.exec(text);
+  return exec ? exec[1]!.split(' ').filter(Boolean) : [];
 }
 
 /** Flags every Node server of the bench gets: a CPU profile and GC tracing when asked for. */
@@ -286,7 +284,7 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
         // Never the machine's resolv.conf: upstreams only where the scenario configures them.
         MESH_DNS_RESOLV_CONF: '',
       };
-      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [...ctx.meshNodeFlags, ...diagnostics, main, '--config', conf]);
+      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [...ctx.meshDnsFlags, ...diagnostics, main, '--config', conf]);
       return {
         name,
         port,

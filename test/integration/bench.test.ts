@@ -4,7 +4,7 @@
 // scenario ran, every answer was of the expected rcode, and the ratios to the floor exist.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,18 +70,21 @@ describe('bench helpers', () => {
       .toEqual({ scavenges: 1, scavengeMs: 0.7, longestScavengeMs: 0.7, other: 0, otherMs: 0, longestOtherMs: 0 });
   });
 
-  it('shippedNodeFlags reads the Node flags of the Dockerfile ENTRYPOINT, so the bench runs mesh-dns as the image does', () => {
+  it('shippedNodeFlags reads the Node flags of bin/mesh-dns, so the bench runs mesh-dns as the image does', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-flags-'));
     try {
-      writeFileSync(join(dir, 'Dockerfile'), 'FROM x\n# ENTRYPOINT ["node", "--not-this", "dist/main.js"]\nENTRYPOINT ["node", "--max-semi-space-size=1", "--abort-on-uncaught-exception", "dist/main.js"]\n');
+      mkdirSync(join(dir, 'bin'));
+      const launcher = (line: string) => writeFileSync(join(dir, 'bin', 'mesh-dns'), `#!/bin/sh\n# exec node --not-this "$here/../dist/main.js"\nset -e\nhere=$(dirname "$0")\n${line}\n`);
+      launcher('exec node --max-semi-space-size=1 --abort-on-uncaught-exception "$here/../dist/main.js" "$@"');
       expect(shippedNodeFlags(dir)).toEqual(['--max-semi-space-size=1', '--abort-on-uncaught-exception']);
-      writeFileSync(join(dir, 'Dockerfile'), 'FROM x\nENTRYPOINT ["node", "dist/main.js"]\n');
+      launcher('exec node "$here/../dist/main.js" "$@"');
       expect(shippedNodeFlags(dir)).toEqual([]);
-      rmSync(join(dir, 'Dockerfile'));
+      rmSync(join(dir, 'bin', 'mesh-dns'));
       expect(shippedNodeFlags(dir)).toEqual([]);
-      // This repository's image: whatever it ships with is what the bench runs.
-      const entrypoint = /^ENTRYPOINT (.*)$/m.exec(readFileSync(join(REPO, 'Dockerfile'), 'utf8'))![1]!;
-      expect(JSON.parse(entrypoint)).toEqual(['node', ...shippedNodeFlags(REPO), 'dist/main.js']);
+      // This repository: the launcher the image runs carries exactly these flags.
+      const line = /^exec node .*$/m.exec(readFileSync(join(REPO, 'bin', 'mesh-dns'), 'utf8'))![0];
+      expect(line).toBe(`exec node ${shippedNodeFlags(REPO).join(' ')} "$here/../dist/main.js" "$@"`);
+      expect(shippedNodeFlags(REPO).length).toBeGreaterThan(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -106,7 +106,8 @@ function adjustedTtl(ttl: number, answer: StageAnswer): number {
  */
 export function synthesizeAutopathAnswer(bare: DnsRequest, answer: StageAnswer, cnameTtlCeiling: number): RecordSections | null {
   const sections = answer.sections;
-  const message = Buffer.concat([bare.message, sections.body.subarray(0, sections.withoutAdditionalLength)]);
+  const from = sections.bodyOffset ?? 0; // a cached answer's records sit in a shared slab
+  const message = Buffer.concat([bare.message, sections.body.subarray(from, from + sections.withoutAdditionalLength)]);
   const records: Buffer[] = [];
   let position = bare.questionEnd;
   let lowestTtl = cnameTtlCeiling;

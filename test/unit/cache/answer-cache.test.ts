@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AnswerCache, cacheKey, cacheKeyForRequest, ENTRY_OVERHEAD_BYTES, type AnswerCacheOptions, type CacheEntry, type CacheLookup,
 } from '../../../src/cache/answer-cache.ts';
+import { chunkBytesOf } from '../../../src/cache/record-slabs.ts';
 import { EdeCode, Flag, Rcode, RRType } from '../../../src/wire/constants.ts';
 import type { DnsRequest } from '../../../src/wire/request.ts';
 import type { ResponseSettings } from '../../../src/wire/response.ts';
@@ -480,12 +481,12 @@ describe('bounds', () => {
     expect(cache.stats()).toMatchObject({ entries: { success: 3, denial: 0 }, evictions: 1 });
   });
 
-  it('evicts by bytes: body + TTL offsets + key + a fixed overhead per entry', () => {
+  it('evicts by bytes: the slab chunk of body + TTL offsets, the key, and a fixed overhead per entry', () => {
     const probe = cacheWith();
     storeName(probe, 'a');
     const size = fresh(probe.lookup(keyFor('a'), T0)).entry.size;
     const body = upstream({ name: 'a.example.com', answers: [aRecord(300)] }).body.length;
-    expect(size).toBe(body + 4 + keyFor('a').length + ENTRY_OVERHEAD_BYTES);
+    expect(size).toBe(chunkBytesOf(body + 2) + keyFor('a').length + ENTRY_OVERHEAD_BYTES);
 
     const cache = cacheWith({ maxBytes: Math.floor(size * 2.5) });
     for (const label of ['a', 'b', 'c']) storeName(cache, label);
@@ -623,7 +624,7 @@ describe('responseFromEntry', () => {
     serve(cache, req, T0 + 100_000);
     const entry: CacheEntry = fresh(cache.lookup(keyA, T0)).entry;
     expect(ttlsOf(serve(cache, req, T0))).toEqual([300]);
-    expect(entry.body.readUInt32BE(entry.ttlOffsets[0]!)).toBe(300);
+    expect(entry.body.readUInt32BE(entry.bodyOffset + entry.ttlOffsets[entry.ttlStart]!)).toBe(300);
   });
 
   it('keeps the stored copy apart from the upstream message it came from', () => {

@@ -39,10 +39,13 @@ export function stageHarness(reply: (req: DnsRequest) => StageAnswer | Promise<S
       forwards++;
       return reply(req);
     };
-    const answer = (await stage.resolve(context, next))!;
+    const result = stage.resolve(context, next);
+    const answer = (result instanceof Promise ? await result : result)!;
+    // Assembled at once, as the query handler does: a fresh hit's sections point into the cache's
+    // slab, valid until the cache next stores (AnswerCache CacheEntry).
+    const response = assembleResponse(req, answer.sections, { ...settingsFor(req), ede: answer.ede, ttlAdjust: answer.ttlAdjust });
     // Let background refreshes (prefetch) store what they got before the clock moves on.
     await new Promise((resolve) => setImmediate(resolve));
-    const response = assembleResponse(req, answer.sections, { ...settingsFor(req), ede: answer.ede, ttlAdjust: answer.ttlAdjust });
     return { answer, response };
   };
   return { stage, cache, clock, forwards: () => forwards, ask };

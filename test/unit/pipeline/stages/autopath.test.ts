@@ -2,18 +2,23 @@
 // (more labels below the mesh apex than any mesh name) is counted; with autopath it is answered
 // as CNAME → bare name + the bare name's records; a failing bare name keeps the NXDOMAIN.
 import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { AnswerCache } from '../../../../src/cache/answer-cache.ts';
 import { ShortNameMetrics } from '../../../../src/pipeline/short-name-metrics.ts';
+import { createCacheStage } from '../../../../src/pipeline/stages/cache.ts';
 import { deepestMeshName, searchExpandedBareName } from '../../../../src/pipeline/stages/autopath.ts';
 import type { PipelineStage, QueryContext, StageAnswer } from '../../../../src/pipeline/types.ts';
 import { Flag, Rcode, RRType } from '../../../../src/wire/constants.ts';
 import { rcodeOnly } from '../../../../src/wire/response.ts';
-import { indexUpstreamMessage } from '../../../../src/wire/upstream-message.ts';
+import { indexUpstreamMessage, type IndexedMessage } from '../../../../src/wire/upstream-message.ts';
+import { upstreamQuery } from '../../forward/fake-upstream.ts';
 import { buildQuery, encodeRecord, makeHandler, meshInstance } from '../../../support/dns-messages.ts';
 
 const instances = [meshInstance({ id: 'weather-1a2b', name: 'weather', addresses: ['10.0.0.7'], capabilities: [{ name: 'forecast', version: '1' }] })];
 
 /** What an upstream would say for the bare names, as relayed bytes (owner pointers into the question). */
 function upstreamAnswer(context: QueryContext): StageAnswer {
+  // (a StageAnswer: `forwarded` is added by handlerWithUpstream when a cache is in the pipeline)
   const { qname, qtype } = context.request;
   const respond = (rcode: number, answers: Buffer[]) => {
     const message = buildQuery({ name: qname, type: qtype, flags: Flag.QR | Flag.RD | Flag.RA | rcode, answerRecords: answers });
@@ -22,7 +27,7 @@ function upstreamAnswer(context: QueryContext): StageAnswer {
     return { kind: 'forwarded' as const, sections: indexed, upstream: indexed };
   };
   const pointer = Buffer.from([0xc0, 0x0c]);
-  if (qname === 'api.example.test' && qtype === RRType.A) return respond(0, [encodeRecord({ nameBytes: pointer, type: 'A', ttl: 300, rdata: Buffer.from([192, 0, 2, 1]) })]);
+  if ((qname === 'api.example.test' || qname === 'api2.example.test') && qtype === RRType.A) return respond(0, [encodeRecord({ nameBytes: pointer, type: 'A', ttl: 300, rdata: Buffer.from([192, 0, 2, qname === 'api2.example.test' ? 3 : 1]) })]);
   if (qname === 'api.example.test') return respond(0, []);
   if (qname === 'alias.example.test') {
     // CNAME target compressed against the question: `www` + pointer to `example.test` at offset 18.
@@ -37,17 +42,24 @@ function upstreamAnswer(context: QueryContext): StageAnswer {
   return respond(Rcode.NXDOMAIN, []);
 }
 
-function handlerWithUpstream(autopath: boolean) {
+function handlerWithUpstream(autopath: boolean, withCache = false) {
   const asked: string[] = [];
   const forward: PipelineStage = {
     name: 'forward-test',
     resolve(context) {
       asked.push(`${context.request.qname}/${context.request.qtype}`);
-      return Promise.resolve(upstreamAnswer(context));
+      const answer = upstreamAnswer(context);
+      // With a cache, the typed seam it stores from: the forwarded message and the query sent.
+      if (withCache && answer.kind === 'forwarded') {
+        const message = answer.sections as IndexedMessage;
+        answer.forwarded = { query: upstreamQuery(context.request.qname, { qtype: context.request.qtype, recursionDesired: true }), message };
+      }
+      return Promise.resolve(answer);
     },
   };
   const shortNameMetrics = new ShortNameMetrics();
-  const handler = makeHandler({ instances, pipeline: { autopath, shortNameMetrics, recursion: { cache: null, forward } } });
+  const cache = withCache ? createCacheStage({ cache: new AnswerCache({ prefetch: false }), staleAnswerTimeoutMs: 800, now: () => 1_700_000_000_000, logger: pino({ level: 'silent' }) }) : null;
+  const handler = makeHandler({ instances, pipeline: { autopath, shortNameMetrics, recursion: { cache, forward } } });
   return { ...handler, asked, shortNameMetrics };
 }
 
@@ -95,6 +107,21 @@ describe('autopath stage', () => {
     const aaaa = await ask({ name: 'api.example.test.mesh.local', type: 'AAAA' });
     expect([aaaa.rcode, aaaa.answers.map((record) => record.type)]).toEqual([Rcode.NOERROR, [RRType.CNAME]]);
     expect([shortNameMetrics.searchExpanded, shortNameMetrics.autopathAnswers]).toEqual([2, 2]);
+  });
+
+  it('on: a bare name answered from the cache (its records in a shared slab) gives the same answer as forwarded', async () => {
+    const { ask, asked } = handlerWithUpstream(true, true);
+    // (TTLs aside: the cache caps every record's TTL at the entry's lifetime, the lowest of them.)
+    const answers = async (name: string) => (await ask({ name, type: 'A' })).answers.map((record) => [record.name, record.type, record.domain ?? record.address]);
+    // api2 first: api's records then sit after another entry's in the same slab, not at offset 0.
+    const names = ['api2.example.test.mesh.local', 'api.example.test.mesh.local', 'alias.example.test.mesh.local'];
+    const forwarded = [];
+    for (const name of names) forwarded.push(await answers(name));
+    expect(asked).toHaveLength(3);
+    const cached = [];
+    for (const name of names) cached.push(await answers(name));
+    expect(cached).toEqual(forwarded);
+    expect(asked).toHaveLength(3); // the second round came from the cache
   });
 
   it('on: a compressed CNAME chain from the upstream is re-homed with its names intact', async () => {
