@@ -5,7 +5,7 @@
 
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import type { QueryHandler } from '../pipeline/query-handler.ts';
+import type { ClientInfo, QueryHandler } from '../pipeline/query-handler.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from './address.ts';
 import type { ListenerMetrics } from './metrics.ts';
 
@@ -65,6 +65,9 @@ export async function startUdpListener(address: ListenAddress, handler: QueryHan
     }
   };
 
+  // One ClientInfo per socket, its address overwritten per datagram: the handler reads it during
+  // the call only (see ClientInfo), so no object per datagram (issue 9).
+  const client: ClientInfo = { transport: 'udp', family, address: '' };
   socket.on('message', (message, rinfo) => {
     // Draining (after the lame duck): the socket stays bound only so that answers in flight can
     // still be sent from it; what arrives now is dropped, and counted.
@@ -72,7 +75,8 @@ export async function startUdpListener(address: ListenAddress, handler: QueryHan
     // Source port 0 is not a port anyone can answer (dgram.send throws ERR_SOCKET_BAD_PORT): the
     // datagram is spoofed or broken. Dropped before any parsing; one integer compare.
     if (rinfo.port === 0) return metrics.dropped('source_port_zero');
-    const result = handler(message, { transport: 'udp', family, address: rinfo.address });
+    client.address = rinfo.address;
+    const result = handler(message, client);
     if (result === null) return;
     if (!(result instanceof Promise)) return send(result, rinfo);
     inFlight++;

@@ -10,6 +10,10 @@ import type { QueryMetrics } from './metrics.ts';
 import { runPipeline } from './pipeline.ts';
 import type { AnswerKind, AddressFamily, PipelineStage, QueryContext, StageAnswer, Transport } from './types.ts';
 
+/**
+ * Who sent a request. The handler reads it during the call only (QueryContext copies what it
+ * needs), so a listener may pass one object per socket and overwrite `address` per datagram.
+ */
 export interface ClientInfo {
   transport: Transport;
   family: AddressFamily;
@@ -53,6 +57,9 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
     else metrics.response(rcode, kind, transport, (performance.now() - startedAt) / 1000);
   };
 
+  // One settings object, filled per response: assembleResponse reads it and keeps nothing, and
+  // the handler is never re-entered while it runs (one object less per query; issue 9).
+  const settings: ResponseSettings = { recursionAvailable: false, udpPayloadSize, sizeLimit: 0, rotation: 0, ede: undefined, ttlAdjust: undefined };
   const finish = (context: QueryContext, answer: StageAnswer, startedAt: number): Buffer | null => {
     // A stage chose silence (rate limiting over UDP): no response, counted as a drop.
     if (answer.kind === 'dropped') {
@@ -60,14 +67,12 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
       return null;
     }
     const { request, transport } = context;
-    const response = assembleResponse(request, answer.sections, {
-      recursionAvailable: context.recursionAllowed,
-      udpPayloadSize,
-      sizeLimit: responseSizeLimit(request.edns, transport, udpPayloadSize),
-      rotation: rotation++,
-      ede: answer.ede,
-      ttlAdjust: answer.ttlAdjust,
-    });
+    settings.recursionAvailable = context.recursionAllowed;
+    settings.sizeLimit = responseSizeLimit(request.edns, transport, udpPayloadSize);
+    settings.rotation = rotation++;
+    settings.ede = answer.ede;
+    settings.ttlAdjust = answer.ttlAdjust;
+    const response = assembleResponse(request, answer.sections, settings);
     count(answer.sections.rcode, answer.kind, transport, startedAt);
     if (options.queryLog) logQuery(logger, context, answer.kind, answer.sections.rcode, response.length);
     return response;

@@ -14,7 +14,7 @@
 // cycling qtypes or random names cannot grow the memo; MEMO_LIMIT is the backstop.
 
 import { Rcode, RRType } from '../wire/constants.ts';
-import { encodeNameAgainstQuestion, parentName } from '../wire/name.ts';
+import { encodeNameAgainstQuestion, isInZone, parentName } from '../wire/name.ts';
 import { encodeRecordTail, type ZoneRecord } from '../wire/record-codec.ts';
 import type { RecordSections } from '../wire/response.ts';
 import type { AuthoritativeZone, ZoneSet } from './zone.ts';
@@ -27,8 +27,32 @@ interface OwnedRecord {
   record: ZoneRecord;
 }
 
-/** The zone that holds `qname`, found by walking its suffixes (a few map lookups). */
+/**
+ * The mesh zone of a zone set when no other zone lies inside it (by its byApex map, whose
+ * apexes a zone set keeps for its life), else null.
+ */
+const meshZoneWithoutSubzones = new WeakMap<ZoneSet['byApex'], AuthoritativeZone | null>();
+
+function soleMeshZone(zones: ZoneSet): AuthoritativeZone | null {
+  let mesh = meshZoneWithoutSubzones.get(zones.byApex);
+  if (mesh === undefined) {
+    const apex = zones.meshApex;
+    const inside = [...zones.byApex.keys()].some((other) => other !== apex && isInZone(other, apex));
+    mesh = inside ? null : (zones.byApex.get(apex) ?? null);
+    meshZoneWithoutSubzones.set(zones.byApex, mesh);
+  }
+  return mesh;
+}
+
+/**
+ * The zone that holds `qname`. A mesh name (the hot case) is decided by one suffix compare
+ * against the mesh apex; any other name by walking its suffixes through byApex. The walk builds a
+ * new string per suffix and hashes it for the lookup: that was 11% of an NXDOMAIN/NODATA query
+ * for mesh names (issue 9).
+ */
 export function findZone(zones: ZoneSet, qname: string): AuthoritativeZone | undefined {
+  const mesh = soleMeshZone(zones);
+  if (mesh !== null && isInZone(qname, mesh.apex)) return mesh;
   for (let name = qname; ; name = parentName(name)) {
     const zone = zones.byApex.get(name);
     if (zone) return zone;

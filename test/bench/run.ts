@@ -8,7 +8,7 @@
  *   npm run bench -- --only dnsmasq,mesh-dns --names 5000 --json /tmp/bench.json
  *   npx node test/bench/run.ts --help               # (Node 24 from node_modules, never the system node)
  *
- * Scenarios (--scenario mesh-a|mesh-negative|forward-cache|mesh-a-tcp|latency|all, default all):
+ * Scenarios (--scenario mesh-a|mesh-negative|forward-cache|mesh-a-tcp|latency|all or a comma list, default all):
  *   mesh-a         N A records agent-0000 … under mesh.local (10.x.y.z), answered from local data:
  *                  dnsmasq --addn-hosts + --local=/mesh.local/, unbound local-zone static +
  *                  local-data, mesh-dns zone.records. dnsperf loops over the N names.
@@ -33,12 +33,19 @@
  * otherwise the server is marked invalid and not measured) → warm-up run (not recorded) →
  * measured dnsperf run → RSS from /proc/<pid>/status and CPU time from /proc/<pid>/stat → stop.
  * A server whose binary / entry point is missing is skipped with the reason. mesh-dns runs as it
- * ships (dist/main.js, built at the start of the run): running src/*.ts directly would add Node's
- * type-stripping compiler, ~30 MiB of RSS, to its figures.
+ * ships (dist/main.js, built at the start of the run, with the Node flags of bin/mesh-dns, the
+ * command the image runs: --max-semi-space-size=1 today): running src/*.ts directly would add Node's
+ * type-stripping compiler, ~30 MiB of RSS, to its figures, and without the flag its young
+ * generation (and so the length of each scavenge, the tail) would not be the one that ships.
  *
  * Options (each also readable from the environment as BENCH_<NAME>, e.g. BENCH_SECONDS=3):
  *   --scenario S     mesh-a | forward-cache | all                     (all)
  *   --only LIST      comma list of dnsmasq,unbound,bare,mesh-dns      (all four)
+ *   --main PATH      another build's dist/main.js (e.g. main's checkout, built): measured as
+ *                    `mesh-dns-main` beside mesh-dns, same flags, same run (before/after)
+ *   --trace-gc       Node servers run with --trace-gc; each round notes the GC pauses of the
+ *                    measured run (count, total, longest; scavenges and full GCs apart)
+ *   --cpu-prof DIR   Node servers write a CPU profile per run under DIR (node --cpu-prof)
  *   --seconds N      measured dnsperf time per server (-l)            (10)
  *   --warmup N       unrecorded warm-up run per server, seconds       (2; 0 = none)
  *   --names N        number of mesh.local names                       (1000)
@@ -55,8 +62,10 @@
  *   --pick P         median | best: which round represents a server (best = highest qps, the
  *                    least disturbed by other load on a shared machine)   (median)
  *   --pin            server on CPU 0, dnsperf on CPU 1 (taskset)      (off)
- *   --mesh-dns-flags=F  Node flags for mesh-dns only, space-separated: --mesh-dns-flags="--max-opt=2"
- *                    (the bare loop and the bench itself keep none)    (none)
+ *   --mesh-dns-flags=F  Node flags for mesh-dns only (both builds), space-separated, instead of
+ *                    those it ships with: --mesh-dns-flags="--max-semi-space-size=1 --max-opt=2";
+ *                    --mesh-dns-flags= for none (the bare loop and the bench itself keep none)
+ *                    (the flags of bin/mesh-dns, the command the image runs)
  *   --no-percentiles skip dnsperf -v (no p50/p99)                     (percentiles on)
  *   --latency-qps N  offered rate of the latency scenario             (20000)
  *   --quick          smoke run: 1 s per server, no warm-up, 50 names, no quiet wait, latency at
@@ -83,14 +92,15 @@
  * and an overall deadline stops the run if anything hangs. Exit code 1 if any result is invalid.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { forwardZone, fqdn, meshZone, probeRecords, writeQueryFile } from './data.ts';
 import type { ZoneData } from './data.ts';
 import { dnsperfVersion, runDnsperf } from './dnsperf.ts';
+import { gcPauses, type GcPauses } from './gc-trace.ts';
 import type { DnsperfStats, LatencyPercentiles } from './dnsperf.ts';
 import {
   killAllSync,
@@ -106,6 +116,7 @@ import {
 import {
   SERVER_NAMES,
   meshDnsNode,
+  shippedNodeFlags,
   startServer,
   startUpstream,
   unavailableReason,
@@ -132,7 +143,7 @@ interface Options {
   rounds: number;
   pick: 'median' | 'best';
   pin: boolean;
-  /** Node flags for the mesh-dns process only (--mesh-dns-flags). */
+  /** Node flags for the mesh-dns process only (--mesh-dns-flags; default: those bin/mesh-dns ships with). */
   meshDnsFlags: string[];
   percentiles: boolean;
   json: string | undefined;
@@ -140,6 +151,9 @@ interface Options {
   /** Offered rate of the latency scenario (dnsperf -Q). */
   latencyQps: number;
   quick: boolean;
+  mainBuild?: string;
+  traceGc: boolean;
+  cpuProfDir?: string;
 }
 
 class UsageError extends Error {}
@@ -165,6 +179,9 @@ function parseOptions(argv: string[]): Options {
       options: {
         scenario: { type: 'string' },
         only: { type: 'string' },
+        main: { type: 'string' },
+        'trace-gc': { type: 'boolean' },
+        'cpu-prof': { type: 'string' },
         seconds: { type: 'string' },
         warmup: { type: 'string' },
         names: { type: 'string' },
@@ -215,12 +232,19 @@ function parseOptions(argv: string[]): Options {
   const scenario = str('scenario') ?? 'all';
   let scenarios: ScenarioName[];
   if (scenario === 'all') scenarios = [...SCENARIOS];
-  else if ((SCENARIOS as readonly string[]).includes(scenario)) scenarios = [scenario as ScenarioName];
-  else throw new UsageError(`--scenario must be one of ${SCENARIOS.join(', ')}, all; got ${scenario}`);
+  else {
+    scenarios = scenario.split(',').map((s) => s.trim()).filter(Boolean) as ScenarioName[];
+    const unknown = scenarios.find((s) => !(SCENARIOS as readonly string[]).includes(s));
+    if (unknown !== undefined || scenarios.length === 0) throw new UsageError(`--scenario must be one of ${SCENARIOS.join(', ')}, all, or a comma list; got ${scenario}`);
+  }
+  const mainBuild = str('main');
   const onlyRaw = str('only');
   const only = onlyRaw
     ? onlyRaw.split(',').map((s) => s.trim()).filter(Boolean)
-    : [...SERVER_NAMES];
+    : SERVER_NAMES.filter((s) => s !== 'mesh-dns-main');
+  // --main measures the other build beside this one's.
+  if (mainBuild !== undefined && only.includes('mesh-dns') && !only.includes('mesh-dns-main')) only.push('mesh-dns-main');
+  const meshDnsFlags = str('mesh-dns-flags');
   for (const s of only) {
     if (!(SERVER_NAMES as readonly string[]).includes(s)) {
       throw new UsageError(`--only: unknown server ${s} (known: ${SERVER_NAMES.join(', ')})`);
@@ -249,10 +273,13 @@ function parseOptions(argv: string[]): Options {
     rounds: int('rounds', 1, 1),
     pick: pickOpt(str('pick')),
     pin: bool('pin', false),
-    meshDnsFlags: (str('mesh-dns-flags') ?? '').split(/\s+/).filter(Boolean),
+    meshDnsFlags: meshDnsFlags === undefined ? shippedNodeFlags(REPO_ROOT) : meshDnsFlags.split(/\s+/).filter(Boolean),
     percentiles: bool('percentiles', true),
     json: str('json'),
     keep: bool('keep', false),
+    ...(mainBuild !== undefined ? { mainBuild: resolve(mainBuild) } : {}),
+    traceGc: bool('trace-gc', false),
+    ...(str('cpu-prof') !== undefined ? { cpuProfDir: resolve(str('cpu-prof')!) } : {}),
   };
 }
 
@@ -279,8 +306,11 @@ interface RoundResult {
   hwmKiB: number | null;
   /** Queries that reached the upstream during the measured run (forward-cache). */
   upstreamQueries?: number | null;
+  /** GC pauses during the measured run (--trace-gc): scavenges and the rest apart. */
+  gc?: GcPauses;
   warnings: string[];
 }
+
 
 interface ServerResult {
   server: ServerName;
@@ -412,7 +442,7 @@ async function measureOne(
   const srv = await startServer(server, setup, { ...ctx, tag: `${plan.name}-r${round}` });
   try {
     // Correctness probe: agent-0007 (or svc-0007) plus the last name.
-    const startMs = server === 'mesh-dns' ? 20_000 : 8_000;
+    const startMs = server.startsWith('mesh-dns') ? 20_000 : 8_000;
     for (const [i, rec] of probeRecords(plan.queried).entries()) {
       const name = fqdn(plan.queried, rec);
       const p = await waitForAnswer(srv, name, rec.ipv4, i === 0 ? startMs : 2000);
@@ -420,7 +450,7 @@ async function measureOne(
         // mesh-dns without a forwarder yet: refuses outside names, or rejects the `upstreams` key.
         const notForwarding =
           plan.forwarded &&
-          server === 'mesh-dns' &&
+          server.startsWith('mesh-dns') &&
           (['REFUSED', 'SERVFAIL', 'NOTIMP'].includes(p.status ?? '') ||
             (srv.proc.exit !== undefined && /upstream/i.test(p.error ?? '')));
         res.status = notForwarding ? 'skipped' : 'invalid';
@@ -469,6 +499,7 @@ async function measureOne(
     const drops0 = readUdpRcvbufErrors();
     const sys0 = readSystemCpu();
     const kids0 = readChildrenCpuSeconds();
+    const gcLogFrom = opts.traceGc ? statSync(srv.proc.logFile).size : 0;
     const wall0 = performance.now();
     // Read the counters the moment dnsperf exits, before this process parses its -v output.
     const end: {
@@ -493,6 +524,7 @@ async function measureOne(
       },
     });
     const up1 = upstream ? await upstream.queryCount() : undefined;
+    const gc = opts.traceGc ? gcPauses(readFileSync(srv.proc.logFile, 'latin1').slice(gcLogFrom)) : undefined;
     if (srv.proc.exit) {
       res.status = 'invalid';
       res.reason = `${server} exited during the run (code ${srv.proc.exit.code}, signal ${srv.proc.exit.signal})`;
@@ -561,6 +593,7 @@ async function measureOne(
       rssAfterKiB: end.mem?.rssKiB ?? null,
       hwmKiB: end.mem?.hwmKiB ?? null,
       ...(upstreamQueries !== undefined ? { upstreamQueries } : {}),
+      ...(gc ? { gc } : {}),
       warnings,
     };
     res.rounds.push(r);
@@ -581,7 +614,7 @@ async function runScenario(plan: ScenarioPlan, opts: Options, ctx: StartContext)
   };
   const results = new Map<ServerName, ServerResult>();
   for (const s of opts.only) {
-    const reason = unavailableReason(s, REPO_ROOT);
+    const reason = unavailableReason(s, REPO_ROOT, opts.mainBuild);
     const r: ServerResult = { server: s, status: reason ? 'skipped' : 'ok', rounds: [], ...(reason ? { reason } : {}) };
     if (reason) console.log(`[${plan.name}] ${s}: SKIPPED — ${reason}`);
     results.set(s, r);
@@ -727,6 +760,10 @@ function printTable(sc: ScenarioResult, opts: Options): void {
     extra.push(`${s.stats.sent} sent, ${s.stats.lost} lost (UDP rcvbuf drops ${s.udpRcvbufDrops ?? '?'})`);
     if (s.rssIdleKiB !== null) extra.push(`RSS idle ${fmt(s.rssIdleKiB / 1024, 1)} MiB, peak ${fmt((s.hwmKiB ?? 0) / 1024, 1)} MiB`);
     if (s.percentiles) extra.push(`p90 ${fmt(s.percentiles.p90Ms, 3)} / p99.9 ${fmt(s.percentiles.p999Ms, 3)} / max ${fmt(s.percentiles.maxMs, 3)} ms`);
+    if (s.gc) {
+      const g = s.gc;
+      extra.push(`GC in the run: ${g.scavenges} scavenges ${fmt(g.scavengeMs, 1)} ms (longest ${fmt(g.longestScavengeMs, 2)}), ${g.other} full ${fmt(g.otherMs, 1)} ms (longest ${fmt(g.longestOtherMs, 2)})`);
+    }
     if (s.upstreamQueries !== undefined) extra.push(`upstream queries during run: ${s.upstreamQueries ?? 'unknown'}`);
     if (r.startupMs !== undefined) extra.push(`answering ${r.startupMs} ms after start`);
     if (r.probeTtl !== undefined) extra.push(`probe TTL ${r.probeTtl}`);
@@ -773,7 +810,11 @@ async function main(): Promise<number> {
   }, deadlineS * 1000).unref();
 
   const dir = mkdtempSync(join(tmpdir(), 'mesh-dns-bench-'));
-  const ctx: StartContext = { dir, repoRoot: REPO_ROOT, pin: opts.pin, meshDnsFlags: opts.meshDnsFlags, tag: '' };
+  const ctx: StartContext = {
+    dir, repoRoot: REPO_ROOT, pin: opts.pin, tag: '', meshDnsFlags: opts.meshDnsFlags, traceGc: opts.traceGc,
+    ...(opts.mainBuild !== undefined ? { mainBuild: opts.mainBuild } : {}),
+    ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
+  };
   const machine = await machineFacts();
   console.log('mesh-dns benchmark');
   console.log(
@@ -783,6 +824,7 @@ async function main(): Promise<number> {
     `versions: node ${machine.node} (mesh-dns runs on ${machine.meshDnsNode}), dnsperf ${machine.dnsperf}, dnsmasq ${machine.dnsmasq}, unbound ${machine.unbound}, knotd ${machine.knotd}, mesh-dns git ${machine.gitHead}`,
   );
   console.log(`scratch: ${dir}`);
+  console.log(`mesh-dns node flags: ${opts.meshDnsFlags.join(' ') || '(none)'}${opts.mainBuild ? `; mesh-dns-main: ${opts.mainBuild}` : ''}`);
 
   const mesh = meshZone(opts.names);
   const plans: Record<ScenarioName, ScenarioPlan> = {

@@ -2,15 +2,19 @@
 // servers under test, knotd (or unbound as fallback) as the loopback upstream of the
 // forward-cache scenario. Everything listens on 127.0.0.1 only, and nothing is configured with
 // an upstream other than 127.0.0.1.
-import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fqdn } from './data.ts';
 import type { ZoneData } from './data.ts';
 import { freePort, runCommand, sleep, startProcess, tail, which } from './procs.ts';
 import type { Proc } from './procs.ts';
 
-/** `bare`: the bare Node dgram loop of bare-server.ts, the floor for a Node server (issue 9). */
-export const SERVER_NAMES = ['dnsmasq', 'unbound', 'bare', 'mesh-dns'] as const;
+/**
+ * `bare`: the bare Node dgram loop of bare-server.ts, the floor for a Node server (issue 9).
+ * `mesh-dns-main`: another build of mesh-dns (run.ts --main, e.g. main's), measured in the same
+ * run as this checkout's for a before/after.
+ */
+export const SERVER_NAMES = ['dnsmasq', 'unbound', 'bare', 'mesh-dns', 'mesh-dns-main'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
 export interface ServerSetup {
@@ -28,10 +32,41 @@ export interface StartContext {
   repoRoot: string;
   /** Pin the server to CPU 0 with taskset (dnsperf then goes to CPU 1). */
   pin: boolean;
-  /** Node flags for mesh-dns only (e.g. --max-opt=2), before dist/main.js. */
-  meshDnsFlags: string[];
+  /** Node flags of mesh-dns (both builds), before dist/main.js: by default those of bin/mesh-dns. */
+  meshDnsFlags: readonly string[];
   /** Distinguishes config/log file names between scenarios and rounds. */
   tag: string;
+  /** dist/main.js of the `mesh-dns-main` build (run.ts --main); absent: that server is unavailable. */
+  mainBuild?: string;
+  /** Node servers (bare, mesh-dns, mesh-dns-main) write a CPU profile per run under this directory. */
+  cpuProfDir?: string;
+  /** Node servers log every GC (--trace-gc) to their log file: run.ts sums the measured run's pauses. */
+  traceGc: boolean;
+}
+
+/**
+ * The Node flags mesh-dns ships with: those of the `exec node … "$here/../dist/main.js"` line of
+ * bin/mesh-dns, the command the image's ENTRYPOINT and the npm bin run (today
+ * --max-semi-space-size=1), so the bench measures the process as it runs in the image. [] when
+ * there is no such launcher line.
+ */
+export function shippedNodeFlags(repoRoot: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(join(repoRoot, 'bin', 'mesh-dns'), 'utf8');
+  } catch {
+    return [];
+  }
+  const exec = /^exec node((?: [^\s"]+)*) "\$here\/\.\.\/dist\/main\.js"/m.exec(text);
+  return exec ? exec[1]!.split(' ').filter(Boolean) : [];
+}
+
+/** Flags every Node server of the bench gets: a CPU profile and GC tracing when asked for. */
+function nodeDiagnosticFlags(ctx: StartContext, base: string): string[] {
+  const flags: string[] = [];
+  if (ctx.cpuProfDir) flags.push('--cpu-prof', `--cpu-prof-dir=${join(ctx.cpuProfDir, base.slice(ctx.dir.length + 1))}`);
+  if (ctx.traceGc) flags.push('--trace-gc');
+  return flags;
 }
 
 export interface Running {
@@ -54,7 +89,7 @@ export function meshDnsNode(repoRoot: string): string {
 }
 
 /** null when the server can be started, otherwise the reason it can't. */
-export function unavailableReason(name: ServerName | 'knotd', repoRoot: string): string | null {
+export function unavailableReason(name: ServerName | 'knotd', repoRoot: string, mainBuild?: string): string | null {
   switch (name) {
     case 'dnsmasq':
       return which('dnsmasq') ? null : 'dnsmasq binary not found (Debian package dnsmasq-base)';
@@ -64,6 +99,9 @@ export function unavailableReason(name: ServerName | 'knotd', repoRoot: string):
       return which('knotd') && which('knotc') ? null : 'knotd/knotc not found (Debian package knot)';
     case 'bare':
       return null;
+    case 'mesh-dns-main':
+      if (mainBuild === undefined) return 'no other build given (--main path/to/dist/main.js)';
+      return existsSync(mainBuild) ? null : `${mainBuild} is missing (build that checkout first)`;
     case 'mesh-dns': {
       if (!existsSync(join(repoRoot, 'dist', 'main.js'))) return 'dist/main.js is missing (the run builds it first: npm run build)';
       return null;
@@ -203,6 +241,7 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
   const port = await freePort();
   const base = join(ctx.dir, `${ctx.tag}-${name}`);
   const logFile = `${base}.log`;
+  const diagnostics = nodeDiagnosticFlags(ctx, base);
   switch (name) {
     case 'dnsmasq': {
       const hosts = `${base}.hosts`;
@@ -224,11 +263,14 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
       const zones = setup.forwardZone ? [setup.local, setup.forwardZone] : [setup.local];
       writeFileSync(conf, JSON.stringify(zones.flatMap((z) => z.records.map((r) => ({ name: fqdn(z, r), ipv4: r.ipv4 })))));
       const script = join(ctx.repoRoot, 'test', 'bench', 'bare-server.ts');
-      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [script, '--port', String(port), '--records', conf, '--ttl', String(setup.local.ttlSeconds)]);
+      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [...diagnostics, script, '--port', String(port), '--records', conf, '--ttl', String(setup.local.ttlSeconds)]);
       return { name, port, configFile: conf, proc: startProcess(name, cmd, argv, { logFile }) };
     }
-    case 'mesh-dns': {
+    case 'mesh-dns':
+    case 'mesh-dns-main': {
       const conf = `${base}.yaml`;
+      // The other build runs from its own checkout, so it resolves its own node_modules.
+      const main = name === 'mesh-dns-main' ? ctx.mainBuild! : join(ctx.repoRoot, 'dist', 'main.js');
       writeFileSync(conf, meshDnsYaml(setup));
       const httpPort = await freePort();
       // Drop inherited mesh-dns settings (MESH_DNS_*, MCP_MESH_*): only the generated config counts.
@@ -242,12 +284,12 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
         // Never the machine's resolv.conf: upstreams only where the scenario configures them.
         MESH_DNS_RESOLV_CONF: '',
       };
-      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [...ctx.meshDnsFlags, 'dist/main.js', '--config', conf]);
+      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [...ctx.meshDnsFlags, ...diagnostics, main, '--config', conf]);
       return {
         name,
         port,
         configFile: conf,
-        proc: startProcess(name, cmd, argv, { logFile, env, cwd: ctx.repoRoot }),
+        proc: startProcess(name, cmd, argv, { logFile, env, cwd: dirname(dirname(main)) }),
       };
     }
   }

@@ -62,12 +62,17 @@ export function deepestMeshName(zones: ZoneSet): number {
 export function searchExpandedBareName(zones: ZoneSet, qname: string, deepest: number): string | null {
   const apex = zones.meshApex;
   const prefixLength = qname.length - apex.length - 1;
-  if (prefixLength <= 0 || !qname.endsWith(apex) || qname.charCodeAt(prefixLength) !== 0x2e) return null;
-  let labels = 1;
-  for (let index = 0; index < prefixLength; index++) {
-    if (qname.charCodeAt(index) === 0x2e && ++labels > deepest) break;
+  if (prefixLength <= 0) return null;
+  // More than `deepest` labels before the apex: at least `deepest` dots before its own. Found
+  // with indexOf first (a mesh name has no more, and is passed on after `deepest` calls), and
+  // only then the apex compared (a character loop and the suffix compare were ~7% of a mesh
+  // answer's time in the handler, issue 9).
+  let dot = -1;
+  for (let found = 0; found < deepest; found++) {
+    dot = qname.indexOf('.', dot + 1);
+    if (dot < 0 || dot >= prefixLength) return null;
   }
-  if (labels <= deepest) return null;
+  if (!qname.endsWith(apex) || qname.charCodeAt(prefixLength) !== 0x2e) return null;
   if (zones.byApex.get(apex)?.nodes.has(qname)) return null; // a deep static name exists
   return qname.slice(0, prefixLength);
 }

@@ -3,6 +3,7 @@
 // message split across chunks is reported as partial until its last byte.
 import { describe, expect, it } from 'vitest';
 import { FrameAssembler } from '../../../src/listeners/frame-assembler.ts';
+import { frameMessages } from '../../../src/listeners/tcp.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
 import { framed } from '../../support/tcp-client.ts';
 
@@ -113,5 +114,18 @@ describe('FrameAssembler', () => {
     expect(assembler.completed).toBe(1);
     // Buffer.concat per chunk copied ~2 GiB for this; one copy per byte takes milliseconds.
     expect(elapsed).toBeLessThan(1000);
+  });
+});
+
+describe('frameMessages (the TCP listener writes the answers to one chunk as one buffer)', () => {
+  it('puts each message behind its 2-octet length, in order, and the assembler reads them back', () => {
+    const messages = [Buffer.from([1, 2, 3]), Buffer.alloc(0), Buffer.alloc(300, 7)];
+    const framed = frameMessages(messages, 303);
+    expect(framed.length).toBe(303 + 6);
+    expect([...framed.subarray(0, 7)]).toEqual([0, 3, 1, 2, 3, 0, 0]);
+    expect(framed.readUInt16BE(7)).toBe(300);
+    const frames = new FrameAssembler();
+    frames.push(framed);
+    expect([frames.next(), frames.next(), frames.next(), frames.next()]).toEqual([...messages, null]);
   });
 });

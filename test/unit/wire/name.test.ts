@@ -5,6 +5,7 @@ import {
   readQuestionName, skipRecordName,
 } from '../../../src/wire/name.ts';
 import { decode, encodeName } from '../../support/dns-messages.ts';
+import { seededRandom } from '../../support/seeded-random.ts';
 
 const HEADER = Buffer.alloc(12);
 
@@ -51,6 +52,35 @@ describe('readQuestionName', () => {
     expect(readQuestionName(atQuestion([0x40, 0x61, 0]), 12)).toBe('label_type');
     expect(readQuestionName(atQuestion([0x80, 0x61, 0]), 12)).toBe('label_type');
     expect(readQuestionName(atQuestion([0x41, 0x61, 0]), 12)).toBe('label_type');
+  });
+
+  it('validates the whole name when an early label needs escapes: a later overrun or pointer is still refused', () => {
+    // The escaped form is built in a second pass; the first must not stop at the escaped byte.
+    expect(readQuestionName(atQuestion([1, 0x2e, 5, 0x61, 0x62]), 12)).toBe('overrun');
+    expect(readQuestionName(atQuestion([1, 0x00, 0xc0, 0x0c]), 12)).toBe('pointer_in_question');
+    expect(readQuestionName(atQuestion([2, 0x41, 0x5c, 1, 0x42, 0]), 12)).toEqual({ name: 'a\\092.b', end: 12 + 6, wireLength: 6 });
+  });
+
+  it('reads the names of successive messages independently (the scratch buffer does not leak between them)', () => {
+    expect(readQuestionName(atQuestion([...label(20), 4, 0x6d, 0x65, 0x73, 0x68, 0]), 12)).toMatchObject({ name: `${'a'.repeat(20)}.mesh` });
+    expect(readQuestionName(atQuestion([1, 0x42, 0]), 12)).toEqual({ name: 'b', end: 15, wireLength: 3 });
+    expect(readQuestionName(atQuestion([0]), 12)).toEqual({ name: '', end: 13, wireLength: 1 });
+  });
+
+  it('gives, for 3,000 random names (letters of both cases, digits, "-", ".", "\\", 0x00, 0xff), what the byte-by-byte rule gives', () => {
+    // The rule of the file header, written out per byte: the reference for the one-slice fast path.
+    const reference = (labels: number[][]) => labels.map((bytes) => bytes.map((byte) => {
+      if (byte >= 0x41 && byte <= 0x5a) return String.fromCharCode(byte + 0x20);
+      if (byte > 0x20 && byte < 0x7f && byte !== 0x2e && byte !== 0x5c) return String.fromCharCode(byte);
+      return `\\${String(byte).padStart(3, '0')}`;
+    }).join('')).join('.');
+    const random = seededRandom(9);
+    const alphabet = [0x41, 0x5a, 0x61, 0x7a, 0x4d, 0x6d, 0x30, 0x39, 0x2d, 0x5f, 0x2e, 0x5c, 0x00, 0x20, 0x7f, 0xff];
+    for (let round = 0; round < 3000; round++) {
+      const labels = Array.from({ length: random.int(5) }, () => Array.from({ length: 1 + random.int(12) }, () => (random.int(4) === 0 ? random.pick(alphabet) : 0x61 + random.int(26))));
+      const wire = [...labels.flatMap((bytes) => [bytes.length, ...bytes]), 0];
+      expect(readQuestionName(atQuestion(wire), 12), `round ${round}`).toEqual({ name: reference(labels), end: 12 + wire.length, wireLength: wire.length });
+    }
   });
 
   it('reports overruns: a label past the end, a missing root label, nothing at all', () => {

@@ -5,7 +5,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { RRType } from '../../../src/wire/constants.ts';
-import { answerFromZone, answerFromZoneReference } from '../../../src/zone/answer.ts';
+import { answerFromZone, answerFromZoneReference, findZone } from '../../../src/zone/answer.ts';
+import { parentName } from '../../../src/wire/name.ts';
+import type { ZoneSet } from '../../../src/zone/zone.ts';
 import { buildQuery, makeHandler, meshInstance, type QueryOptions, type TestHandlerOptions } from '../../support/dns-messages.ts';
 
 const zoneData: TestHandlerOptions = {
@@ -73,6 +75,25 @@ describe('zone answers: name-keyed memo (fast path) against answerFromZoneRefere
         const fromMemo = await warm.send(message, transport);
         const general = await makeHandler(zoneData).send(message, transport);
         expect(fromMemo!.toString('hex'), `${String(query.name)} ${String(query.type)} ${transport}`).toBe(general!.toString('hex'));
+      }
+    }
+  });
+
+  it('findZone (one suffix compare for mesh names) picks the zone the suffix walk through byApex picks, zones inside the mesh apex included', () => {
+    // The walk findZone used for every name: the longest suffix of the name that is an apex.
+    const byWalk = (zones: ZoneSet, qname: string) => {
+      for (let name = qname; ; name = parentName(name)) {
+        const zone = zones.byApex.get(name);
+        if (zone || name === '') return zone;
+      }
+    };
+    const corpus = [...names, 'mesh.local.evil', 'xmesh.local', 'local', '', '1.0.10.in-addr.arpa', '10.in-addr.arpa', 'in-addr.arpa', 'x.10.in-addr.arpa'];
+    // The usual layout, then a mesh apex that holds the reverse zones (in-addr.arpa: the mesh
+    // zone is not the only zone its names can be in), then a mesh apex at the root.
+    for (const zone of ['mesh.local', 'in-addr.arpa', '']) {
+      const { zones } = makeHandler({ ...zoneData, zone, reverseCidrs: ['10.0.0.0/8', '10.1.0.0/16'] });
+      for (const name of [...corpus, ...corpus.map((n) => (zone === '' ? n : `a.${n}`))]) {
+        expect(findZone(zones, name)?.apex, `${name} with mesh apex "${zone}"`).toBe(byWalk(zones, name)?.apex);
       }
     }
   });

@@ -77,6 +77,11 @@ describe('search-expanded names', () => {
     expect(searchExpandedBareName(plain, 'api.example.test', 1)).toBeNull();
     expect(searchExpandedBareName(plain, 'xmesh.local', 1)).toBeNull();
     expect(searchExpandedBareName(zones, 'x.a.mesh.local', 2)).toBeNull();
+    expect(searchExpandedBareName(zones, 'y.x.a.mesh.local', 2)).toBe('y.x.a');
+    // Deep enough but not under the apex (label-exact): passed on.
+    expect(searchExpandedBareName(plain, 'x.y.evilmesh.local', 1)).toBeNull();
+    expect(searchExpandedBareName(plain, 'x.y.mesh.localx', 1)).toBeNull();
+    expect(searchExpandedBareName(plain, 'x.y.z.mesh', 1)).toBeNull();
   });
 });
 
