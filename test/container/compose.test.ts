@@ -119,10 +119,36 @@ let startup: Startup;
 let weatherIp: string;
 let chatIp: string;
 
+/**
+ * Removes the containers and networks of an earlier run of this file whose process is gone (a
+ * killed vitest never reaches afterAll). Its network holds the compose file's fixed subnet, so a
+ * leftover would fail every later run with "subnet … is already used" (seen on this machine).
+ */
+async function removeLeftoversOfDeadRuns(): Promise<void> {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  const names = (await runCommand('podman', ['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n');
+  const networks = (await runCommand('podman', ['network', 'ls', '--format', '{{.Name}}'])).stdout.split('\n');
+  const dead = new Set([...names, ...networks].map((name) => /^meshdnstest(\d+)/.exec(name)?.[1]).filter((pid): pid is string => pid !== undefined && !alive(Number(pid))));
+  for (const pid of dead) {
+    const ofRun = (name: string) => name.startsWith(`meshdnstest${pid}`);
+    console.warn(`container tests: removing the leftovers of a dead run (pid ${pid})`);
+    if (names.some(ofRun)) await runCommand('podman', ['rm', '-f', '-v', '-t', '0', ...names.filter(ofRun)]);
+    if (networks.some(ofRun)) await runCommand('podman', ['network', 'rm', '-f', ...networks.filter(ofRun)]);
+  }
+}
+
 describe.skipIf(problem !== null)('real containers (podman + docker-compose)', () => {
   beforeAll(async () => {
     const started = Date.now();
     Object.assign(labEnv, composeEnv);
+    await removeLeftoversOfDeadRuns();
     await Promise.all([
       podman('build', '--pull=never', '--format', 'docker', '-t', images.meshDns, '.'),
       podman('build', '--pull=never', '--format', 'docker', '--target', 'build', '-t', images.meshDnsBuildStage, '.'),
