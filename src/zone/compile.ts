@@ -14,7 +14,7 @@ import { RRType } from '../wire/constants.ts';
 import type { ZoneRecord } from '../wire/record-codec.ts';
 import { isInZone, parentName } from '../wire/name.ts';
 import { reverseName } from './reverse.ts';
-import type { AuthoritativeZone, SkippedInstance, ZoneNode, ZoneSet } from './zone.ts';
+import { ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** What the zone needs of an agent instance (a subset of the registry projection). */
 export interface MeshInstance {
@@ -218,11 +218,11 @@ class ZoneBuilder {
   nodeFor(owner: string): ZoneNode {
     let node = this.zone.nodes.get(owner);
     if (node) return node;
-    node = new Map();
+    node = new ZoneNode();
     this.zone.nodes.set(owner, node);
     for (let ancestor = owner; ancestor !== this.zone.apex && ancestor !== ''; ) {
       ancestor = parentName(ancestor);
-      if (!this.zone.nodes.has(ancestor)) this.zone.nodes.set(ancestor, new Map());
+      if (!this.zone.nodes.has(ancestor)) this.zone.nodes.set(ancestor, new ZoneNode());
     }
     return node;
   }

@@ -39,7 +39,7 @@ import {
   type ZoneCompileOptions,
 } from './compile.ts';
 import { reverseName } from './reverse.ts';
-import type { AuthoritativeZone, SkippedInstance, ZoneNode, ZoneSet } from './zone.ts';
+import { ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** Work done by the last apply(), for tests and the holder's log line. */
 export interface ApplyCounts {
@@ -512,7 +512,7 @@ export class IncrementalZone {
       const count = (this.#below.get(name) ?? 0) + delta;
       if (count > 0) {
         this.#below.set(name, count);
-        if (!zone.nodes.has(name)) zone.nodes.set(name, new Map() as ZoneNode);
+        if (!zone.nodes.has(name)) zone.nodes.set(name, new ZoneNode());
       } else {
         this.#below.delete(name);
         zone.nodes.delete(name);
