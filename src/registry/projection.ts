@@ -8,6 +8,7 @@
 import { DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody, type AgentsBody, type AgentsBodyLimits, type RawAgent } from './agents-body.ts';
 import { parseEndpoint } from './endpoint.ts';
 import { RegistryFormatError } from './errors.ts';
+import { StringInterner } from '../zone/string-interner.ts';
 import type { AgentProjection, CapabilityProjection, SkippedAgent } from './types.ts';
 
 export interface ProjectionResult {
@@ -38,6 +39,14 @@ export async function projectAgentsBodySliced(body: AgentsBody, namespace: strin
   }
   return projector.finish();
 }
+
+/**
+ * Values that repeat across agents (status, version, runtime, type, capability names, versions and
+ * tags) are kept once: 10,000 agents of a few kinds otherwise hold 10,000 copies of each. Shared by
+ * every poll, so a projection's strings are the served one's; bounded (string-interner.ts).
+ */
+const sharedValues = new StringInterner(4096);
+const EMPTY_TAGS: string[] = [];
 
 /** One body's agents, added one at a time (see projectAgentsBody for the rules). */
 class AgentsProjector {
@@ -71,15 +80,19 @@ class AgentsProjector {
     this.#agents.push({
       id: agent.id,
       name: agent.name,
-      status: agent.status,
+      status: sharedValues.intern(agent.status),
       scheme: endpoint.scheme,
       host: endpoint.host,
       hostKind: endpoint.hostKind,
       port: endpoint.port,
-      capabilities: agent.capabilities.map((capability) => ({ ...capability, tags: [...capability.tags].sort() })).sort(compareCapabilities),
-      version: agent.version,
-      runtime: agent.runtime,
-      agentType: agent.agentType,
+      capabilities: agent.capabilities.map((capability) => ({
+        name: sharedValues.intern(capability.name),
+        version: sharedValues.intern(capability.version),
+        tags: capability.tags.length === 0 ? EMPTY_TAGS : capability.tags.map((tag) => sharedValues.intern(tag)).sort(),
+      })).sort(compareCapabilities),
+      version: sharedValues.intern(agent.version),
+      runtime: sharedValues.intern(agent.runtime),
+      agentType: sharedValues.intern(agent.agentType),
       addresses: endpoint.hostKind === 'hostname' ? [] : [endpoint.host],
       ...(namespace === undefined ? {} : { namespace }),
     });

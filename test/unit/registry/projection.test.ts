@@ -242,5 +242,26 @@ describe('projection in slices (the sync lets the event loop in between)', () =>
     const unaddressed = a.map((agent, index) => (index === 10 ? { ...agent, addresses: [] } : agent));
     expect(await diffAgentsSliced(a, unaddressed, 1000)).toEqual({ same: false, changed: null });
   });
+
+  it('diffAgentsSliced: a freshly parsed agent equal to the served one is replaced by the served object (one copy for sync and zone), members changed or not', async () => {
+    const a = projectAgentsBody(body()).agents;
+    // A new poll: every agent a new object, one changed, one gone, one new.
+    const fresh = projectAgentsBody(body()).agents;
+    fresh[2100] = { ...fresh[2100]!, port: 1 };
+    const removed = fresh.splice(40, 1)[0]!;
+    fresh.push({ ...fresh[0]!, id: 'zzz-new-agent' });
+    const diff = await diffAgentsSliced(a, fresh, 1000);
+    expect(diff).toEqual({ same: false, changed: null });
+    expect(fresh.filter((agent, index) => agent === a[index < 40 ? index : index + 1]).length).toBe(a.length - 2);
+    expect(fresh[2099]).not.toBe(a[2100]); // the changed one stays the new object
+    expect(fresh.includes(removed)).toBe(false);
+    expect(fresh.at(-1)!.id).toBe('zzz-new-agent');
+    // Same members: the unchanged ones are the served objects, the changed one is listed.
+    const again = projectAgentsBody(body()).agents;
+    again[7] = { ...again[7]!, port: 2 };
+    const sameMembers = await diffAgentsSliced(a, again, 1000);
+    expect(sameMembers).toEqual({ same: false, changed: [again[7]] });
+    expect(again.every((agent, index) => index === 7 || agent === a[index])).toBe(true);
+  });
 });
 
