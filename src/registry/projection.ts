@@ -48,15 +48,21 @@ export async function projectAgentsBodySliced(body: AgentsBody, namespace: strin
 const sharedValues = new StringInterner(4096);
 const EMPTY_TAGS: string[] = [];
 
-/** One body's agents, added one at a time (see projectAgentsBody for the rules). */
-class AgentsProjector {
+/**
+ * One body's agents, added one at a time (see projectAgentsBody for the rules). With `served`
+ * (the projection served now, by id), an agent equal to its served self is listed as that object:
+ * the fresh copy dies young, and the served list, the zone and the next diff share one object.
+ */
+export class AgentsProjector {
   readonly #agents: AgentProjection[] = [];
   readonly #skipped: SkippedAgent[] = [];
   readonly #seen = new Set<string>();
   readonly #namespace: string | undefined;
+  readonly #served: ReadonlyMap<string, AgentProjection> | null;
 
-  constructor(namespace: string | undefined) {
+  constructor(namespace: string | undefined, served?: ReadonlyMap<string, AgentProjection>) {
     this.#namespace = namespace;
+    this.#served = served ?? null;
   }
 
   add(agent: RawAgent): void {
@@ -77,7 +83,7 @@ class AgentsProjector {
       this.#skipped.push({ id: agent.id, reason: endpoint.reason, endpoint: agent.endpoint });
       return;
     }
-    this.#agents.push({
+    const projected: AgentProjection = {
       id: agent.id,
       name: agent.name,
       status: sharedValues.intern(agent.status),
@@ -95,7 +101,9 @@ class AgentsProjector {
       agentType: sharedValues.intern(agent.agentType),
       addresses: endpoint.hostKind === 'hostname' ? [] : [endpoint.host],
       ...(namespace === undefined ? {} : { namespace }),
-    });
+    };
+    const served = this.#served?.get(agent.id);
+    this.#agents.push(served !== undefined && sameAgent(served, projected) ? served : projected);
   }
 
   finish(): ProjectionResult {
@@ -119,6 +127,7 @@ export function sameAgents(a: readonly AgentProjection[], b: readonly AgentProje
 }
 
 export function sameAgent(a: AgentProjection, b: AgentProjection | undefined): boolean {
+  if (a === b) return true;
   return (
     b !== undefined &&
     a.id === b.id &&
