@@ -375,6 +375,15 @@ export class IncrementalZone {
   #forEachRecord(state: InstanceState, only: string | null, add: (zone: AuthoritativeZone, owner: string, record: ZoneRecord) => void, skipped: SkippedInstance[] | null): void {
     const { instance, nameOwner, idOwner } = state;
     const { ttl, zone } = this.#options;
+    // An owner starting with "_" is `_mcp._tcp.<name>` or a capability's `_<cap>._tcp.<suffix>`
+    // (agent labels are LDH, reverse labels digits): what this instance has there is its one SRV,
+    // once per capability spelled to that label, all equal. One is enough (a duplicate is dropped
+    // and an over-budget one reported once per instance). At 20,000 agents a capability owner
+    // has thousands of contributors, rebuilt on every change to any of them.
+    if (only !== null && idOwner !== null && only.charCodeAt(0) === 0x5f) {
+      add(this.#mesh, only, { type: RRType.SRV, ttl, priority: SRV_PRIORITY, weight: SRV_WEIGHT, port: instance.port, target: idOwner });
+      return;
+    }
     const wants = (owner: string) => only === null || only === owner;
     // Reverse owners are never inside the mesh zone's names an instance claims; a rebuild of a
     // mesh owner skips the reverse-name arithmetic, and of a reverse owner the mesh records.
@@ -448,6 +457,7 @@ export class IncrementalZone {
       const seen = new Set(records.map(recordKey));
       let bytes = records.reduce((sum, record) => sum + estimatedRecordSize(record), 0);
       let overBudget: Set<string> | null = null;
+      let overBudgetDetail: string | null = null;
       let current: InstanceState = contributors[0]!;
       const add = (recordZone: AuthoritativeZone, _owner: string, record: ZoneRecord) => {
         zone ??= recordZone;
@@ -458,7 +468,7 @@ export class IncrementalZone {
           overBudget ??= new Set();
           if (!overBudget.has(current.instance.id)) {
             overBudget.add(current.instance.id);
-            skips.push({ id: current.instance.id, reason: 'answer_size', detail: `${owner} holds ${OWNER_ANSWER_BUDGET} bytes of records` });
+            skips.push({ id: current.instance.id, reason: 'answer_size', detail: (overBudgetDetail ??= `${owner} holds ${OWNER_ANSWER_BUDGET} bytes of records`) });
           }
           return;
         }
