@@ -84,7 +84,11 @@ export const OWNER_ANSWER_BUDGET = 32 * 1024;
 
 /** The label for an agent id or name, or null when the raw string is not an ASCII LDH label. */
 export function agentLabel(raw: string): string | null {
-  return LDH_LABEL.test(raw) ? raw.toLowerCase() : null;
+  if (!LDH_LABEL.test(raw)) return null;
+  // toLowerCase returns a new string even when nothing changes; the zone keeps the label of every
+  // agent, so an already-lowercase spelling (the registry's own rule) is kept as the one copy.
+  const label = raw.toLowerCase();
+  return label === raw ? raw : label;
 }
 
 export function isValidLabel(label: string): boolean {
