@@ -109,8 +109,6 @@ export class IncrementalZone {
   /** Owner → the static record type there (a CNAME decides the skip reason), as compileZone. */
   readonly #staticOwners = new Map<string, number>();
   readonly #base = new Map<string, OwnerBase>();
-  /** Owners with records, per zone, and how many of them sit at or below each name (ENTs, RFC 8020). */
-  readonly #below = new Map<string, number>();
   readonly #typeCounts = new Map<number, number>();
   /** Owners whose answers may embed any agent's records (static CNAME/SRV/NS), forgotten on every apply. */
   readonly #staticWithTargets: string[] = [];
@@ -141,6 +139,7 @@ export class IncrementalZone {
       }
     }
     for (const zone of this.zones.byApex.values()) {
+      for (const [owner, node] of [...zone.nodes]) zone.nodes.set(owner, PinnedNode.of(node));
       for (const [owner, node] of zone.nodes) {
         const records = [...node.values()].flat();
         if (records.length > 0) this.#base.set(owner, { zone, records });
@@ -519,12 +518,12 @@ export class IncrementalZone {
   /** Counts an owner with records in or out at itself and each ancestor; nodes live while counted. */
   #pin(zone: AuthoritativeZone, owner: string, delta: 1 | -1): void {
     for (let name = owner; ; name = parentName(name)) {
-      const count = (this.#below.get(name) ?? 0) + delta;
+      let node = zone.nodes.get(name) as PinnedNode | undefined;
+      const count = (node?.below ?? 0) + delta;
       if (count > 0) {
-        this.#below.set(name, count);
-        if (!zone.nodes.has(name)) zone.nodes.set(name, new ZoneNode());
-      } else {
-        this.#below.delete(name);
+        if (node === undefined) zone.nodes.set(name, (node = new PinnedNode()));
+        node.below = count;
+      } else if (node !== undefined) {
         zone.nodes.delete(name);
       }
       if (name === zone.apex || name === '') return;
@@ -625,6 +624,22 @@ export class IncrementalZone {
   /** True after a fallback: the holder replaces this object with a fresh one. */
   get needsRebuild(): boolean {
     return this.#poisoned;
+  }
+}
+
+/**
+ * A node that counts the owners with records at or below it: it lives while the count is above 0,
+ * so empty non-terminals come and go with the names under them (RFC 8020). The count sits on the
+ * node instead of in a map beside the zone: one entry less per owner name (~43 B, 50,000 names
+ * at 10,000 agents).
+ */
+class PinnedNode extends ZoneNode {
+  below = 0;
+
+  static of(node: ZoneNode): PinnedNode {
+    const pinned = new PinnedNode();
+    for (const [type, rrset] of node) pinned.set(type, rrset);
+    return pinned;
   }
 }
 
