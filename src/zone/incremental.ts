@@ -51,12 +51,6 @@ export interface ApplyCounts {
   full: boolean;
 }
 
-/** A label claim that knows its instance and the owner name it claims (no side table). */
-interface StateClaim extends LabelClaim {
-  state: InstanceState;
-  owner: string;
-}
-
 // Memory (issue 9 item 4): an instance keeps no records of its own. Its records at one owner are
 // derived again when that owner is rebuilt (#forEachRecord, compileZone's per-instance loop
 // filtered to the owner), so the only copy of a record is the one the zone's node holds.
@@ -70,8 +64,9 @@ interface InstanceState {
   /** Position in the list being applied, and the apply (epoch) that last saw the instance. */
   nextPosition: number;
   epoch: number;
-  nameClaim: StateClaim | null;
-  idClaim: StateClaim | null;
+  /** The owner names its name and its id claim (null: not a valid label); decided in #decideLabel. */
+  nameClaimed: string | null;
+  idClaimed: string | null;
   nameOwner: string | null;
   idOwner: string | null;
   /** Owner names this instance has records at, in the order compileZone adds them. */
@@ -113,7 +108,8 @@ export class IncrementalZone {
   /** Owners whose answers may embed any agent's records (static CNAME/SRV/NS), forgotten on every apply. */
   readonly #staticWithTargets: string[] = [];
   #states = new Map<string, InstanceState>();
-  readonly #claimsByOwner = new Map<string, StateClaim[]>();
+  /** Owner → the instances claiming it (by name, id or both), each once. */
+  readonly #claimsByOwner = new Map<string, Contributors>();
   readonly #labelSkips = new Map<string, SkippedInstance[]>();
   /** Owner → the instances with records there, in list order (kept sorted: no sort per rebuild). */
   readonly #contributors = new Map<string, Contributors>();
@@ -224,7 +220,7 @@ export class IncrementalZone {
       this.#states.delete(key);
     }
     for (const { key, instance, position: at } of fresh) {
-      const state: InstanceState = { key, instance, position: at, nextPosition: at, epoch, nameClaim: null, idClaim: null, nameOwner: null, idOwner: null, owners: NONE, skipped: NONE };
+      const state: InstanceState = { key, instance, position: at, nextPosition: at, epoch, nameClaimed: null, idClaimed: null, nameOwner: null, idOwner: null, owners: NONE, skipped: NONE };
       this.#states.set(key, state);
       this.#claim(state, touchedLabels);
       this.#publishedIds.set(instance.id, (this.#publishedIds.get(instance.id) ?? 0) + 1);
@@ -281,27 +277,30 @@ export class IncrementalZone {
         state.skipped = [...state.skipped, { id: instance.id, reason: kind === 'name' ? 'invalid_name_label' : 'invalid_id_label', detail: spelling }];
         continue;
       }
-      const owner = `${label}.${suffix}`;
-      const list = this.#claimsByOwner.get(owner);
-      // The owner string of an existing list is reused: one copy per name, however many claims.
-      const claim: StateClaim = { label, kind, spelling, folded: label !== spelling, instance, state, owner: list ? list[0]!.owner : owner };
-      if (kind === 'name') state.nameClaim = claim;
-      else state.idClaim = claim;
-      if (list) list.push(claim);
-      else this.#claimsByOwner.set(owner, [claim]);
-      touchedLabels.add(claim.owner);
+      let owner = `${label}.${suffix}`;
+      const held = this.#claimsByOwner.get(owner);
+      if (held === undefined) {
+        this.#claimsByOwner.set(owner, state);
+      } else {
+        // The owner string already held is reused: one copy per name, however many claims.
+        const first = Array.isArray(held) ? held[0]! : held;
+        owner = first.nameClaimed === owner ? first.nameClaimed : (first.idClaimed ?? owner);
+        const list = Array.isArray(held) ? held : [held];
+        if (!list.includes(state)) list.push(state);
+        if (list !== held) this.#claimsByOwner.set(owner, list);
+      }
+      if (kind === 'name') state.nameClaimed = owner;
+      else state.idClaimed = owner;
+      touchedLabels.add(owner);
     }
   }
 
   /** Takes a removed or changed instance out: its claims, its records, its id count. */
   #withdraw(state: InstanceState, touchedLabels: Set<string>, touchedOwners: Set<string>): void {
     if (state.skipped.length > 0) this.#skipsChanged = true;
-    for (const claim of [state.nameClaim, state.idClaim]) {
-      if (claim === null) continue;
-      const owner = claim.owner;
-      const list = this.#claimsByOwner.get(owner)!;
-      list.splice(list.indexOf(claim), 1);
-      if (list.length === 0) this.#claimsByOwner.delete(owner);
+    for (const owner of [state.nameClaimed, state.idClaimed === state.nameClaimed ? null : state.idClaimed]) {
+      if (owner === null) continue;
+      removeFrom(this.#claimsByOwner, owner, state);
       touchedLabels.add(owner);
     }
     for (const owner of state.owners) this.#leave(state, owner, touchedOwners);
@@ -312,28 +311,30 @@ export class IncrementalZone {
 
   #leave(state: InstanceState, owner: string, touchedOwners: Set<string>): void {
     touchedOwners.add(owner);
-    const held = this.#contributors.get(owner);
-    if (held === undefined) return;
-    if (!Array.isArray(held)) {
-      if (held === state) this.#contributors.delete(owner);
-      return;
-    }
-    const index = held.indexOf(state);
-    if (index >= 0) held.splice(index, 1);
-    if (held.length === 1) this.#contributors.set(owner, held[0]!);
+    removeFrom(this.#contributors, owner, state);
   }
 
   /** compileZone's winner rule for one owner name; marks instances whose labels moved. */
   #decideLabel(owner: string, changed: Set<InstanceState>): void {
     const before = this.#labelSkips.get(owner);
     this.#labelSkips.delete(owner);
-    const list = this.#claimsByOwner.get(owner);
-    if (!list) {
+    const held = this.#claimsByOwner.get(owner);
+    if (held === undefined) {
       if (before) this.#skipsChanged = true;
       return;
     }
-    // compileZone lists claims in instance order, name before id; its sort is stable.
-    list.sort((a, b) => a.state.position - b.state.position || (a.kind === b.kind ? 0 : a.kind === 'name' ? -1 : 1));
+    // compileZone lists claims in instance order, name before id. The claim objects exist only
+    // for this decision (kept, two per agent cost ~200 B at 10,000 agents).
+    const states = Array.isArray(held) ? held.sort((a, b) => a.position - b.position) : [held];
+    const list: (LabelClaim & { state: InstanceState })[] = [];
+    for (const state of states) {
+      for (const kind of ['name', 'id'] as const) {
+        if ((kind === 'name' ? state.nameClaimed : state.idClaimed) !== owner) continue;
+        const spelling = kind === 'name' ? state.instance.name : state.instance.id;
+        const label = agentLabel(spelling)!;
+        list.push({ label, kind, spelling, folded: label !== spelling, instance: state.instance, state });
+      }
+    }
     const skips: SkippedInstance[] = [];
     const winners = new Set<LabelClaim>();
     if (this.#staticOwners.has(owner)) {
@@ -655,6 +656,20 @@ class PinnedNode extends ZoneNode {
  * have one, held without an array (~30 B less per owner name).
  */
 type Contributors = InstanceState | InstanceState[];
+
+/** Takes `state` out of the instances held at `owner` (one left: held without an array; none: deleted). */
+function removeFrom(map: Map<string, Contributors>, owner: string, state: InstanceState): void {
+  const held = map.get(owner);
+  if (held === undefined) return;
+  if (!Array.isArray(held)) {
+    if (held === state) map.delete(owner);
+    return;
+  }
+  const index = held.indexOf(state);
+  if (index >= 0) held.splice(index, 1);
+  if (held.length === 1) map.set(owner, held[0]!);
+  else if (held.length === 0) map.delete(owner);
+}
 
 /** Where an instance at `position` goes in a list sorted by position (binary search). */
 function insertionIndex(list: readonly InstanceState[], position: number): number {
