@@ -50,19 +50,20 @@ const EMPTY_TAGS: string[] = [];
 
 /**
  * One body's agents, added one at a time (see projectAgentsBody for the rules). With `served`
- * (the projection served now, by id), an agent equal to its served self is listed as that object:
- * the fresh copy dies young, and the served list, the zone and the next diff share one object.
+ * (the projection served now, sorted by id), an agent equal to its served self is listed as that
+ * object: the fresh copy dies young, and the served list, the zone and the next diff share one
+ * object. Found by binary search: a Map of 20,000 ids built per poll took 3-12 ms at once.
  */
 export class AgentsProjector {
   readonly #agents: AgentProjection[] = [];
   readonly #skipped: SkippedAgent[] = [];
   readonly #seen = new Set<string>();
   readonly #namespace: string | undefined;
-  readonly #served: ReadonlyMap<string, AgentProjection> | null;
+  readonly #served: readonly AgentProjection[];
 
-  constructor(namespace: string | undefined, served?: ReadonlyMap<string, AgentProjection>) {
+  constructor(namespace: string | undefined, served: readonly AgentProjection[] = []) {
     this.#namespace = namespace;
-    this.#served = served ?? null;
+    this.#served = served;
   }
 
   add(agent: RawAgent): void {
@@ -102,7 +103,7 @@ export class AgentsProjector {
       addresses: endpoint.hostKind === 'hostname' ? [] : [endpoint.host],
       ...(namespace === undefined ? {} : { namespace }),
     };
-    const served = this.#served?.get(agent.id);
+    const served = findById(this.#served, agent.id);
     this.#agents.push(served !== undefined && sameAgent(served, projected) ? served : projected);
   }
 
@@ -158,6 +159,20 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
 // Code-unit order, not localeCompare: stable across hosts and locales.
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The agent with `id` in a list sorted by byId, or undefined. */
+export function findById(sorted: readonly AgentProjection[], id: string): AgentProjection | undefined {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    const candidate = sorted[middle]!.id;
+    if (candidate === id) return sorted[middle];
+    if (candidate < id) low = middle + 1;
+    else high = middle;
+  }
+  return undefined;
 }
 
 /** Sort order of agents and skips everywhere in the sync. */

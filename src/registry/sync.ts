@@ -213,9 +213,9 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     // at once: a poll never holds the raw list, nor a second copy of the agents (issue 9 items 4
     // and 5). Measured at 10,000 agents: the raw list alone was 7.7 MiB that survived long enough
     // to be promoted to the old generation on every poll.
-    const servedById = new Map((served?.agents ?? []).map((agent) => [agent.id, agent]));
+    const servedAgents = served?.agents ?? [];
     const project = async (namespace?: string): Promise<ProjectionResult> => {
-      const projector = new AgentsProjector(namespace, servedById);
+      const projector = new AgentsProjector(namespace, servedAgents);
       await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, {
         maxBodyBytes: options.maxBodyBytes, limits: bodyLimits, ...(namespace === undefined ? {} : { namespace }), onAgent: (agent) => projector.add(agent),
       });
