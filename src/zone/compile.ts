@@ -159,7 +159,7 @@ export function instanceTxt(instance: MeshInstance): string[] {
 }
 
 /** Wire length of an uncompressed absolute name ("a.b" → 1+1+1+1+1 = 5). */
-function nameWireLength(name: string): number {
+export function nameWireLength(name: string): number {
   return name === '' ? 1 : Buffer.byteLength(name) + 2;
 }
 
