@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RegistryFormatError } from '../../../src/registry/errors.ts';
-import { projectAgents, projectAgentsBody, projectAgentsBodySliced, sameAgents } from '../../../src/registry/projection.ts';
+import { findById, projectAgents, projectAgentsBody, projectAgentsBodySliced, sameAgents } from '../../../src/registry/projection.ts';
 import { readAgentsBody } from '../../../src/registry/agents-body.ts';
 import { diffAgentsSliced } from '../../../src/registry/sync.ts';
 import type { AgentProjection } from '../../../src/registry/types.ts';
@@ -241,6 +241,14 @@ describe('projection in slices (the sync lets the event loop in between)', () =>
     expect(await diffAgentsSliced(a, renamed, 1000)).toEqual({ same: false, changed: null });
     const unaddressed = a.map((agent, index) => (index === 10 ? { ...agent, addresses: [] } : agent));
     expect(await diffAgentsSliced(a, unaddressed, 1000)).toEqual({ same: false, changed: null });
+  });
+
+  it('findById: binary search in the id-sorted list (code-unit order), undefined when absent', () => {
+    const agents = projectAgentsBody(body()).agents;
+    for (const index of [0, 1, 1170, agents.length - 1]) expect(findById(agents, agents[index]!.id)).toBe(agents[index]);
+    expect(findById(agents, 'zzz-not-there')).toBeUndefined();
+    expect(findById(agents, '')).toBeUndefined();
+    expect(findById([], 'a')).toBeUndefined();
   });
 
   it('diffAgentsSliced: a freshly parsed agent equal to the served one is replaced by the served object (one copy for sync and zone), members changed or not', async () => {
