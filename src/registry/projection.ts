@@ -47,6 +47,17 @@ export async function projectAgentsBodySliced(body: AgentsBody, namespace: strin
  */
 const sharedValues = new StringInterner(4096);
 const EMPTY_TAGS: string[] = [];
+/** Capabilities are shared whole (name, version, tags): 10,000 agents of a kind list the same few. Never mutated. */
+const sharedCapabilities = new StringInterner<CapabilityProjection>(4096);
+
+function sharedCapability(capability: CapabilityProjection): CapabilityProjection {
+  const tags = capability.tags.length === 0 ? EMPTY_TAGS : capability.tags.map((tag) => sharedValues.intern(tag)).sort();
+  // Each string prefixed by its length: no separator character is safe, the registry's strings
+  // may hold any (a NUL-joined key let name "a\0b" + version "" equal name "a" + version "b\0").
+  let key = `${capability.name.length}:${capability.name}${capability.version.length}:${capability.version}`;
+  for (const tag of tags) key += `${tag.length}:${tag}`;
+  return sharedCapabilities.intern(key, { name: sharedValues.intern(capability.name), version: sharedValues.intern(capability.version), tags });
+}
 
 /**
  * One body's agents, added one at a time (see projectAgentsBody for the rules). With `served`
@@ -92,11 +103,7 @@ export class AgentsProjector {
       host: endpoint.host,
       hostKind: endpoint.hostKind,
       port: endpoint.port,
-      capabilities: agent.capabilities.map((capability) => ({
-        name: sharedValues.intern(capability.name),
-        version: sharedValues.intern(capability.version),
-        tags: capability.tags.length === 0 ? EMPTY_TAGS : capability.tags.map((tag) => sharedValues.intern(tag)).sort(),
-      })).sort(compareCapabilities),
+      capabilities: agent.capabilities.map(sharedCapability).sort(compareCapabilities),
       version: sharedValues.intern(agent.version),
       runtime: sharedValues.intern(agent.runtime),
       agentType: sharedValues.intern(agent.agentType),

@@ -5,20 +5,22 @@
 // parses each of them afresh into its own string (~40 B each). Interning keeps one. Bounded: at
 // most `limit` distinct strings are remembered; past that the table starts over (values that
 // never repeat, like ids, must not grow it without end — callers intern only fields that repeat).
+// Immutable objects built from such values (a capability) can be interned by a key too.
 
-export class StringInterner {
+export class StringInterner<T = string> {
   readonly #limit: number;
-  #known = new Map<string, string>();
+  #known = new Map<string, T>();
 
   constructor(limit: number) {
     this.#limit = limit;
   }
 
-  intern(value: string): string {
-    const known = this.#known.get(value);
+  /** The first value interned under `key` (a string is its own key); `value` when it is new. */
+  intern(key: string, value: T = key as T): T {
+    const known = this.#known.get(key);
     if (known !== undefined) return known;
     if (this.#known.size >= this.#limit) this.#known = new Map();
-    this.#known.set(value, value);
+    this.#known.set(key, value);
     return value;
   }
 

@@ -36,6 +36,21 @@ describe('projectAgents', () => {
     expect(projectAgents(agentsBody([agentInfo()]))).toEqual({ agents: [weather], skipped: [] });
   });
 
+  it('shares equal capabilities and repeated values between agents, and never merges two that differ only in where a NUL sits', () => {
+    const cap = (name: string, version: string, tags: string[] = []) => ({ ...(agentInfo()['capabilities'] as Record<string, unknown>[])[0], name, capability: name, version, tags });
+    const result = projectAgents(agentsBody([
+      agentInfo({ id: 'a-1', capabilities: [cap('weather', '1.0.0', ['x'])] }),
+      agentInfo({ id: 'a-2', capabilities: [cap('weather', '1.0.0', ['x'])] }),
+      agentInfo({ id: 'a-3', capabilities: [cap('a\u0000b', '')] }),
+      agentInfo({ id: 'a-4', capabilities: [cap('a', 'b\u0000')] }),
+    ]));
+    const [one, two, three, four] = result.agents;
+    expect(one!.capabilities[0]).toBe(two!.capabilities[0]);
+    expect(one!.runtime).toBe(two!.runtime);
+    expect(three!.capabilities).toEqual([{ name: 'a\u0000b', version: '', tags: [] }]);
+    expect(four!.capabilities).toEqual([{ name: 'a', version: 'b\u0000', tags: [] }]);
+  });
+
   it('treats `agents: null` (the registry\'s empty list) as no agents', () => {
     expect(projectAgents({ agents: null, count: 0, timestamp: '2026-11-22T01:50:30.577630898Z' })).toEqual({ agents: [], skipped: [] });
   });
