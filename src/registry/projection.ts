@@ -18,25 +18,14 @@ export interface ProjectionResult {
   skipped: SkippedAgent[];
 }
 
-/** Projects a body already read by AgentsBodyReader (the streaming path the sync uses). */
-/** `namespace`: the registry namespace the body was asked for (`?namespace=`), kept on each agent. */
+/**
+ * Projects a whole body already read by AgentsBodyReader (tests, fixtures). The sync feeds an
+ * AgentsProjector agent by agent as the body arrives instead (sync.ts). `namespace`: the registry
+ * namespace the body was asked for (`?namespace=`), kept on each agent.
+ */
 export function projectAgentsBody(body: AgentsBody, namespace?: string): ProjectionResult {
   const projector = new AgentsProjector(namespace);
   for (const agent of body.agents ?? []) projector.add(agent);
-  return projector.finish();
-}
-
-/**
- * projectAgentsBody in slices of `sliceSize` agents with `pause()` awaited between them: at 20,000
- * agents one whole projection held the event loop for tens of ms (issue 9 item 5).
- */
-export async function projectAgentsBodySliced(body: AgentsBody, namespace: string | undefined, pause: () => Promise<void>, sliceSize = 1000): Promise<ProjectionResult> {
-  const projector = new AgentsProjector(namespace);
-  const agents = body.agents ?? [];
-  for (let index = 0; index < agents.length; index++) {
-    projector.add(agents[index]!);
-    if (index % sliceSize === sliceSize - 1) await pause();
-  }
   return projector.finish();
 }
 

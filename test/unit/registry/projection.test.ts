@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RegistryFormatError } from '../../../src/registry/errors.ts';
-import { findById, projectAgents, projectAgentsBody, projectAgentsBodySliced, sameAgents } from '../../../src/registry/projection.ts';
-import { readAgentsBody } from '../../../src/registry/agents-body.ts';
+import { AgentsProjector, findById, projectAgents, projectAgentsBody, sameAgents } from '../../../src/registry/projection.ts';
+import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody } from '../../../src/registry/agents-body.ts';
 import { diffAgentsSliced } from '../../../src/registry/sync.ts';
 import type { AgentProjection } from '../../../src/registry/types.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
@@ -226,36 +226,29 @@ describe('sameAgents', () => {
   });
 });
 
-describe('projection in slices (the sync lets the event loop in between)', () => {
-  const body = () => readAgentsBody(Buffer.from(JSON.stringify(agentsBody(Array.from({ length: 2345 }, (_, index) => agentInfo({
+describe('projection agent by agent as the body is read (the sync: AgentsBodyReader onAgent → AgentsProjector)', () => {
+  const bytes = () => Buffer.from(JSON.stringify(agentsBody(Array.from({ length: 2345 }, (_, index) => agentInfo({
     id: `agent-${String(2345 - index).padStart(5, '0')}`,
     endpoint: index % 97 === 0 ? 'http://0.0.0.0:80' : `http://10.0.${index >> 8}.${index & 0xff}:8000`,
     status: index % 101 === 0 ? 'unhealthy' : 'healthy',
-  }))))));
+  })))));
+  const body = () => readAgentsBody(bytes());
+  const streamed = (input: Buffer, namespace?: string) => {
+    const projector = new AgentsProjector(namespace);
+    const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => projector.add(agent));
+    for (let offset = 0; offset < input.length; offset += 4096) reader.write(input.subarray(offset, offset + 4096));
+    reader.end();
+    return projector.finish();
+  };
 
-  it('gives what one projectAgentsBody gives, pausing once per slice', async () => {
-    let pauses = 0;
-    const sliced = await projectAgentsBodySliced(body(), 'app', async () => { pauses++; }, 500);
-    expect(sliced).toEqual(projectAgentsBody(body(), 'app'));
-    expect(pauses).toBe(4);
+  it('gives what one projectAgentsBody of the whole body gives', () => {
+    expect(streamed(bytes(), 'app')).toEqual(projectAgentsBody(body(), 'app'));
   });
 
-  it('still fails the whole body on a duplicate id in a later slice', async () => {
-    const read = body();
-    read.agents!.push({ ...read.agents![3]! });
-    await expect(projectAgentsBodySliced(read, undefined, async () => undefined, 500)).rejects.toThrow(RegistryFormatError);
-  });
-
-  it('diffAgentsSliced: the changed agents when the members stayed, across slice borders; null when they did not', async () => {
-    const a = projectAgentsBody(body()).agents;
-    const b = a.map((agent, index) => (index === 2100 ? { ...agent, port: 1 } : agent));
-    expect(await diffAgentsSliced(a, [...a], 1000)).toEqual({ same: true, changed: [] });
-    expect(await diffAgentsSliced(a, b, 1000)).toEqual({ same: false, changed: [b[2100]] });
-    expect(await diffAgentsSliced(a, a.slice(1), 1000)).toEqual({ same: false, changed: null });
-    const renamed = a.map((agent, index) => (index === 1500 ? { ...agent, id: `${agent.id}x` } : agent));
-    expect(await diffAgentsSliced(a, renamed, 1000)).toEqual({ same: false, changed: null });
-    const unaddressed = a.map((agent, index) => (index === 10 ? { ...agent, addresses: [] } : agent));
-    expect(await diffAgentsSliced(a, unaddressed, 1000)).toEqual({ same: false, changed: null });
+  it('still fails the whole body on a duplicate id far into it', () => {
+    const json = JSON.parse(bytes().toString('utf8')) as { agents: unknown[] };
+    json.agents.push(json.agents[3]);
+    expect(() => streamed(Buffer.from(JSON.stringify(json)))).toThrow(RegistryFormatError);
   });
 
   it('findById: binary search in the id-sorted list (code-unit order), undefined when absent', () => {
