@@ -38,7 +38,7 @@ export interface FetchAgentsOptions {
 /**
  * GET <registryUrl>/agents, read as it arrives (AgentsBodyReader): memory is bounded by the kept
  * fields, not by the body, and the event loop runs between chunks. Types are checked; endpoints
- * and health are projectAgentsBody's job.
+ * and health are the projection's job (AgentsProjector, fed through `onAgent`).
  */
 export async function fetchAgents(registryUrl: string, timeoutMs: number, signal?: AbortSignal, options: FetchAgentsOptions = {}): Promise<AgentsBody> {
   const reader = new AgentsBodyReader(options.limits ?? DEFAULT_AGENTS_BODY_LIMITS, options.onAgent);
