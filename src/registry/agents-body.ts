@@ -111,9 +111,16 @@ export class AgentsBodyReader implements JsonEvents {
   #keptBytes = 0;
   #agent: AgentDraft | null = null;
   #capability: CapabilityDraft | null = null;
+  readonly #onAgent: ((agent: RawAgent) => void) | null;
 
-  constructor(limits: AgentsBodyLimits = DEFAULT_AGENTS_BODY_LIMITS) {
+  /**
+   * `onAgent`: each agent is handed over as soon as its object closes and not kept here (the sync
+   * projects it at once, so a poll never holds the whole list of raw agents: see sync.ts);
+   * end() then returns an empty list. Without it, end() returns every agent.
+   */
+  constructor(limits: AgentsBodyLimits = DEFAULT_AGENTS_BODY_LIMITS, onAgent?: (agent: RawAgent) => void) {
     this.#limits = limits;
+    this.#onAgent = onAgent ?? null;
     this.#tokenizer = new JsonTokenizer(this, { maxDepth: limits.maxDepth, maxStringBytes: limits.maxStringBytes });
   }
 
@@ -354,7 +361,8 @@ export class AgentsBodyReader implements JsonEvents {
     }
     const { seen: _seen, ...rest } = draft;
     const agent = { ...rest, capabilities: draft.oversized ? [] : draft.capabilities } as RawAgent;
-    this.#agents!.push(agent);
+    if (this.#onAgent !== null) this.#onAgent(agent);
+    else this.#agents!.push(agent);
   }
 
   /** A kept key may appear once: two values for one field is not a registry answer, and which one a parser takes is a choice an attacker could exploit. */

@@ -14,7 +14,8 @@ import { RRType } from '../wire/constants.ts';
 import type { ZoneRecord } from '../wire/record-codec.ts';
 import { isInZone, parentName } from '../wire/name.ts';
 import { reverseName } from './reverse.ts';
-import type { AuthoritativeZone, SkippedInstance, ZoneNode, ZoneSet } from './zone.ts';
+import { StringInterner } from './string-interner.ts';
+import { ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** What the zone needs of an agent instance (a subset of the registry projection). */
 export interface MeshInstance {
@@ -83,7 +84,11 @@ export const OWNER_ANSWER_BUDGET = 32 * 1024;
 
 /** The label for an agent id or name, or null when the raw string is not an ASCII LDH label. */
 export function agentLabel(raw: string): string | null {
-  return LDH_LABEL.test(raw) ? raw.toLowerCase() : null;
+  if (!LDH_LABEL.test(raw)) return null;
+  // toLowerCase returns a new string even when nothing changes; the zone keeps the label of every
+  // agent, so an already-lowercase spelling (the registry's own rule) is kept as the one copy.
+  const label = raw.toLowerCase();
+  return label === raw ? raw : label;
 }
 
 export function isValidLabel(label: string): boolean {
@@ -95,6 +100,8 @@ export function capabilityLabel(capability: string): string | null {
 }
 
 export function truncateUtf8(text: string, maxBytes: number): string {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: short strings need no Buffer to know they fit.
+  if (text.length * 3 <= maxBytes) return text;
   const bytes = Buffer.from(text, 'utf8');
   if (bytes.length <= maxBytes) return text;
   // Cut at a character boundary so the string stays valid UTF-8.
@@ -102,6 +109,10 @@ export function truncateUtf8(text: string, maxBytes: number): string {
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
   return bytes.subarray(0, end).toString('utf8');
 }
+
+// TXT strings every agent of a kind shares ("runtime=python", "port=8000", "cap=weather@1.0.0"):
+// one copy each in the zone (bounded, see string-interner.ts).
+const sharedTxt = new StringInterner(4096);
 
 /**
  * TXT strings describing an instance: each a key=value within 255 octets, all together within
@@ -111,13 +122,13 @@ export function instanceTxtBounded(instance: MeshInstance): { strings: string[];
   const fixed = [
     `id=${instance.id}`,
     `name=${instance.name}`,
-    `version=${instance.version}`,
-    `runtime=${instance.runtime}`,
-    `type=${instance.agentType}`,
-    `scheme=${instance.scheme}`,
-    `port=${instance.port}`,
+    sharedTxt.intern(`version=${instance.version}`),
+    sharedTxt.intern(`runtime=${instance.runtime}`),
+    sharedTxt.intern(`type=${instance.agentType}`),
+    sharedTxt.intern(`scheme=${instance.scheme}`),
+    sharedTxt.intern(`port=${instance.port}`),
   ];
-  const caps = instance.capabilities.map((capability) => `cap=${capability.name}${capability.version ? `@${capability.version}` : ''}`);
+  const caps = instance.capabilities.map((capability) => sharedTxt.intern(`cap=${capability.name}${capability.version ? `@${capability.version}` : ''}`));
   let cut = 0;
   const bounded = (text: string) => {
     const kept = truncateUtf8(text, TXT_STRING_MAX);
@@ -138,7 +149,8 @@ export function instanceTxtBounded(instance: MeshInstance): { strings: string[];
   }
   const omitted = caps.length - index;
   if (omitted > 0) strings.push(`caps_omitted=${omitted}`);
-  return { strings, omitted, cut };
+  // A copy of the exact length: the pushes above leave up to 16 spare slots in an array the zone keeps.
+  return { strings: strings.slice(), omitted, cut };
 }
 
 /** TXT strings describing an instance (see instanceTxtBounded). */
@@ -147,7 +159,7 @@ export function instanceTxt(instance: MeshInstance): string[] {
 }
 
 /** Wire length of an uncompressed absolute name ("a.b" → 1+1+1+1+1 = 5). */
-function nameWireLength(name: string): number {
+export function nameWireLength(name: string): number {
   return name === '' ? 1 : Buffer.byteLength(name) + 2;
 }
 
@@ -218,11 +230,11 @@ class ZoneBuilder {
   nodeFor(owner: string): ZoneNode {
     let node = this.zone.nodes.get(owner);
     if (node) return node;
-    node = new Map();
+    node = new ZoneNode();
     this.zone.nodes.set(owner, node);
     for (let ancestor = owner; ancestor !== this.zone.apex && ancestor !== ''; ) {
       ancestor = parentName(ancestor);
-      if (!this.zone.nodes.has(ancestor)) this.zone.nodes.set(ancestor, new Map());
+      if (!this.zone.nodes.has(ancestor)) this.zone.nodes.set(ancestor, new ZoneNode());
     }
     return node;
   }

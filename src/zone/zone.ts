@@ -4,8 +4,67 @@
 import type { ZoneRecord } from '../wire/record-codec.ts';
 import type { RecordSections } from '../wire/response.ts';
 
-/** RRsets at one owner name by type; an empty map is an empty non-terminal (RFC 8020). */
-export type ZoneNode = Map<number, ZoneRecord[]>;
+const NO_RRSETS: readonly (number | ZoneRecord[])[] = Object.freeze([]);
+
+/**
+ * RRsets at one owner name by type; a node without any is an empty non-terminal (RFC 8020).
+ * The read side of a Map<number, ZoneRecord[]> (get, has, size, keys, values, iteration), held as
+ * one small array [type, rrset, type, rrset, …] in insertion order: the zone holds one node per
+ * owner name (50,000 at 10,000 agents) and most hold one or two RRsets. Measured in the heap
+ * after gc at 10,000 agents: a Map per node cost ~300 B of hash table each (14.8 MiB); this
+ * costs the object and a 2- or 4-slot array. The scan over ≤ 4 types is what a lookup costs.
+ */
+export class ZoneNode {
+  #entries: readonly (number | ZoneRecord[])[] = NO_RRSETS;
+
+  get size(): number {
+    return this.#entries.length >> 1;
+  }
+
+  get(type: number): ZoneRecord[] | undefined {
+    const entries = this.#entries;
+    for (let index = 0; index < entries.length; index += 2) if (entries[index] === type) return entries[index + 1] as ZoneRecord[];
+    return undefined;
+  }
+
+  has(type: number): boolean {
+    return this.get(type) !== undefined;
+  }
+
+  /** Sets the RRset of one type (replacing it in place, or appended: insertion order as a Map). */
+  set(type: number, rrset: ZoneRecord[]): this {
+    const entries = this.#entries;
+    let at = 0;
+    while (at < entries.length && entries[at] !== type) at += 2;
+    // A new array of the exact size (a spread or push leaves spare slots): nodes are many and small.
+    const next = new Array<number | ZoneRecord[]>(Math.max(entries.length, at + 2));
+    for (let index = 0; index < entries.length; index++) next[index] = entries[index]!;
+    next[at] = type;
+    next[at + 1] = rrset;
+    this.#entries = next;
+    return this;
+  }
+
+  clear(): void {
+    this.#entries = NO_RRSETS;
+  }
+
+  *keys(): IterableIterator<number> {
+    for (let index = 0; index < this.#entries.length; index += 2) yield this.#entries[index] as number;
+  }
+
+  *values(): IterableIterator<ZoneRecord[]> {
+    for (let index = 0; index < this.#entries.length; index += 2) yield this.#entries[index + 1] as ZoneRecord[];
+  }
+
+  *entries(): IterableIterator<[number, ZoneRecord[]]> {
+    for (let index = 0; index < this.#entries.length; index += 2) yield [this.#entries[index] as number, this.#entries[index + 1] as ZoneRecord[]];
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, ZoneRecord[]]> {
+    return this.entries();
+  }
+}
 
 export interface AuthoritativeZone {
   apex: string;

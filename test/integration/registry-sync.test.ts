@@ -200,6 +200,10 @@ describe('registry sync: projection of a live registry', () => {
     expect(Date.now() - movedAt).toBeLessThan(2 * pollIntervalMs);
     expect(moved.agents.find((a) => a.id === 'weather-a1b2c3d4')).toMatchObject({ host: '10.0.0.21', port: 9081, addresses: ['10.0.0.21'] });
     expect(moved.agents.filter((a) => a.id !== 'weather-a1b2c3d4')).toEqual(expected.filter((a) => a.id !== 'weather-a1b2c3d4'));
+    // Memory (issue 9 item 4): each unchanged agent is the object already served (and held by the
+    // zone), not the poll's fresh copy — the hostname agent, re-resolved every poll, included.
+    const first = new Map(changes[0]!.agents.map((agent) => [agent.id, agent]));
+    for (const agent of moved.agents) if (agent.id !== 'weather-a1b2c3d4') expect({ id: agent.id, served: agent === first.get(agent.id) }).toEqual({ id: agent.id, served: true });
 
     await registry.heartbeat(weatherA);
     await waitFor(() => changes[2], 2 * pollIntervalMs, 'the move back');

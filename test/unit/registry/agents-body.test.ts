@@ -104,6 +104,25 @@ describe('agents body reader: real registry bodies', () => {
     }
   });
 
+  it('with onAgent: hands each agent over as its object closes, in body order, and keeps none itself', () => {
+    const whole = readAgentsBody(realAgents).agents!;
+    const handed: unknown[] = [];
+    const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => handed.push(agent));
+    // The first agent is out before the body's end has arrived.
+    const cut = realAgents.indexOf('"agent_type"', realAgents.indexOf('"id"', realAgents.indexOf('"agents"') + 200));
+    reader.write(realAgents.subarray(0, cut));
+    expect(handed.length).toBeGreaterThanOrEqual(1);
+    reader.write(realAgents.subarray(cut));
+    expect(reader.end()).toEqual({ agents: [] });
+    expect(handed).toEqual(whole);
+    // A malformed body still fails as a whole.
+    const broken = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, () => undefined);
+    expect(() => {
+      broken.write(realAgents.subarray(0, realAgents.length - 3));
+      broken.end();
+    }).toThrow(RegistryFormatError);
+  });
+
   it('rejects every truncation of a real body (never a partial agent list)', () => {
     const codes = new Set<string>();
     for (let length = 0; length < realAgents.length; length++) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RegistryFormatError } from '../../../src/registry/errors.ts';
-import { projectAgents, projectAgentsBody, projectAgentsBodySliced, sameAgents } from '../../../src/registry/projection.ts';
-import { readAgentsBody } from '../../../src/registry/agents-body.ts';
+import { AgentsProjector, findById, projectAgents, projectAgentsBody, sameAgents } from '../../../src/registry/projection.ts';
+import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody } from '../../../src/registry/agents-body.ts';
 import { diffAgentsSliced } from '../../../src/registry/sync.ts';
 import type { AgentProjection } from '../../../src/registry/types.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
@@ -34,6 +34,21 @@ function formatCode(body: unknown): string {
 describe('projectAgents', () => {
   it('projects a registry agent to exactly the DNS-relevant fields', () => {
     expect(projectAgents(agentsBody([agentInfo()]))).toEqual({ agents: [weather], skipped: [] });
+  });
+
+  it('shares equal capabilities and repeated values between agents, and never merges two that differ only in where a NUL sits', () => {
+    const cap = (name: string, version: string, tags: string[] = []) => ({ ...(agentInfo()['capabilities'] as Record<string, unknown>[])[0], name, capability: name, version, tags });
+    const result = projectAgents(agentsBody([
+      agentInfo({ id: 'a-1', capabilities: [cap('weather', '1.0.0', ['x'])] }),
+      agentInfo({ id: 'a-2', capabilities: [cap('weather', '1.0.0', ['x'])] }),
+      agentInfo({ id: 'a-3', capabilities: [cap('a\u0000b', '')] }),
+      agentInfo({ id: 'a-4', capabilities: [cap('a', 'b\u0000')] }),
+    ]));
+    const [one, two, three, four] = result.agents;
+    expect(one!.capabilities[0]).toBe(two!.capabilities[0]);
+    expect(one!.runtime).toBe(two!.runtime);
+    expect(three!.capabilities).toEqual([{ name: 'a\u0000b', version: '', tags: [] }]);
+    expect(four!.capabilities).toEqual([{ name: 'a', version: 'b\u0000', tags: [] }]);
   });
 
   it('treats `agents: null` (the registry\'s empty list) as no agents', () => {
@@ -211,36 +226,58 @@ describe('sameAgents', () => {
   });
 });
 
-describe('projection in slices (the sync lets the event loop in between)', () => {
-  const body = () => readAgentsBody(Buffer.from(JSON.stringify(agentsBody(Array.from({ length: 2345 }, (_, index) => agentInfo({
+describe('projection agent by agent as the body is read (the sync: AgentsBodyReader onAgent → AgentsProjector)', () => {
+  const bytes = () => Buffer.from(JSON.stringify(agentsBody(Array.from({ length: 2345 }, (_, index) => agentInfo({
     id: `agent-${String(2345 - index).padStart(5, '0')}`,
     endpoint: index % 97 === 0 ? 'http://0.0.0.0:80' : `http://10.0.${index >> 8}.${index & 0xff}:8000`,
     status: index % 101 === 0 ? 'unhealthy' : 'healthy',
-  }))))));
+  })))));
+  const body = () => readAgentsBody(bytes());
+  const streamed = (input: Buffer, namespace?: string) => {
+    const projector = new AgentsProjector(namespace);
+    const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => projector.add(agent));
+    for (let offset = 0; offset < input.length; offset += 4096) reader.write(input.subarray(offset, offset + 4096));
+    reader.end();
+    return projector.finish();
+  };
 
-  it('gives what one projectAgentsBody gives, pausing once per slice', async () => {
-    let pauses = 0;
-    const sliced = await projectAgentsBodySliced(body(), 'app', async () => { pauses++; }, 500);
-    expect(sliced).toEqual(projectAgentsBody(body(), 'app'));
-    expect(pauses).toBe(4);
+  it('gives what one projectAgentsBody of the whole body gives', () => {
+    expect(streamed(bytes(), 'app')).toEqual(projectAgentsBody(body(), 'app'));
   });
 
-  it('still fails the whole body on a duplicate id in a later slice', async () => {
-    const read = body();
-    read.agents!.push({ ...read.agents![3]! });
-    await expect(projectAgentsBodySliced(read, undefined, async () => undefined, 500)).rejects.toThrow(RegistryFormatError);
+  it('still fails the whole body on a duplicate id far into it', () => {
+    const json = JSON.parse(bytes().toString('utf8')) as { agents: unknown[] };
+    json.agents.push(json.agents[3]);
+    expect(() => streamed(Buffer.from(JSON.stringify(json)))).toThrow(RegistryFormatError);
   });
 
-  it('diffAgentsSliced: the changed agents when the members stayed, across slice borders; null when they did not', async () => {
+  it('findById: binary search in the id-sorted list (code-unit order), undefined when absent', () => {
+    const agents = projectAgentsBody(body()).agents;
+    for (const index of [0, 1, 1170, agents.length - 1]) expect(findById(agents, agents[index]!.id)).toBe(agents[index]);
+    expect(findById(agents, 'zzz-not-there')).toBeUndefined();
+    expect(findById(agents, '')).toBeUndefined();
+    expect(findById([], 'a')).toBeUndefined();
+  });
+
+  it('diffAgentsSliced: a freshly parsed agent equal to the served one is replaced by the served object (one copy for sync and zone), members changed or not', async () => {
     const a = projectAgentsBody(body()).agents;
-    const b = a.map((agent, index) => (index === 2100 ? { ...agent, port: 1 } : agent));
-    expect(await diffAgentsSliced(a, [...a], 1000)).toEqual({ same: true, changed: [] });
-    expect(await diffAgentsSliced(a, b, 1000)).toEqual({ same: false, changed: [b[2100]] });
-    expect(await diffAgentsSliced(a, a.slice(1), 1000)).toEqual({ same: false, changed: null });
-    const renamed = a.map((agent, index) => (index === 1500 ? { ...agent, id: `${agent.id}x` } : agent));
-    expect(await diffAgentsSliced(a, renamed, 1000)).toEqual({ same: false, changed: null });
-    const unaddressed = a.map((agent, index) => (index === 10 ? { ...agent, addresses: [] } : agent));
-    expect(await diffAgentsSliced(a, unaddressed, 1000)).toEqual({ same: false, changed: null });
+    // A new poll: every agent a new object, one changed, one gone, one new.
+    const fresh = projectAgentsBody(body()).agents;
+    fresh[2100] = { ...fresh[2100]!, port: 1 };
+    const removed = fresh.splice(40, 1)[0]!;
+    fresh.push({ ...fresh[0]!, id: 'zzz-new-agent' });
+    const diff = await diffAgentsSliced(a, fresh, 1000);
+    expect(diff).toEqual({ same: false, changed: null });
+    expect(fresh.filter((agent, index) => agent === a[index < 40 ? index : index + 1]).length).toBe(a.length - 2);
+    expect(fresh[2099]).not.toBe(a[2100]); // the changed one stays the new object
+    expect(fresh.includes(removed)).toBe(false);
+    expect(fresh.at(-1)!.id).toBe('zzz-new-agent');
+    // Same members: the unchanged ones are the served objects, the changed one is listed.
+    const again = projectAgentsBody(body()).agents;
+    again[7] = { ...again[7]!, port: 2 };
+    const sameMembers = await diffAgentsSliced(a, again, 1000);
+    expect(sameMembers).toEqual({ same: false, changed: [again[7]] });
+    expect(again.every((agent, index) => index === 7 || agent === a[index])).toBe(true);
   });
 });
 
