@@ -25,10 +25,13 @@ export function parseExports(text: string): Record<string, string> {
   return values;
 }
 
-/** Null when containers can run here, else the reason they cannot (printed as the skip reason). */
+/** What provisions the container tests: .ci/run calls it before the suite. */
+const PROVISION = 'To run it: ../shared/tools/container-lab setup (installs podman and docker-compose, builds the base image; .ci/run does this first)';
+
+/** Null when containers can run here, else the reason they cannot and how to fix it (printed as the skip reason). */
 export function containerLabProblem(): string | null {
-  if (!toolAvailable('podman')) return "'podman' is not installed (CI provisions it with ../shared/tools/container-lab setup)";
-  if (!toolAvailable('docker-compose')) return "'docker-compose' is not installed";
+  if (!toolAvailable('podman')) return `'podman' is not installed. ${PROVISION}`;
+  if (!toolAvailable('docker-compose')) return `'docker-compose' is not installed. ${PROVISION}`;
   if (existsSync(CONTAINER_LAB)) {
     Object.assign(labEnv, parseExports(execFileSync(CONTAINER_LAB, ['env'], { encoding: 'utf8' })));
     try {
@@ -36,15 +39,15 @@ export function containerLabProblem(): string | null {
       // outlives any checkout (conmon fails to start containers from a deleted one).
       labEnv['DOCKER_HOST'] = execFileSync(CONTAINER_LAB, ['service'], { encoding: 'utf8', env: labEnv, cwd: '/' }).trim();
     } catch (error) {
-      return `the podman API socket did not start: ${(error as Error).message}`;
+      return `the podman API socket did not start: ${(error as Error).message}. ${PROVISION}`;
     }
   } else if (!labEnv['DOCKER_HOST']) {
-    return 'no DOCKER_HOST for docker-compose (and no ../shared/tools/container-lab to start podman\'s API socket)';
+    return 'no DOCKER_HOST for docker-compose (and no ../shared/tools/container-lab to start podman\'s API socket). To run it: point DOCKER_HOST at a Docker-compatible API socket (e.g. `podman system service`), or run .ci/run beside ../shared/';
   }
   try {
     execFileSync('podman', ['image', 'exists', `docker.io/library/${BASE_IMAGE}`], { env: labEnv, stdio: 'ignore' });
   } catch {
-    return `the base image ${BASE_IMAGE} is missing (run: ../shared/tools/container-lab setup)`;
+    return `the base image ${BASE_IMAGE} is missing. ${PROVISION}`;
   }
   return null;
 }

@@ -8,18 +8,17 @@
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addressesOf, dig, digAvailable } from '../support/dig.ts';
+import { addressesOf, dig } from '../support/dig.ts';
 import { eventually, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { agentInfo, agentsBody } from '../support/registry.ts';
 import { startFakeRegistry, type FakeRegistry } from '../unit/registry/fake-registry.ts';
+import { skipUnless } from '../support/tools.ts';
 
 const HEAP_CAP_MB = 96;
 /** The cap the watchdog enforces on the whole process (heap, native, code, buffers). */
 const RSS_CAP_MB = 256;
 const MB = 1024 * 1024;
-
-if (!digAvailable) console.warn("SKIPPED hostile registry bodies: 'dig' is not installed (run: npm run test:setup)");
 
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -61,7 +60,7 @@ const good = agentsBody([
   agentInfo({ id: 'weather-e5f6a7b8', name: 'weather', endpoint: 'http://10.0.0.12:8081' }),
 ]);
 
-describe.skipIf(!digAvailable)('mesh-dns under hostile registry bodies, memory-capped', () => {
+describe.skipIf(skipUnless('hostile registry bodies', ['dig']))('mesh-dns under hostile registry bodies, memory-capped', () => {
   let fake: FakeRegistry;
   let mesh: MeshDnsProcess;
   let watchdog: NodeJS.Timeout;

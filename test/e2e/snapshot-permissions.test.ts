@@ -9,17 +9,17 @@ import { chmod, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addressesOf, dig, digAvailable } from '../support/dig.ts';
+import { addressesOf, dig } from '../support/dig.ts';
 import { eventually, startMeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { agentBody, startRegistry } from '../support/registry.ts';
-import { isRoot, toolAvailable } from '../support/tools.ts';
+import { skipUnless } from '../support/tools.ts';
 
 const NOBODY = 65534;
-const runnable = isRoot() && toolAvailable('setpriv') && digAvailable;
-if (!runnable) console.warn('SKIPPED snapshot directory of another owner: needs root, setpriv and dig to run mesh-dns as another uid');
+// Root and setpriv run mesh-dns as another uid.
+const UNAVAILABLE = skipUnless('snapshot directory of another owner', ['setpriv', 'dig'], { root: true });
 
-describe.skipIf(!runnable)('snapshot directory owned by another uid (bind mount)', () => {
+describe.skipIf(UNAVAILABLE)('snapshot directory owned by another uid (bind mount)', () => {
   afterAll(stopAllProcesses);
 
   it('warns once with the owner, says so in /ready and a metric, keeps serving, and recovers after chown', async () => {

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, MAIN, NODE_BINARY, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
+import { namespaceUnavailable } from '../support/namespace.ts';
 import { stopAllProcesses } from '../support/processes.ts';
-import { isRoot, toolAvailable } from '../support/tools.ts';
 
 const run = promisify(execFile);
 
@@ -45,10 +45,10 @@ describe("Node's resolver (c-ares)", () => {
   });
 });
 
-const canNamespace = isRoot() && toolAvailable('unshare') && toolAvailable('ip') && toolAvailable('getent');
-if (!canNamespace) console.warn('SKIPPED glibc resolver test: needs root, unshare, ip and getent for a private network namespace');
+const NAMESPACE_UNAVAILABLE = namespaceUnavailable(['getent']);
+if (NAMESPACE_UNAVAILABLE) console.warn(`SKIPPED glibc resolver test: ${NAMESPACE_UNAVAILABLE}`);
 
-describe.skipIf(!canNamespace)('glibc resolver (getent) in a network namespace', () => {
+describe.skipIf(NAMESPACE_UNAVAILABLE !== null)('glibc resolver (getent) in a network namespace', () => {
   let dir: string;
 
   beforeAll(async () => {

@@ -10,14 +10,14 @@
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addressesOf, dig, digAvailable } from '../support/dig.ts';
+import { addressesOf, dig } from '../support/dig.ts';
 import { eventually, NODE_BINARY, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { startProcess, stopAllProcesses, type StartedProcess } from '../support/processes.ts';
 import { agentBody, startRegistry, type TestRegistry } from '../support/registry.ts';
-import { isRoot, toolAvailable } from '../support/tools.ts';
+import { skipUnless } from '../support/tools.ts';
 
-const canNamespace = isRoot() && toolAvailable('ip') && digAvailable;
-if (!canNamespace) console.warn('SKIPPED endpoint probe integration: needs root, ip and dig for a private network namespace with a veth pair');
+// A private network namespace with a veth pair.
+const NAMESPACE_UNAVAILABLE = skipUnless('endpoint probe integration', ['ip', 'dig'], { root: true });
 
 const NAMESPACE = `mdns-probe-${process.pid}`;
 // Interface names are at most 15 bytes.
@@ -61,7 +61,7 @@ async function metric(mesh: MeshDnsProcess, series: string): Promise<number | un
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
-describe.skipIf(!canNamespace)('endpoint probing against an agent bound to :: with ipv6Only (issue 7 item 5)', () => {
+describe.skipIf(NAMESPACE_UNAVAILABLE)('endpoint probing against an agent bound to :: with ipv6Only (issue 7 item 5)', () => {
   let registry: TestRegistry;
   let agents: StartedProcess;
   let pinger: NodeJS.Timeout | undefined;

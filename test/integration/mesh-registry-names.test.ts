@@ -5,14 +5,13 @@
 // `Web-1` and a name spelled with U+212A KELVIN SIGN reach mesh-dns.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addressesOf, dig, digAvailable } from '../support/dig.ts';
+import { addressesOf, dig } from '../support/dig.ts';
 import { eventually, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { agentBody, startRegistry, type TestRegistry } from '../support/registry.ts';
+import { skipUnless } from '../support/tools.ts';
 
-if (!digAvailable) console.warn("SKIPPED registry name collisions: 'dig' is not installed (run: npm run test:setup)");
-
-describe.skipIf(!digAvailable)('name collisions between agents of the real registry', () => {
+describe.skipIf(skipUnless('registry name collisions', ['dig']))('name collisions between agents of the real registry', () => {
   let registry: TestRegistry;
   let mesh: MeshDnsProcess;
   const q = (name: string, type = 'A') => dig('127.0.0.1', mesh.dnsPort, name, type);

@@ -4,19 +4,19 @@
 // second like the SDKs do (HEAD /heartbeat/{id}).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addressesOf, dig, digAvailable } from '../support/dig.ts';
+import { addressesOf, dig } from '../support/dig.ts';
 import { eventually, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { agentBody, startRegistry, type TestRegistry } from '../support/registry.ts';
-import { isRoot, toolAvailable } from '../support/tools.ts';
+import { skipUnless } from '../support/tools.ts';
 
 const POLL_MS = 500;
 const TTL = 7;
 const NEGATIVE_TTL = 3;
 
-if (!digAvailable) console.warn("SKIPPED mesh-registry integration: 'dig' is not installed (run: npm run test:setup)");
+const DIG_MISSING = skipUnless('mesh-registry integration', ['dig']);
 
-describe.skipIf(!digAvailable)('mesh-dns answering from the real MCP Mesh registry', () => {
+describe.skipIf(DIG_MISSING)('mesh-dns answering from the real MCP Mesh registry', () => {
   let registry: TestRegistry;
   let mesh: MeshDnsProcess;
   const alive = new Set<string>();
@@ -188,10 +188,10 @@ describe.skipIf(!digAvailable)('mesh-dns answering from the real MCP Mesh regist
   });
 });
 
-const canUnshare = isRoot() && toolAvailable('unshare');
-if (!canUnshare) console.warn('SKIPPED hostname agents: needs root and unshare to give mesh-dns its own /etc/hosts');
+// Root and unshare give mesh-dns its own /etc/hosts.
+const HOSTS_UNAVAILABLE = skipUnless('hostname agents', ['unshare', 'dig'], { root: true });
 
-describe.skipIf(!digAvailable || !canUnshare)('agents that advertise a hostname', () => {
+describe.skipIf(HOSTS_UNAVAILABLE)('agents that advertise a hostname', () => {
   afterAll(stopAllProcesses);
 
   it('are resolved through the system resolver and answered under the mesh name', async () => {

@@ -5,12 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { addressesOf, dig, digAvailable, type DigResult } from '../support/dig.ts';
+import { addressesOf, dig, type DigResult } from '../support/dig.ts';
 import { eventually, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { agentBody, startRegistry, type TestRegistry } from '../support/registry.ts';
-
-if (!digAvailable) console.warn("SKIPPED views integration: 'dig' is not installed (run: npm run test:setup)");
+import { skipUnless } from '../support/tools.ts';
 
 const POLL_MS = 300;
 const CLIENTS = { dmz: '127.0.0.2', app: '127.0.0.3', data: '127.0.0.4', none: '127.0.0.5' } as const;
@@ -41,7 +40,7 @@ function outcome(result: DigResult): Outcome {
   return `A ${addresses.join(',')}${result.flags.includes('aa') ? ' aa' : ''}`;
 }
 
-describe.skipIf(!digAvailable)('views by client network against the real registry (issue 8 item 5)', () => {
+describe.skipIf(skipUnless('views integration', ['dig']))('views by client network against the real registry (issue 8 item 5)', () => {
   let registry: TestRegistry;
   let mesh: MeshDnsProcess;
   let pinger: NodeJS.Timeout | undefined;

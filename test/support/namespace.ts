@@ -6,15 +6,13 @@
 
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { isRoot, toolAvailable } from './tools.ts';
+import { requirementsProblem } from './tools.ts';
 
 const run = promisify(execFile);
 
 /** Why namespace tests cannot run here, or null when they can. */
 export function namespaceUnavailable(tools: readonly string[] = []): string | null {
-  if (!isRoot()) return 'needs root for a private network namespace';
-  const missing = ['unshare', 'ip', ...tools].filter((tool) => !toolAvailable(tool));
-  return missing.length > 0 ? `needs ${missing.join(', ')}` : null;
+  return requirementsProblem(['unshare', 'ip', ...tools], { root: true });
 }
 
 export async function runInNetworkNamespace(script: string, timeoutMs = 60_000): Promise<string> {
