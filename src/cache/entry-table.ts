@@ -74,21 +74,23 @@ export class EntryTable {
 
   private grow(slots: number): void {
     const keep = Math.min(this.used, slots);
-    const f64 = (from: Float64Array) => { const to = new Float64Array(slots); to.set(from.subarray(0, keep)); return to; };
-    const u32 = (from: Uint32Array) => { const to = new Uint32Array(slots); to.set(from.subarray(0, keep)); return to; };
-    const u16 = (from: Uint16Array) => { const to = new Uint16Array(slots); to.set(from.subarray(0, keep)); return to; };
-    const u8 = (from: Uint8Array) => { const to = new Uint8Array(slots); to.set(from.subarray(0, keep)); return to; };
-    this.location = f64(this.location);
-    this.storedAt = f64(this.storedAt);
-    this.lifetime = u32(this.lifetime);
-    this.hits = u32(this.hits);
-    this.bodyLength = u16(this.bodyLength);
-    this.ttlCount = u16(this.ttlCount);
-    this.withoutAdditionalLength = u16(this.withoutAdditionalLength);
-    this.answerCount = u16(this.answerCount);
-    this.authorityCount = u16(this.authorityCount);
-    this.additionalCount = u16(this.additionalCount);
-    this.rcode = u8(this.rcode);
-    this.flags = u8(this.flags);
+    // Grown rarely (doubling), so one generic copy serves every element type.
+    const resized = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(from: T): T => {
+      const to = new (from.constructor as new (length: number) => T)(slots);
+      to.set(from.subarray(0, keep));
+      return to;
+    };
+    this.location = resized(this.location);
+    this.storedAt = resized(this.storedAt);
+    this.lifetime = resized(this.lifetime);
+    this.hits = resized(this.hits);
+    this.bodyLength = resized(this.bodyLength);
+    this.ttlCount = resized(this.ttlCount);
+    this.withoutAdditionalLength = resized(this.withoutAdditionalLength);
+    this.answerCount = resized(this.answerCount);
+    this.authorityCount = resized(this.authorityCount);
+    this.additionalCount = resized(this.additionalCount);
+    this.rcode = resized(this.rcode);
+    this.flags = resized(this.flags);
   }
 }
