@@ -43,6 +43,8 @@
  *   --only LIST      comma list of dnsmasq,unbound,bare,mesh-dns      (all four)
  *   --main PATH      another build's dist/main.js (e.g. main's checkout, built): measured as
  *                    `mesh-dns-main` beside mesh-dns, same flags, same run (before/after)
+ *   --main-flags=F   Node flags of `mesh-dns-main` instead of --mesh-dns-flags: with --main
+ *                    dist/main.js, one build under two flag sets in one run
  *   --trace-gc       Node servers run with --trace-gc; each round notes the GC pauses of the
  *                    measured run (count, total, longest; scavenges and full GCs apart)
  *   --cpu-prof DIR   Node servers write a CPU profile per run under DIR (node --cpu-prof)
@@ -145,6 +147,8 @@ interface Options {
   pin: boolean;
   /** Node flags for the mesh-dns process only (--mesh-dns-flags; default: those bin/mesh-dns ships with). */
   meshDnsFlags: string[];
+  /** Node flags for mesh-dns-main (--main-flags; default: meshDnsFlags). */
+  mainFlags: string[];
   percentiles: boolean;
   json: string | undefined;
   keep: boolean;
@@ -195,6 +199,7 @@ function parseOptions(argv: string[]): Options {
         pick: { type: 'string' },
         pin: { type: 'boolean' },
         'mesh-dns-flags': { type: 'string' },
+        'main-flags': { type: 'string' },
         percentiles: { type: 'boolean' },
         json: { type: 'string' },
         keep: { type: 'boolean' },
@@ -245,6 +250,7 @@ function parseOptions(argv: string[]): Options {
   // --main measures the other build beside this one's.
   if (mainBuild !== undefined && only.includes('mesh-dns') && !only.includes('mesh-dns-main')) only.push('mesh-dns-main');
   const meshDnsFlags = str('mesh-dns-flags');
+  const mainFlags = str('main-flags');
   for (const s of only) {
     if (!(SERVER_NAMES as readonly string[]).includes(s)) {
       throw new UsageError(`--only: unknown server ${s} (known: ${SERVER_NAMES.join(', ')})`);
@@ -274,6 +280,7 @@ function parseOptions(argv: string[]): Options {
     pick: pickOpt(str('pick')),
     pin: bool('pin', false),
     meshDnsFlags: meshDnsFlags === undefined ? shippedNodeFlags(REPO_ROOT) : meshDnsFlags.split(/\s+/).filter(Boolean),
+    mainFlags: (mainFlags ?? meshDnsFlags)?.split(/\s+/).filter(Boolean) ?? shippedNodeFlags(REPO_ROOT),
     percentiles: bool('percentiles', true),
     json: str('json'),
     keep: bool('keep', false),
@@ -811,7 +818,7 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'mesh-dns-bench-'));
   const ctx: StartContext = {
-    dir, repoRoot: REPO_ROOT, pin: opts.pin, tag: '', meshDnsFlags: opts.meshDnsFlags, traceGc: opts.traceGc,
+    dir, repoRoot: REPO_ROOT, pin: opts.pin, tag: '', meshDnsFlags: opts.meshDnsFlags, mainFlags: opts.mainFlags, traceGc: opts.traceGc,
     ...(opts.mainBuild !== undefined ? { mainBuild: opts.mainBuild } : {}),
     ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
   };
@@ -824,7 +831,7 @@ async function main(): Promise<number> {
     `versions: node ${machine.node} (mesh-dns runs on ${machine.meshDnsNode}), dnsperf ${machine.dnsperf}, dnsmasq ${machine.dnsmasq}, unbound ${machine.unbound}, knotd ${machine.knotd}, mesh-dns git ${machine.gitHead}`,
   );
   console.log(`scratch: ${dir}`);
-  console.log(`mesh-dns node flags: ${opts.meshDnsFlags.join(' ') || '(none)'}${opts.mainBuild ? `; mesh-dns-main: ${opts.mainBuild}` : ''}`);
+  console.log(`mesh-dns node flags: ${opts.meshDnsFlags.join(' ') || '(none)'}${opts.mainBuild ? `; mesh-dns-main: ${opts.mainBuild}, flags ${opts.mainFlags.join(' ') || '(none)'}` : ''}`);
 
   const mesh = meshZone(opts.names);
   const plans: Record<ScenarioName, ScenarioPlan> = {

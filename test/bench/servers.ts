@@ -34,6 +34,8 @@ export interface StartContext {
   pin: boolean;
   /** Node flags of mesh-dns (both builds), before dist/main.js: by default those of bin/mesh-dns. */
   meshDnsFlags: readonly string[];
+  /** Node flags of the mesh-dns-main build (run.ts --main-flags); by default meshDnsFlags. */
+  mainFlags?: readonly string[];
   /** Distinguishes config/log file names between scenarios and rounds. */
   tag: string;
   /** dist/main.js of the `mesh-dns-main` build (run.ts --main); absent: that server is unavailable. */
@@ -284,7 +286,7 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
         // Never the machine's resolv.conf: upstreams only where the scenario configures them.
         MESH_DNS_RESOLV_CONF: '',
       };
-      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [...ctx.meshDnsFlags, ...diagnostics, main, '--config', conf]);
+      const [cmd, argv] = withPin(ctx.pin, meshDnsNode(ctx.repoRoot), [...(name === 'mesh-dns-main' ? (ctx.mainFlags ?? ctx.meshDnsFlags) : ctx.meshDnsFlags), ...diagnostics, main, '--config', conf]);
       return {
         name,
         port,
