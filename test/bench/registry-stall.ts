@@ -13,6 +13,9 @@
  *
  *   npm run bench:registry                                    # 10,000 and 20,000 agents, vs main
  *   npx node test/bench/registry-stall.ts --agents 10000 --phase 10 --rounds 1 --baseline none
+ *   npm run bench:registry -- --baseline HEAD --baseline-flags=--max-semi-space-size=1   # one build, two flag sets
+ * Each mesh-dns runs with the Node flags of bin/mesh-dns (as the image runs it) unless --node-flags /
+ * --baseline-flags say otherwise.
  *
  * The machine may be shared: phases of the two servers are interleaved round by round, so load
  * from elsewhere hits both alike; the in-process stall figure is the least load-sensitive one.
@@ -24,6 +27,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { shippedNodeFlags } from './servers.ts';
 import { NODE_BINARY, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { agentBody, startRegistry, type TestRegistry } from '../support/registry.ts';
@@ -36,6 +40,10 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '1000' },
     poll: { type: 'string', default: '2' },
     baseline: { type: 'string', default: 'main' },
+    /** Node flags of this build's mesh-dns (default: those bin/mesh-dns ships with). */
+    'node-flags': { type: 'string' },
+    /** Node flags of the baseline's mesh-dns (default: --node-flags). */
+    'baseline-flags': { type: 'string' },
   },
 });
 const AGENT_COUNTS = values.agents.split(',').map(Number);
@@ -49,6 +57,8 @@ const PROBE = join(REPO_ROOT, 'test/bench/loop-stall-probe.ts');
 interface Server {
   label: string;
   main: string;
+  /** Node flags before the build's dist/main.js. */
+  flags: string[];
 }
 
 /** tsc of a tree into its dist/; the baseline is `git archive <ref>` beside node_modules. */
@@ -195,7 +205,7 @@ async function measureCount(count: number, servers: Server[]): Promise<void> {
           MESH_DNS_REGISTRY_POLL_INTERVAL: `${POLL_MS}ms`,
           BENCH_LOOP_STALL_FILE: loopFile,
         },
-        wrap: (command) => [NODE_BINARY, '--import', PROBE, server.main, ...command.slice(2)],
+        wrap: (command) => [NODE_BINARY, ...server.flags, '--import', PROBE, server.main, ...command.slice(2)],
       });
       processes.push({ server, mesh, loopFile });
       await waitFor(async () => (await queryA(mesh.dnsPort, `agent-${count - 1}.mesh.local`)).length === 1, 120_000);
@@ -260,8 +270,13 @@ async function measureCount(count: number, servers: Server[]): Promise<void> {
 
 try {
   const servers: Server[] = [];
-  if (values.baseline !== 'none') servers.push({ label: values.baseline.slice(0, 8), main: build(values.baseline) });
-  servers.push({ label: 'this', main: build(null) });
+  // As the image runs it: the flags of bin/mesh-dns unless told otherwise.
+  const splitFlags = (text: string) => text.split(/\s+/).filter(Boolean);
+  const flags = values['node-flags'] === undefined ? shippedNodeFlags(REPO_ROOT) : splitFlags(values['node-flags']);
+  const baselineFlags = values['baseline-flags'] === undefined ? flags : splitFlags(values['baseline-flags']);
+  if (values.baseline !== 'none') servers.push({ label: values.baseline.slice(0, 8), main: build(values.baseline), flags: baselineFlags });
+  servers.push({ label: 'this', main: build(null), flags });
+  for (const server of servers) console.log(`${server.label}: node ${server.flags.join(' ') || '(no flags)'} ${server.main}`);
   console.log(`node ${process.version}, mcp-mesh-registry from @mcpmesh/cli-linux-x64, loopback only; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   for (const count of AGENT_COUNTS) await measureCount(count, servers);
 } finally {
