@@ -9,6 +9,7 @@
  *   npm run bench:memory -- --main /path/in/the/repo/dist/main.js   # another build (it resolves node_modules from there)
  *   npm run bench:memory -- --env MALLOC_ARENA_MAX=2 --env …  # extra environment for every mesh-dns started (repeatable)
  *   npm run bench:memory -- --snapshot --keep-snapshot /tmp/x.heapsnapshot     # keep the snapshot for a retainer analysis
+ *   npm run bench:memory -- --later 60                    # watch RSS 60 s after the last step (default 30)
  *
  * Rows (VmRSS from /proc/<pid>/status after the process settled; medians of --runs for the idle rows):
  *   bare node          `node -e 'setInterval(…)'`: Node's own floor on this machine.
@@ -53,6 +54,8 @@ const { values } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
     /** Copy the --snapshot file here instead of deleting it. */
     'keep-snapshot': { type: 'string' },
+    /** Seconds to keep watching RSS after the last step, registry polls going on (0: none). */
+    later: { type: 'string', default: '30' },
   },
 });
 const AGENTS = Number(values.agents);
@@ -311,6 +314,15 @@ try {
     row(`+ ${CACHE_ENTRIES} forwarded names (with ${AGENTS} agents)`, atCache, `${answered} answered in ${((performance.now() - started) / 1000).toFixed(0)} s; cache ${entries} entries, ${mib(bytes / 1048576)} counted; peak ${mib(rssOf(mesh.process.pid).hwmMiB)}`);
     console.log(`    ${await breakdown(mesh)}`);
     console.log(`  growth per cache entry: ${(((atCache - atAgents) * 1024 * 1024) / entries).toFixed(0)} B of RSS (counted ${(bytes / entries).toFixed(0)} B)`);
+  }
+  // What a sidecar holds once the burst is over: V8 gives heap pages back only after some quiet
+  // (its memory reducer), while registry polls go on allocating.
+  const laterSeconds = Number(values.later);
+  for (let waited = 0; waited < laterSeconds; ) {
+    const step = Math.min(waited < 10 ? 10 - waited : 10, laterSeconds - waited);
+    await sleep(step * 1000);
+    waited += step;
+    row(`  … ${waited} s later`, rssOf(mesh.process.pid).rssMiB, await breakdown(mesh));
   }
   if (values.snapshot) await heapSnapshot(mesh);
   await mesh.stop();

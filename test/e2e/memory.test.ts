@@ -70,7 +70,6 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
     await mesh.stop();
     expect(exe).toBe(realpathSync(NODE_BINARY));
     expect(argv).toContain('--max-semi-space-size=1');
-    expect(argv).toContain('--memory-saver-mode');
     console.log(`bare node ${bare.toFixed(1)} MiB, mesh-dns idle ${idle.toFixed(1)} MiB (+${(idle - bare).toFixed(1)})`);
     expect(idle - bare).toBeLessThanOrEqual(IDLE_ABOVE_BARE_NODE_MIB);
   }, 60_000);
