@@ -50,9 +50,9 @@ for _ in $(seq 1 50); do dig +short +time=1 +tries=1 -p $port @127.0.0.1 agent-0
 taskset -c 1 "$dir/tail-client" $port "$qps" 2 1000 mesh.local "$out.warmup" 2>/dev/null
 probe() { if [ $server != dnsmasq ]; then kill -USR2 $pid; sleep 0.3; fi; }
 probe # start the records afresh
-read -r _ _ wait0 _ </proc/$pid/schedstat
+read -r _ wait0 _ </proc/$pid/schedstat
 taskset -c 1 "$dir/tail-client" $port "$qps" "$secs" 1000 mesh.local "$out.client" 2>/dev/null
-read -r _ _ wait1 _ </proc/$pid/schedstat
+read -r _ wait1 _ </proc/$pid/schedstat
 probe # write them
 echo "$tag: run-queue wait over the run $(( (wait1 - wait0) / 1000000 )) ms (files in $dir)"
 "$node" "$here/tail-analyze.ts" "$out.client" $([ $server != dnsmasq ] && echo "$out.probe")
