@@ -1,7 +1,11 @@
 // Prometheus metrics of the answer cache (names after CoreDNS's cache plugin, reference §1.4).
-// Labels come from fixed sets (entry kind), never from a name or a client. Counters are resolved to
-// their children once, so a cache hit costs an increment, not a label hash; the gauges are read
-// from the cache when Prometheus scrapes, so the query path never touches them.
+// Labels come from fixed sets (entry kind), never from a name or a client.
+//
+// Nothing here runs per query: the cache counts hits, misses, evictions, prefetches and stale
+// answers in plain integers of its own (AnswerCache.stats()), and every series is read from them
+// when Prometheus scrapes (prom-client's `collect` hook). A prom-client increment per hit (the
+// cached child's inc, its setValue and label hash) was ~5% of a forwarded cache hit in-process
+// (test/bench/cache-hit-micro.ts profile, issue 9).
 
 import { Counter, Gauge, type Registry } from '../metrics/prom-client.ts';
 
@@ -10,26 +14,44 @@ export type CacheEntryKind = 'success' | 'denial';
 /** What a hit was served from: an entry, or a recently recorded upstream failure. */
 export type CacheHitKind = CacheEntryKind | 'servfail';
 
-export interface CacheSizes {
-  success: number;
-  denial: number;
-  servfail: number;
+/** What the metrics read from the cache at scrape time: its sizes and its monotonic counters. */
+export interface CacheReadings {
+  entries: { success: number; denial: number };
+  servfailEntries: number;
+  /** Bytes counted against maxBytes for the entries. */
   bytes: number;
+  hits: Record<CacheHitKind, number>;
+  misses: number;
+  evictions: number;
+  prefetches: number;
+  servedStale: number;
 }
 
 export interface CacheMetrics {
-  hit(kind: CacheHitKind): void;
-  miss(): void;
-  evicted(): void;
-  prefetched(): void;
-  servedStale(): void;
-  /** Where the gauges read the cache's current sizes at scrape time. */
-  readSizesFrom(read: () => CacheSizes): void;
+  /** Where every series reads the cache's current figures at scrape time. */
+  readFrom(read: () => CacheReadings): void;
 }
+
+const NOTHING_YET: CacheReadings = Object.freeze({
+  entries: { success: 0, denial: 0 }, servfailEntries: 0, bytes: 0, hits: { success: 0, denial: 0, servfail: 0 },
+  misses: 0, evictions: 0, prefetches: 0, servedStale: 0,
+});
+
+const HIT_KINDS: readonly CacheHitKind[] = ['success', 'denial', 'servfail'];
 
 export function createCacheMetrics(register: Registry): CacheMetrics {
   const registers = [register];
-  let readSizes: () => CacheSizes = () => ({ success: 0, denial: 0, servfail: 0, bytes: 0 });
+  let read: () => CacheReadings = () => NOTHING_YET;
+
+  /** A counter whose value is the cache's own count, set at scrape time (counters have no set()). */
+  const counter = (name: string, help: string, value: (readings: CacheReadings) => number) =>
+    new Counter({
+      name, help, registers,
+      collect() {
+        this.reset();
+        this.inc(value(read()));
+      },
+    });
 
   new Gauge({
     name: 'meshdns_cache_entries',
@@ -37,9 +59,9 @@ export function createCacheMetrics(register: Registry): CacheMetrics {
     labelNames: ['type'] as const,
     registers,
     collect() {
-      const sizes = readSizes();
-      this.set({ type: 'success' }, sizes.success);
-      this.set({ type: 'denial' }, sizes.denial);
+      const { entries } = read();
+      this.set({ type: 'success' }, entries.success);
+      this.set({ type: 'denial' }, entries.denial);
     },
   });
   new Gauge({
@@ -47,7 +69,7 @@ export function createCacheMetrics(register: Registry): CacheMetrics {
     help: 'Names with a recent upstream failure remembered (answered SERVFAIL, or stale, without asking again).',
     registers,
     collect() {
-      this.set(readSizes().servfail);
+      this.set(read().servfailEntries);
     },
   });
   new Gauge({
@@ -55,57 +77,29 @@ export function createCacheMetrics(register: Registry): CacheMetrics {
     help: 'Estimated memory held by cache entries (record bytes plus a fixed per-entry overhead).',
     registers,
     collect() {
-      this.set(readSizes().bytes);
+      this.set(read().bytes);
     },
   });
-  const hits = new Counter({
+  new Counter({
     name: 'meshdns_cache_hits_total',
     help: 'Lookups answered from the cache: a fresh entry (success, denial) or a remembered failure (servfail).',
     labelNames: ['type'] as const,
     registers,
+    collect() {
+      const { hits } = read();
+      this.reset();
+      // Every series, zeros included: dashboards see zeros rather than absent series.
+      for (const kind of HIT_KINDS) this.inc({ type: kind }, hits[kind]);
+    },
   });
-  const misses = new Counter({
-    name: 'meshdns_cache_misses_total',
-    help: 'Lookups with neither a fresh entry nor a remembered failure (expired entries in the stale window included).',
-    registers,
-  });
-  const evictions = new Counter({
-    name: 'meshdns_cache_evictions_total',
-    help: 'Entries evicted to stay within the entry or byte bound.',
-    registers,
-  });
-  const prefetches = new Counter({
-    name: 'meshdns_cache_prefetches_total',
-    help: 'Background refreshes requested for popular entries close to expiry.',
-    registers,
-  });
-  const servedStale = new Counter({
-    name: 'meshdns_cache_served_stale_total',
-    help: 'Responses built from expired entries (RFC 8767 serve-stale).',
-    registers,
-  });
+  counter('meshdns_cache_misses_total', 'Lookups with neither a fresh entry nor a remembered failure (expired entries in the stale window included).', (readings) => readings.misses);
+  counter('meshdns_cache_evictions_total', 'Entries evicted to stay within the entry or byte bound.', (readings) => readings.evictions);
+  counter('meshdns_cache_prefetches_total', 'Background refreshes requested for popular entries close to expiry.', (readings) => readings.prefetches);
+  counter('meshdns_cache_served_stale_total', 'Responses built from expired entries (RFC 8767 serve-stale).', (readings) => readings.servedStale);
 
-  const hitChildren = { success: hits.labels('success'), denial: hits.labels('denial'), servfail: hits.labels('servfail') };
-  // Pre-create every series so dashboards see zeros rather than absent series.
-  for (const child of Object.values(hitChildren)) child.inc(0);
   return {
-    hit(kind) {
-      hitChildren[kind].inc();
-    },
-    miss() {
-      misses.inc();
-    },
-    evicted() {
-      evictions.inc();
-    },
-    prefetched() {
-      prefetches.inc();
-    },
-    servedStale() {
-      servedStale.inc();
-    },
-    readSizesFrom(read) {
-      readSizes = read;
+    readFrom(reader) {
+      read = reader;
     },
   };
 }

@@ -88,14 +88,37 @@ const noContinuation: NextStages = () => {
 const NO_ANSWER: StageAnswer = { kind: 'servfail', sections: rcodeOnly(Rcode.SERVFAIL) };
 
 /**
+ * The continuation after each stage of one pipeline, made once: `rest[index](context)` runs the
+ * stages after `index`. Taking the context as an argument, it is the same function for every
+ * query; a closure over the context was made per query at the cache stage before (every
+ * forwarded cache hit paid for it, though only misses call it).
+ */
+const continuations = new WeakMap<readonly PipelineStage[], NextStages[]>();
+/** The last pipeline asked for (there is one per server): one compare instead of the WeakMap lookup. */
+let lastStages: readonly PipelineStage[] | null = null;
+let lastContinuations: NextStages[] = [];
+
+function continuationsOf(stages: readonly PipelineStage[]): NextStages[] {
+  if (stages === lastStages) return lastContinuations;
+  let rest = continuations.get(stages);
+  if (rest === undefined) {
+    rest = stages.map((stage, index) => (stage.wrapsNext ? (context: QueryContext) => runPipeline(stages, context, index + 1) : noContinuation));
+    continuations.set(stages, rest);
+  }
+  lastStages = stages;
+  lastContinuations = rest;
+  return rest;
+}
+
+/**
  * Runs the stages in order. Stays synchronous while every stage is (the authoritative hot path
  * never allocates a promise) and switches to async at the first stage that returns one.
  */
 export function runPipeline(stages: readonly PipelineStage[], context: QueryContext, from = 0): StageAnswer | Promise<StageAnswer> {
   for (let index = from; index < stages.length; index++) {
     const stage = stages[index]!;
-    // Only wrapping stages get a continuation: no closure per stage per query on the hot path.
-    const rest: NextStages = stage.wrapsNext ? () => runPipeline(stages, context, index + 1) : noContinuation;
+    // Only wrapping stages get a continuation, one per stage for every query (continuationsOf).
+    const rest: NextStages = stage.wrapsNext ? continuationsOf(stages)[index]! : noContinuation;
     const result = stage.resolve(context, rest);
     if (result instanceof Promise) return result.then((resolved) => resolved ?? runPipeline(stages, context, index + 1));
     if (result) return result;

@@ -70,8 +70,11 @@ export type TtlAdjust = { subtract: number } | { set: number };
 /** A stage answers (StageAnswer) or passes the query on (null). Async only where it must be. */
 export type StageResult = StageAnswer | null;
 
-/** The rest of the pipeline after a stage, for stages that wrap it (the cache wraps the forwarder). */
-export type NextStages = () => StageAnswer | Promise<StageAnswer>;
+/**
+ * The rest of the pipeline after a stage, for stages that wrap it (the cache wraps the forwarder),
+ * called with the query's context: one function per stage, not a closure per query.
+ */
+export type NextStages = (context: QueryContext) => StageAnswer | Promise<StageAnswer>;
 
 export interface PipelineStage {
   readonly name: string;

@@ -6,7 +6,7 @@
 //
 // Prints one JSON line; test/unit/cache/memory.test.ts runs it and checks the bound is honest.
 
-import { AnswerCache } from '../../src/cache/answer-cache.ts';
+import { AnswerCache, cacheKey } from '../../src/cache/answer-cache.ts';
 import { indexUpstreamMessage, type IndexedMessage } from '../../src/wire/upstream-message.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -50,7 +50,7 @@ const cache = new AnswerCache({ maxEntries, maxBytes });
 const created = used();
 for (let index = 0; index < entries; index++) {
   const name = `host-${index}.service.example.com`;
-  cache.store(`${name} 1 1 00`, response(name, answersPerEntry), now);
+  cache.store(cacheKey(name, 1, 1, false, false), response(name, answersPerEntry), now);
 }
 const after = used();
 const stats = cache.stats();

@@ -23,6 +23,7 @@ export function settingsFor(req: DnsRequest, overrides: Partial<ResponseSettings
 export interface UpstreamSpec {
   name?: string;
   type?: number | string;
+  qclass?: number;
   rcode?: number;
   /** Extra header bits (AA, AD, TC). */
   flags?: number;
@@ -37,6 +38,7 @@ export function upstream(spec: UpstreamSpec = {}): IndexedMessage {
     id: 0x7777,
     name: spec.name ?? 'www.example.com',
     type: spec.type ?? 'A',
+    qclass: spec.qclass,
     flags: Flag.QR | Flag.RD | Flag.RA | (spec.flags ?? 0) | (spec.rcode ?? Rcode.NOERROR),
     answerRecords: spec.answers ?? [],
     authorityRecords: spec.authority ?? [],

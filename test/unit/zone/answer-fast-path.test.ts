@@ -27,6 +27,8 @@ const names = [
   'solo.mesh.local', 'weather.mesh.local', 'weather-a1.mesh.local', 'weather-b2.mesh.local', '_mcp._tcp.weather.mesh.local',
   '_weather_forecast._tcp.mesh.local', '_tcp.mesh.local', 'www.mesh.local', 'dangling.mesh.local', 'hello.mesh.local',
   'mesh.local', 'nope.mesh.local', 'deep.nope.mesh.local', '20.0.0.10.in-addr.arpa', '99.0.0.10.in-addr.arpa', 'example.com',
+  // Names under no apex's last label (rejected by mayBeInZones) and under a shared one (walked).
+  'svc-0001.example.test', 'com', 'x.arpa', 'arpa', '4.3.2.1.in-addr.arpa', 'local', 'printer.local', 'alocal', 'mesh.locals',
 ];
 const types = [RRType.A, RRType.AAAA, RRType.SRV, RRType.TXT, RRType.ANY, RRType.CNAME, RRType.SOA, RRType.NS, RRType.PTR, RRType.MX, 4711];
 
@@ -87,7 +89,7 @@ describe('zone answers: name-keyed memo (fast path) against answerFromZoneRefere
         if (zone || name === '') return zone;
       }
     };
-    const corpus = [...names, 'mesh.local.evil', 'xmesh.local', 'local', '', '1.0.10.in-addr.arpa', '10.in-addr.arpa', 'in-addr.arpa', 'x.10.in-addr.arpa'];
+    const corpus = [...names, 'mesh.local.evil', 'xmesh.local', 'local', '', '1.0.10.in-addr.arpa', '10.in-addr.arpa', 'in-addr.arpa', 'x.10.in-addr.arpa', 'arpa', 'x.arpa', 'localhost', 'www.example.org', 'ocal', 'rpa'];
     // The usual layout, then a mesh apex that holds the reverse zones (in-addr.arpa: the mesh
     // zone is not the only zone its names can be in), then a mesh apex at the root.
     for (const zone of ['mesh.local', 'in-addr.arpa', '']) {
