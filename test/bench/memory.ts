@@ -29,11 +29,11 @@
  * Loopback only: registry, knot and mesh-dns listen on 127.0.0.1; mesh-dns gets the test resolv.conf.
  */
 
-import dgram from 'node:dgram';
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fillCache } from '../support/forward-fill.ts';
 import { startKnot, type KnotServer } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
@@ -143,47 +143,6 @@ async function loadAgents(registry: TestRegistry, mesh: MeshDnsProcess, from: nu
   await waitFor(async () => (await queryA(mesh.dnsPort, `agent-${count - 1}.mesh.local`)).length === 1, 120_000);
   // One retry: a zone recompile during a poll can stall an answer past queryA's 1 s (issue 9 item 5).
   for (let index = 0; index < count; index++) await queryA(mesh.dnsPort, `agent-${index}.mesh.local`).catch(() => queryA(mesh.dnsPort, `agent-${index}.mesh.local`));
-}
-
-/**
- * Sends `count` distinct A queries (h-<i>.example.test) with at most `window` outstanding; returns
- * how many came back NOERROR with an answer. Loopback only.
- */
-async function fillCache(port: number, count: number, window = 256): Promise<number> {
-  const socket = dgram.createSocket('udp4');
-  const pending = new Map<number, () => void>();
-  let answered = 0;
-  socket.on('message', (message) => {
-    const done = pending.get(message.readUInt16BE(0));
-    if (!done) return;
-    if ((message[3]! & 0x0f) === 0 && message.readUInt16BE(6) > 0) answered++;
-    done();
-  });
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const index = next++;
-      const id = index & 0xffff;
-      const labels = [`h-${index}`, 'example', 'test'].map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label)]));
-      const query = Buffer.concat([Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, 1, 0, 1])]);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          resolve();
-        }, 2000);
-        pending.set(id, () => {
-          clearTimeout(timer);
-          pending.delete(id);
-          resolve();
-        });
-        socket.send(query, port, '127.0.0.1');
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: window }, worker));
-  socket.close();
-  return answered;
 }
 
 /** Top constructors by self size in a heap snapshot (V8's JSON format). */

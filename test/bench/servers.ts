@@ -49,7 +49,7 @@ export interface StartContext {
 /**
  * The Node flags mesh-dns ships with: those of the `exec node … "$here/../dist/main.js"` line of
  * bin/mesh-dns, the command the image's ENTRYPOINT and the npm bin run (today
- * --max-semi-space-size=1), so the bench measures the process as it runs in the image. [] when
+ * --max-semi-space-size=1 --heap-growing-percent=20), so the bench measures the process as it runs in the image. [] when
  * there is no such launcher line.
  */
 export function shippedNodeFlags(repoRoot: string): string[] {
