@@ -5,7 +5,7 @@
  *   npm run bench:memory                                  # everything below, 10,000 agents, 100,000 cache entries
  *   npm run bench:memory -- --agents 2000 --cache 20000   # smaller
  *   npm run bench:memory -- --snapshot                    # + a heap snapshot at the end, top constructors
- *   npm run bench:memory -- --node-flags=--max-semi-space-size=1
+ *   npm run bench:memory -- --node-flags=--max-semi-space-size=1   # other Node flags (default: bin/mesh-dns's; --node-flags= for none)
  *   npm run bench:memory -- --main /path/in/the/repo/dist/main.js   # another build (it resolves node_modules from there)
  *   npm run bench:memory -- --env MALLOC_ARENA_MAX=2 --env …  # extra environment for every mesh-dns started (repeatable)
  *   npm run bench:memory -- --snapshot --keep-snapshot /tmp/x.heapsnapshot     # keep the snapshot for a retainer analysis
@@ -33,6 +33,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { shippedNodeFlags } from './servers.ts';
 import { fillCache } from '../support/forward-fill.ts';
 import { startKnot, type KnotServer } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
@@ -46,7 +47,8 @@ const { values } = parseArgs({
     cache: { type: 'string', default: '100000' },
     runs: { type: 'string', default: '3' },
     snapshot: { type: 'boolean', default: false },
-    'node-flags': { type: 'string', default: '' },
+    /** Node flags of every mesh-dns started (default: those bin/mesh-dns ships with; --node-flags= for none). */
+    'node-flags': { type: 'string' },
     'skip-imports': { type: 'boolean', default: false },
     /** Measure another build instead of building dist/ (e.g. main's, for a before/after). */
     main: { type: 'string' },
@@ -61,7 +63,7 @@ const { values } = parseArgs({
 const AGENTS = Number(values.agents);
 const CACHE_ENTRIES = Number(values.cache);
 const RUNS = Number(values.runs);
-const NODE_FLAGS = values['node-flags'].split(/\s+/).filter(Boolean);
+const NODE_FLAGS = values['node-flags'] === undefined ? shippedNodeFlags(REPO_ROOT) : values['node-flags'].split(/\s+/).filter(Boolean);
 const SETTLE_MS = 1500;
 const EXTRA_ENV: Record<string, string> = Object.fromEntries(values.env.map((pair) => {
   const at = pair.indexOf('=');
