@@ -19,6 +19,12 @@ export interface ClientInfo {
   transport: Transport;
   family: AddressFamily;
   address: string;
+  /**
+   * Where a synchronous answer of `length` bytes is assembled (the UDP listener's reused buffers,
+   * src/listeners/udp-response-buffers.ts): its contents are valid until the listener has sent it.
+   * Absent: a new Buffer per answer.
+   */
+  responseBuffer?: ((length: number) => Buffer) | undefined;
 }
 
 export interface QueryHandlerOptions {
@@ -60,8 +66,8 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
 
   // One settings object, filled per response: assembleResponse reads it and keeps nothing, and
   // the handler is never re-entered while it runs (one object less per query; issue 9).
-  const settings: ResponseSettings = { recursionAvailable: false, udpPayloadSize, sizeLimit: 0, rotation: 0, ede: undefined, ttlAdjust: undefined };
-  const finish = (context: QueryContext, answer: StageAnswer, startedAt: number): Buffer | null => {
+  const settings: ResponseSettings = { recursionAvailable: false, udpPayloadSize, sizeLimit: 0, rotation: 0, ede: undefined, ttlAdjust: undefined, responseBuffer: undefined };
+  const finish = (context: QueryContext, answer: StageAnswer, startedAt: number, responseBuffer: ClientInfo['responseBuffer']): Buffer | null => {
     // A stage chose silence (rate limiting over UDP): no response, counted as a drop.
     if (answer.kind === 'dropped') {
       metrics.dropped('rate_limited');
@@ -73,6 +79,7 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
     settings.rotation = rotation++;
     settings.ede = answer.ede;
     settings.ttlAdjust = answer.ttlAdjust;
+    settings.responseBuffer = responseBuffer;
     const response = assembleResponse(request, answer.sections, settings);
     count(answer.sections.rcode, answer.kind, transport, startedAt);
     if (options.queryLog) logQuery(logger, context, answer.kind, answer.sections.rcode, response.length);
@@ -83,10 +90,10 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
   const finishLater = (context: QueryContext, pending: Promise<StageAnswer>, startedAt: number): Promise<Buffer | null> => {
     const timedFrom = startedAt === UNTIMED ? performance.now() : startedAt;
     return pending.then(
-      (answer) => finish(context, answer, timedFrom),
+      (answer) => finish(context, answer, timedFrom, undefined),
       (error: unknown) => {
         logger.error({ err: error, qname: context.request.qname }, 'pipeline stage failed; answering SERVFAIL');
-        return finish(context, SERVFAIL_ANSWER, timedFrom);
+        return finish(context, SERVFAIL_ANSWER, timedFrom, undefined);
       },
     );
   };
@@ -134,7 +141,7 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
       scratch = newQueryScratch();
       return finishLater(context, result, startedAt);
     }
-    return finish(context, result, startedAt);
+    return finish(context, result, startedAt, client.responseBuffer);
   };
 }
 

@@ -52,6 +52,8 @@ export interface ResponseSettings {
   ede?: ExtendedError | undefined;
   /** Rewrite the TTLs at `sections.ttlOffsets`: minus seconds spent in the cache, or one fixed value. */
   ttlAdjust?: { subtract: number } | { set: number } | undefined;
+  /** Where to assemble the response (a buffer of exactly `length` bytes); absent: Buffer.allocUnsafe. */
+  responseBuffer?: ((length: number) => Buffer) | undefined;
 }
 
 export const EMPTY_SECTIONS: RecordSections = Object.freeze({
@@ -187,7 +189,7 @@ function assemble(message: Buffer, id: number, requestFlags: number, questionEnd
       truncated = true;
     }
   }
-  const out = Buffer.allocUnsafe(fixed + bodyLength);
+  const out = settings.responseBuffer === undefined ? Buffer.allocUnsafe(fixed + bodyLength) : settings.responseBuffer(fixed + bodyLength);
   writeHeader(out, id, requestFlags, edns?.dnssecOk === true, sections, settings, truncated, qdcount,
     truncated ? 0 : sections.answerCount, truncated ? 0 : sections.authorityCount, additionalCount + optCount);
   if (questionLength > 0) copyBytes(message, HEADER_LENGTH, questionEnd, out, HEADER_LENGTH);
