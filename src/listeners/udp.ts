@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { ClientInfo, QueryHandler } from '../pipeline/query-handler.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from './address.ts';
 import type { ListenerMetrics } from './metrics.ts';
+import { createResponseBuffers } from './udp-response-buffers.ts';
 
 export interface DnsListener {
   readonly description: string;
@@ -67,7 +68,8 @@ export async function startUdpListener(address: ListenAddress, handler: QueryHan
 
   // One ClientInfo per socket, its address overwritten per datagram: the handler reads it during
   // the call only (see ClientInfo), so no object per datagram (issue 9).
-  const client: ClientInfo = { transport: 'udp', family, address: '' };
+  // Synchronous answers are assembled in reused buffers, one per length, while no send is queued.
+  const client: ClientInfo = { transport: 'udp', family, address: '', responseBuffer: createResponseBuffers(() => socket.getSendQueueCount()) };
   socket.on('message', (message, rinfo) => {
     // Draining (after the lame duck): the socket stays bound only so that answers in flight can
     // still be sent from it; what arrives now is dropped, and counted.

@@ -10,7 +10,7 @@ import { ShortNameMetrics } from './short-name-metrics.ts';
 import { createMeshZoneStage } from './stages/mesh-zone.ts';
 import { createOutsideZoneStage } from './stages/outside-zone.ts';
 import { createProtocolStage } from './stages/protocol.ts';
-import type { NextStages, PipelineStage, QueryContext, StageAnswer } from './types.ts';
+import type { NextStages, PipelineStage, QueryContext, StageAnswer, StageResult } from './types.ts';
 import { Rcode } from '../wire/constants.ts';
 import { rcodeOnly } from '../wire/response.ts';
 
@@ -120,8 +120,18 @@ export function runPipeline(stages: readonly PipelineStage[], context: QueryCont
     // Only wrapping stages get a continuation, one per stage for every query (continuationsOf).
     const rest: NextStages = stage.wrapsNext ? continuationsOf(stages)[index]! : noContinuation;
     const result = stage.resolve(context, rest);
-    if (result instanceof Promise) return result.then((resolved) => resolved ?? runPipeline(stages, context, index + 1));
+    if (result instanceof Promise) return continueAfter(result, stages, context, index + 1);
     if (result) return result;
   }
   return NO_ANSWER;
+}
+
+/**
+ * The rest of the pipeline once a stage went asynchronous. A function of its own, not a closure
+ * inside runPipeline's loop: a closure over the loop's `index` made V8 allocate a context per
+ * iteration, taken or not (40 bytes a stage, ~370 of the ~870 bytes a forwarded cache hit
+ * allocated in-process; issue 9).
+ */
+function continueAfter(pending: Promise<StageResult>, stages: readonly PipelineStage[], context: QueryContext, from: number): Promise<StageAnswer> {
+  return pending.then((resolved) => resolved ?? runPipeline(stages, context, from));
 }

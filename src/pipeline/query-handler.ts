@@ -4,10 +4,11 @@
 
 import type { Logger } from 'pino';
 import { Rcode, typeName } from '../wire/constants.ts';
-import { parseRequest } from '../wire/request.ts';
+import { parseRequestInto } from '../wire/request.ts';
 import { assembleRejection, assembleResponse, rcodeOnly, responseSizeLimit, type ResponseSettings } from '../wire/response.ts';
 import type { QueryMetrics } from './metrics.ts';
 import { runPipeline } from './pipeline.ts';
+import { newQueryScratch } from './query-context.ts';
 import type { AnswerKind, AddressFamily, PipelineStage, QueryContext, StageAnswer, Transport } from './types.ts';
 
 /**
@@ -18,6 +19,12 @@ export interface ClientInfo {
   transport: Transport;
   family: AddressFamily;
   address: string;
+  /**
+   * Where a synchronous answer of `length` bytes is assembled (the UDP listener's reused buffers,
+   * src/listeners/udp-response-buffers.ts): its contents are valid until the listener has sent it.
+   * Absent: a new Buffer per answer.
+   */
+  responseBuffer?: ((length: number) => Buffer) | undefined;
 }
 
 export interface QueryHandlerOptions {
@@ -59,8 +66,8 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
 
   // One settings object, filled per response: assembleResponse reads it and keeps nothing, and
   // the handler is never re-entered while it runs (one object less per query; issue 9).
-  const settings: ResponseSettings = { recursionAvailable: false, udpPayloadSize, sizeLimit: 0, rotation: 0, ede: undefined, ttlAdjust: undefined };
-  const finish = (context: QueryContext, answer: StageAnswer, startedAt: number): Buffer | null => {
+  const settings: ResponseSettings = { recursionAvailable: false, udpPayloadSize, sizeLimit: 0, rotation: 0, ede: undefined, ttlAdjust: undefined, responseBuffer: undefined };
+  const finish = (context: QueryContext, answer: StageAnswer, startedAt: number, responseBuffer: ClientInfo['responseBuffer']): Buffer | null => {
     // A stage chose silence (rate limiting over UDP): no response, counted as a drop.
     if (answer.kind === 'dropped') {
       metrics.dropped('rate_limited');
@@ -72,55 +79,69 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
     settings.rotation = rotation++;
     settings.ede = answer.ede;
     settings.ttlAdjust = answer.ttlAdjust;
+    settings.responseBuffer = responseBuffer;
     const response = assembleResponse(request, answer.sections, settings);
     count(answer.sections.rcode, answer.kind, transport, startedAt);
     if (options.queryLog) logQuery(logger, context, answer.kind, answer.sections.rcode, response.length);
     return response;
   };
 
+  /** An asynchronous answer: every one is timed, an unsampled one from here (missing only the parse). */
+  const finishLater = (context: QueryContext, pending: Promise<StageAnswer>, startedAt: number): Promise<Buffer | null> => {
+    const timedFrom = startedAt === UNTIMED ? performance.now() : startedAt;
+    return pending.then(
+      (answer) => finish(context, answer, timedFrom, undefined),
+      (error: unknown) => {
+        logger.error({ err: error, qname: context.request.qname }, 'pipeline stage failed; answering SERVFAIL');
+        return finish(context, SERVFAIL_ANSWER, timedFrom, undefined);
+      },
+    );
+  };
+
+  // The objects each query is parsed into, reused while answers are synchronous and handed to a
+  // query whose answer is not (see query-context.ts).
+  let scratch = newQueryScratch();
+
   return (message, client) => {
     const startedAt = sampleStart();
-    const parsed = parseRequest(message);
-    if (!parsed.ok) {
-      if (parsed.action === 'drop') {
-        metrics.dropped(parsed.reason);
+    const { context, edns } = scratch;
+    const request = context.request;
+    const rejection = parseRequestInto(message, request, edns);
+    if (rejection !== null) {
+      if (rejection.action === 'drop') {
+        metrics.dropped(rejection.reason);
         return null;
       }
-      const kind: AnswerKind = parsed.reason;
+      const kind: AnswerKind = rejection.reason;
       const settings: ResponseSettings = {
         recursionAvailable: false,
         udpPayloadSize,
-        sizeLimit: responseSizeLimit(parsed.edns, client.transport, udpPayloadSize),
+        sizeLimit: responseSizeLimit(rejection.edns, client.transport, udpPayloadSize),
         rotation: 0,
       };
-      count(parsed.rcode, kind, client.transport, startedAt);
-      return assembleRejection(message, parsed, settings);
+      count(rejection.rcode, kind, client.transport, startedAt);
+      return assembleRejection(message, rejection, settings);
     }
-    const context: QueryContext = {
-      request: parsed.request, transport: client.transport, family: client.family, clientAddress: client.address,
-      recursionAllowed: false, meshAllowed: false, zoneView: 0,
-    };
-    metrics.request(client.transport, client.family, parsed.request.qtype);
+    context.transport = client.transport;
+    context.family = client.family;
+    context.clientAddress = client.address;
+    context.recursionAllowed = false;
+    context.meshAllowed = false;
+    context.zoneView = 0;
+    metrics.request(client.transport, client.family, request.qtype);
     let result: StageAnswer | Promise<StageAnswer>;
     try {
       result = runPipeline(stages, context);
     } catch (error) {
-      logger.error({ err: error, qname: parsed.request.qname }, 'pipeline stage threw; answering SERVFAIL');
+      logger.error({ err: error, qname: request.qname }, 'pipeline stage threw; answering SERVFAIL');
       result = SERVFAIL_ANSWER;
     }
     if (result instanceof Promise) {
-      // Every asynchronous answer is timed (a forward costs far more than the clock read); one
-      // that was not sampled is timed from here, missing only the microseconds of parsing.
-      const timedFrom = startedAt === UNTIMED ? performance.now() : startedAt;
-      return result.then(
-        (answer) => finish(context, answer, timedFrom),
-        (error: unknown) => {
-          logger.error({ err: error, qname: parsed.request.qname }, 'pipeline stage failed; answering SERVFAIL');
-          return finish(context, SERVFAIL_ANSWER, timedFrom);
-        },
-      );
+      // The context, request and EDNS now belong to this query until it is answered.
+      scratch = newQueryScratch();
+      return finishLater(context, result, startedAt);
     }
-    return finish(context, result, startedAt);
+    return finish(context, result, startedAt, client.responseBuffer);
   };
 }
 

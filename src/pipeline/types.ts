@@ -35,6 +35,11 @@ export const ANSWER_KINDS: readonly AnswerKind[] = [
   'local', 'cached', 'stale', 'cached_error', 'forwarded', 'upstream_failed', 'autopath', 'rate_limited',
 ];
 
+/**
+ * One query on its way down the pipeline. The handler reuses it (and its request) from one
+ * synchronous answer to the next: a stage may keep it past a synchronous answer only as a copy
+ * (detachedContext); one that answers with a promise owns it until then (query-context.ts).
+ */
 export interface QueryContext {
   request: DnsRequest;
   transport: Transport;

@@ -29,7 +29,12 @@ export function countDownTtls(response: Buffer, bodyStart: number, ttlOffsets: U
     const offset = ttlOffsets[index]!;
     if (offset + 4 > bodyBytesPresent) return;
     const at = bodyStart + offset;
-    const ttl = response.readUInt32BE(at) - seconds;
-    response.writeUInt32BE(ttl > 0 ? ttl : 0, at);
+    // Byte by byte: readUInt32BE/writeUInt32BE check offset and value on every call.
+    const ttl = response[at]! * 0x1000000 + ((response[at + 1]! << 16) | (response[at + 2]! << 8) | response[at + 3]!) - seconds;
+    const counted = ttl > 0 ? ttl : 0;
+    response[at] = counted >>> 24;
+    response[at + 1] = (counted >>> 16) & 0xff;
+    response[at + 2] = (counted >>> 8) & 0xff;
+    response[at + 3] = counted & 0xff;
   }
 }

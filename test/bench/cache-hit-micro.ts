@@ -4,7 +4,9 @@
  * iterations), as test/bench/handler-micro.ts does for mesh answers. No sockets and no upstream:
  * a stand-in forward stage answers each name once (the warm-up fills the cache), every measured
  * query is a fresh hit. This is the JavaScript the bench's forward-cache scenario adds on top of
- * the bare dgram loop. To compare two versions, run it in both checkouts alternately.
+ * the bare dgram loop. To compare two versions, run it in both checkouts alternately. B/q: young-
+ * generation bytes allocated per query (young-bytes.ts), with the reused response buffers the UDP
+ * listener passes (nothing queued).
  *
  *   npx node test/bench/cache-hit-micro.ts [--iterations N] [--rounds R] [--names N]
  */
@@ -17,7 +19,10 @@ import { createCacheStage } from '../../src/pipeline/stages/cache.ts';
 import type { PipelineStage, QueryContext, StageAnswer } from '../../src/pipeline/types.ts';
 import { Flag } from '../../src/wire/constants.ts';
 import { indexUpstreamMessage } from '../../src/wire/upstream-message.ts';
+import { createResponseBuffers } from '../../src/listeners/udp-response-buffers.ts';
+import type { ClientInfo } from '../../src/pipeline/query-handler.ts';
 import { buildQuery, encodeRecord, makeHandler, meshInstance, UDP_CLIENT } from '../support/dns-messages.ts';
+import { youngBytesPerCall } from './young-bytes.ts';
 
 const { values } = parseArgs({ options: { iterations: { type: 'string' }, rounds: { type: 'string' }, names: { type: 'string' } } });
 const iterations = Number(values.iterations ?? 200_000);
@@ -64,11 +69,14 @@ const scenarios: Record<string, Buffer[]> = {
 // Fill the cache: one miss per name, forwarded to the stand-in and stored.
 for (const queries of Object.values(scenarios)) for (const query of queries) await handler(query, UDP_CLIENT);
 
+/** As the UDP listener passes it: reused response buffers, nothing queued. */
+const client: ClientInfo = { ...UDP_CLIENT, responseBuffer: createResponseBuffers(() => 0) };
+
 function measure(queries: Buffer[]): number {
-  for (let i = 0; i < 20_000; i++) handler(queries[i % queries.length]!, UDP_CLIENT);
+  for (let i = 0; i < 20_000; i++) handler(queries[i % queries.length]!, client);
   const start = process.cpuUsage();
   for (let i = 0; i < iterations; i++) {
-    const response = handler(queries[i % queries.length]!, UDP_CLIENT);
+    const response = handler(queries[i % queries.length]!, client);
     if (response instanceof Promise) throw new Error('a cache hit went asynchronous (a miss?)');
   }
   const used = process.cpuUsage(start);
@@ -79,7 +87,8 @@ for (const [name, queries] of Object.entries(scenarios)) {
   const results: number[] = [];
   for (let round = 0; round < rounds; round++) results.push(measure(queries));
   const median = [...results].sort((a, b) => a - b)[Math.floor((results.length - 1) / 2)]!;
-  console.log(`${name.padEnd(18)} ${median.toFixed(0)} ns/q (${results.map((x) => x.toFixed(0)).join(', ')})`);
+  const bytes = youngBytesPerCall((i) => handler(queries[i % queries.length]!, client));
+  console.log(`${name.padEnd(18)} ${median.toFixed(0)} ns/q (${results.map((x) => x.toFixed(0)).join(', ')})  ${bytes.toFixed(0)} B/q`);
 }
 const hits = cache.stats().hits;
 console.log(`cache hits counted: ${hits.success}, misses: ${cache.stats().misses}`);

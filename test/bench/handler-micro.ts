@@ -2,12 +2,16 @@
  * In-process micro-benchmark of the query handler: CPU per query (process.cpuUsage over many
  * iterations), rounds interleaved over the scenarios. No sockets: this is the server's own
  * JavaScript per query, the part mesh-dns adds on top of the bare dgram loop. To compare two
- * versions, run it in both checkouts alternately (A, B, A, B).
+ * versions, run it in both checkouts alternately (A, B, A, B). B/q: young-generation bytes
+ * allocated per query (young-bytes.ts), with the reused response buffers the UDP listener passes.
  *
  *   npx node test/bench/handler-micro.ts [--iterations N] [--rounds R]
  */
 import { parseArgs } from 'node:util';
+import { createResponseBuffers } from '../../src/listeners/udp-response-buffers.ts';
+import type { ClientInfo } from '../../src/pipeline/query-handler.ts';
 import { buildQuery, makeHandler, meshInstance, UDP_CLIENT } from '../support/dns-messages.ts';
+import { youngBytesPerCall } from './young-bytes.ts';
 
 const { values } = parseArgs({ options: { iterations: { type: 'string' }, rounds: { type: 'string' } } });
 const iterations = Number(values.iterations ?? 200_000);
@@ -21,11 +25,13 @@ const scenarios: Record<string, Buffer[]> = {
   NODATA: instances.map((inst, i) => buildQuery({ id: i, name: `${inst.id}.mesh.local`, type: 'MX' })),
 };
 const variants = { handler: makeHandler({ instances }).handler };
+/** As the UDP listener passes it: reused response buffers, nothing queued. */
+const client: ClientInfo = { ...UDP_CLIENT, responseBuffer: createResponseBuffers(() => 0) };
 
-function measure(handler: (m: Buffer, c: typeof UDP_CLIENT) => unknown, queries: Buffer[]): number {
-  for (let i = 0; i < 20_000; i++) handler(queries[i % queries.length]!, UDP_CLIENT);
+function measure(handler: (m: Buffer, c: ClientInfo) => unknown, queries: Buffer[]): number {
+  for (let i = 0; i < 20_000; i++) handler(queries[i % queries.length]!, client);
   const start = process.cpuUsage();
-  for (let i = 0; i < iterations; i++) handler(queries[i % queries.length]!, UDP_CLIENT);
+  for (let i = 0; i < iterations; i++) handler(queries[i % queries.length]!, client);
   const used = process.cpuUsage(start);
   return ((used.user + used.system) * 1000) / iterations; // ns per query
 }
@@ -36,6 +42,9 @@ for (const [name, queries] of Object.entries(scenarios)) {
     for (const [variant, handler] of Object.entries(variants)) results[variant]!.push(measure(handler, queries));
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
-  const line = Object.entries(results).map(([v, xs]) => `${v} ${median(xs).toFixed(0)} ns/q (${xs.map((x) => x.toFixed(0)).join(', ')})`);
+  const line = Object.entries(results).map(([v, xs]) => {
+    const bytes = youngBytesPerCall((i) => variants[v as keyof typeof variants](queries[i % queries.length]!, client));
+    return `${v} ${median(xs).toFixed(0)} ns/q (${xs.map((x) => x.toFixed(0)).join(', ')})  ${bytes.toFixed(0)} B/q`;
+  });
   console.log(`${name.padEnd(16)} ${line.join('   ')}`);
 }

@@ -31,6 +31,8 @@ export interface MeshDnsProcessOptions {
   env?: NodeJS.ProcessEnv;
   /** Reuse a directory (for the snapshot file across restarts). */
   dir?: string;
+  /** Node options before the entry point (e.g. ['--test-udp-no-try-send']). */
+  nodeFlags?: readonly string[];
   /** Run under this wrapper (e.g. ['unshare', '-m', 'sh', '-c', ...]); receives the command line. */
   wrap?: (command: string[]) => string[];
 }
@@ -41,7 +43,7 @@ export async function startMeshDnsProcess(options: MeshDnsProcessOptions = {}): 
   await writeFile(configPath, options.configYaml ?? '');
   const dnsPort = await freePort();
   const httpPort = await freePort();
-  const command = [NODE_BINARY, MAIN, '--config', configPath];
+  const command = [NODE_BINARY, ...(options.nodeFlags ?? []), MAIN, '--config', configPath];
   const [executable, ...args] = options.wrap ? options.wrap(command) : command;
   const child = await startProcess({
     name: `mesh-dns:${dnsPort}`,

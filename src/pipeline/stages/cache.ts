@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { EdeCode, Flag, Rcode } from '../../wire/constants.ts';
 import { EMPTY_SECTIONS, rcodeOnly } from '../../wire/response.ts';
 import { cacheKeyForRequest, type AnswerCache, type CacheEntry } from '../../cache/answer-cache.ts';
+import { detachedContext } from '../query-context.ts';
 import type { NextStages, PipelineStage, QueryContext, StageAnswer, StageResult } from '../types.ts';
 
 export interface CacheStageOptions {
@@ -115,7 +116,9 @@ export function createCacheStage(options: CacheStageOptions): PipelineStage {
       switch (found.kind) {
         case 'fresh':
           // An RD=0 query would bring back nothing the cache may keep.
-          if (found.prefetch && (context.request.flags & Flag.RD) !== 0) refresh(key, next, context);
+          // The refresh outlives this synchronous answer, whose context the handler reuses: it
+          // gets a copy (query-context.ts).
+          if (found.prefetch && (context.request.flags & Flag.RD) !== 0) refresh(key, next, detachedContext(context));
           return fresh(found.entry, found.ageSeconds);
         case 'servfail':
           return { kind: 'cached_error', sections: rcodeOnly(Rcode.SERVFAIL), ede: CACHED_ERROR };

@@ -11,6 +11,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AnswerCache } from '../../../src/cache/answer-cache.ts';
+import { createResponseBuffers } from '../../../src/listeners/udp-response-buffers.ts';
+import type { ClientInfo } from '../../../src/pipeline/query-handler.ts';
 import { createCacheStage } from '../../../src/pipeline/stages/cache.ts';
 import type { PipelineStage, QueryContext, StageAnswer } from '../../../src/pipeline/types.ts';
 import { Flag, Rcode, RRType } from '../../../src/wire/constants.ts';
@@ -62,6 +64,8 @@ const questions: QueryOptions[] = [
   { name: 'big.example.com', type: 'TXT', edns: {} },
   // Under `arpa`, a tail our reverse zones share: past the zone stages' first check, not ours.
   { name: '4.3.2.1.in-addr.arpa', type: 'PTR' },
+  // Longer than the names readQuestionNameString keeps for reuse (64 characters): a new string each time.
+  { name: `${'long-label-'.repeat(3)}a.${'long-label-'.repeat(3)}b.example.com`, type: 'A' },
 ];
 
 /** Variants of one question that share its cache entry: case, ID, RD, EDNS presence and size. */
@@ -121,7 +125,11 @@ function setup() {
 }
 
 describe('forwarded cache hits: the handler (fast path) against responseFromEntry under the full key (general path)', () => {
-  it('sends the same bytes for every question × variant, at every age while fresh', async () => {
+  it.each([
+    ['a new buffer per answer', UDP_CLIENT],
+    // As the UDP listener passes it (nothing queued): one reused buffer per length.
+    ['the UDP listener\'s reused buffers', { ...UDP_CLIENT, responseBuffer: createResponseBuffers(() => 0) }],
+  ])('sends the same bytes for every question × variant, at every age while fresh (%s)', async (_how, client: ClientInfo) => {
     const { clock, handler, reference, forwards } = setup();
     // Fill both caches: one forward per distinct question.
     for (const question of questions) await handler(buildQuery({ ...question, id: 1 }), UDP_CLIENT);
@@ -136,7 +144,7 @@ describe('forwarded cache hits: the handler (fast path) against responseFromEntr
           const message = buildQuery(variant);
           const expected = reference(message);
           expect(expected, `${String(variant.name)} fresh at ${age} ms`).not.toBeNull();
-          const response = handler(message, UDP_CLIENT);
+          const response = handler(message, client);
           // A hit answers synchronously: nothing is forwarded.
           expect(response).toBeInstanceOf(Buffer);
           expect((response as Buffer).equals(expected!), `${String(variant.name)} ${String(variant.type)} id ${variant.id} at ${age} ms`).toBe(true);

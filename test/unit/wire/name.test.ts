@@ -106,6 +106,27 @@ describe('readQuestionName', () => {
   });
 });
 
+describe('readQuestionName: recent names are the same string again (recentName)', () => {
+  it('gives every name its own text, whatever shares a slot: 20,000 random names read in random order, twice', () => {
+    const random = seededRandom(0x9e37);
+    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_';
+    const names = Array.from({ length: 20_000 }, () => {
+      const labels = Array.from({ length: 1 + random.int(4) }, () => Array.from({ length: 1 + random.int(random.int(4) === 0 ? 63 : 12) }, () => random.pick([...alphabet])).join(''));
+      return labels.join('.');
+    }).filter((name) => name.length <= 253);
+    // Also names that differ from each other in one character or only in length.
+    names.push('svc-0001.example.test', 'svc-0002.example.test', 'svc-0001.example.tes', 'svc-0001.example.testx', 'a', 'b', 'aa');
+    const messages = names.map((name) => atQuestion(encodeName(name)));
+    for (let pass = 0; pass < 2; pass++) {
+      const order = names.map((_, index) => index).sort(() => random.next() - 0.5);
+      for (const index of order) {
+        const parsed = readQuestionName(messages[index]!, 12);
+        expect(parsed).toMatchObject({ name: names[index]!.toLowerCase() });
+      }
+    }
+  });
+});
+
 describe('skipRecordName', () => {
   // header + question "www.mesh.local" A IN, then the name under test at `start`.
   const question = Buffer.concat([encodeName('www.mesh.local'), Buffer.from([0, 1, 0, 1])]);

@@ -1,0 +1,79 @@
+// Reused UDP response buffers (src/listeners/udp-response-buffers.ts) under queued sends. The real
+// server runs with Node's --test-udp-no-try-send: every send goes through libuv's send queue, so
+// within a batch of datagrams read in one go, each answer after the first waits in the queue
+// while the next ones are assembled. Bursts of queries whose answers all have the same length
+// (the case a per-length buffer would share) must each come back with their own ID, question and
+// address: a buffer reused while queued would send one answer's bytes for another.
+
+import dgram from 'node:dgram';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
+import { buildQuery, decode } from '../support/dns-messages.ts';
+
+const NAMES = 400;
+const name = (index: number) => `h${String(index).padStart(3, '0')}.mesh.local`;
+const address = (index: number) => `10.9.${index >> 8}.${index & 0xff}`;
+
+const RECORDS = Array.from({ length: NAMES }, (_, index) => `    - { name: h${String(index).padStart(3, '0')}, type: A, value: ${address(index)} }`).join('\n');
+const CONFIG = `
+zone:
+  name: mesh.local
+  records:
+${RECORDS}
+registry:
+  url: ""
+`;
+
+let server: MeshDnsProcess;
+
+beforeAll(async () => {
+  server = await startMeshDnsProcess({ configYaml: CONFIG, nodeFlags: ['--test-udp-no-try-send'] });
+}, 30_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** Sends `count` queries at once from one socket; resolves with the answers back within `timeoutMs`, by ID, and how many repeated an ID. */
+function burst(port: number, first: number, count: number, timeoutMs = 3000): Promise<{ answers: Map<number, Buffer>; repeated: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = dgram.createSocket('udp4');
+    const answers = new Map<number, Buffer>();
+    let repeated = 0;
+    const done = () => {
+      clearTimeout(timer);
+      socket.close();
+      resolve({ answers, repeated });
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.on('error', reject);
+    socket.on('message', (message) => {
+      const id = message.readUInt16BE(0);
+      if (answers.has(id)) repeated++;
+      answers.set(id, message);
+      if (answers.size === count) done();
+    });
+    socket.bind(0, '127.0.0.1', () => {
+      for (let index = first; index < first + count; index++) socket.send(buildQuery({ id: index, name: name(index), type: 'A' }), port, '127.0.0.1');
+    });
+  });
+}
+
+describe('UDP listener: reused response buffers while sends are queued', () => {
+  it('answers bursts of same-length answers each with its own bytes', async () => {
+    let received = 0;
+    for (let first = 0; first < NAMES; first += 50) {
+      const { answers, repeated } = await burst(server.dnsPort, first, 50);
+      // One answer's bytes sent twice (its buffer rewritten while queued) shows as a repeated ID.
+      expect(repeated, `burst from ${first}`).toBe(0);
+      for (const [id, message] of answers) {
+        const decoded = decode(message);
+        expect(decoded.questions[0]?.name, `answer with ID ${id}`).toBe(name(id));
+        expect(decoded.answers.map((record) => record.address)).toEqual([address(id)]);
+      }
+      received += answers.size;
+    }
+    // Loopback loses nothing at this rate; a few lost answers would not hide a wrong one above.
+    expect(received).toBeGreaterThan(NAMES * 0.9);
+  }, 30_000);
+});
