@@ -59,6 +59,37 @@ function burst(port: number, first: number, count: number, timeoutMs = 3000): Pr
   });
 }
 
+/**
+ * Sends one query per socket from `clients` sockets (each its own source port) all at once, the
+ * query of socket k for name(first + k) with ID first + k; resolves with, per socket, the answers
+ * that socket received.
+ */
+async function fromManyClients(port: number, first: number, clients: number, timeoutMs = 3000): Promise<Buffer[][]> {
+  const sockets = await Promise.all(
+    Array.from({ length: clients }, () => new Promise<dgram.Socket>((resolve) => {
+      const socket = dgram.createSocket('udp4');
+      socket.bind(0, '127.0.0.1', () => resolve(socket));
+    })),
+  );
+  const received: Buffer[][] = sockets.map(() => []);
+  let answered = 0;
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      for (const socket of sockets) socket.close();
+      resolve(received);
+    };
+    const timer = setTimeout(done, timeoutMs);
+    sockets.forEach((socket, k) => {
+      socket.on('message', (message) => {
+        received[k]!.push(message);
+        if (++answered === clients) done();
+      });
+    });
+    sockets.forEach((socket, k) => socket.send(buildQuery({ id: first + k, name: name(first + k), type: 'A' }), port, '127.0.0.1'));
+  });
+}
+
 describe('UDP listener: reused response buffers while sends are queued', () => {
   it('answers bursts of same-length answers each with its own bytes', async () => {
     let received = 0;
@@ -75,5 +106,25 @@ describe('UDP listener: reused response buffers while sends are queued', () => {
     }
     // Loopback loses nothing at this rate; a few lost answers would not hide a wrong one above.
     expect(received).toBeGreaterThan(NAMES * 0.9);
+  }, 30_000);
+
+  it('sends each answer to the client and port that asked, with its ID, many clients at once', async () => {
+    let answered = 0;
+    for (let first = 0; first < NAMES; first += 100) {
+      const received = await fromManyClients(server.dnsPort, first, 100);
+      received.forEach((answers, k) => {
+        // Another client's answer here (a destination mixed up while sends are queued) would show
+        // as a second answer, or as the wrong ID and name.
+        expect(answers.length, `client ${first + k}`).toBeLessThanOrEqual(1);
+        for (const message of answers) {
+          expect(message.readUInt16BE(0), `client ${first + k}`).toBe(first + k);
+          const decoded = decode(message);
+          expect(decoded.questions[0]?.name).toBe(name(first + k));
+          expect(decoded.answers.map((record) => record.address)).toEqual([address(first + k)]);
+        }
+        answered += answers.length;
+      });
+    }
+    expect(answered).toBeGreaterThan(NAMES * 0.9);
   }, 30_000);
 });
