@@ -23,6 +23,7 @@ import { parseDigYaml, type DigResult } from '../support/dig.ts';
 import { NODE_BINARY, REPO_ROOT } from '../support/mesh-dns.ts';
 import { REGISTRY_BINARY } from '../support/registry.ts';
 import { BASE_IMAGE, containerLabProblem, imageSize, labEnv, mustRun, podman, runCommand } from './lab.ts';
+import { reportSkip } from '../support/tools.ts';
 
 const MESH_COMPOSE = join(REPO_ROOT, 'config/examples/compose/mesh/docker-compose.yml');
 const TEST_OVERRIDE = join(REPO_ROOT, 'test/container/compose.test.yml');
@@ -50,7 +51,7 @@ const standalone = `${project}-standalone`;
 const capture = `${project}-capture`;
 
 const problem = containerLabProblem();
-if (problem) console.warn(`SKIPPED container tests: ${problem}`);
+if (problem) reportSkip('container tests', problem);
 
 const figures: string[] = [];
 function figure(text: string): void {

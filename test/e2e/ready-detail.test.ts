@@ -9,10 +9,11 @@ import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAIN, NODE_BINARY, REPO_ROOT } from '../support/mesh-dns.ts';
 import { namespaceUnavailable, runInNetworkNamespace, sections } from '../support/namespace.ts';
+import { reportSkip } from '../support/tools.ts';
 
 const CONTAINER_CONFIG = `${REPO_ROOT}config/container.yaml`;
 const unavailable = namespaceUnavailable(['curl']);
-if (unavailable) console.warn(`SKIPPED /ready detail tests: ${unavailable}`);
+if (unavailable) reportSkip('/ready detail tests', unavailable);
 
 /** One mesh-dns per policy; each asked from loopback and from 192.0.2.2. */
 function script(): string {

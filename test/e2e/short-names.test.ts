@@ -23,9 +23,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_TEST_ZONE, knotConfig, writeKnotZones } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, TEST_RESOLV_CONF } from '../support/mesh-dns.ts';
 import { namespaceUnavailable, runInNetworkNamespace } from '../support/namespace.ts';
+import { reportSkip } from '../support/tools.ts';
 
 const unavailable = namespaceUnavailable(['getent', 'knotd', 'knotc', 'dnsmasq', 'curl', 'dig']);
-if (unavailable) console.warn(`SKIPPED glibc short-name test: ${unavailable}`);
+if (unavailable) reportSkip('glibc short-name test', unavailable);
 
 const NAMES = ['weather', 'api.example.test', 'registry'] as const;
 const EXPECTED_ADDRESS: Record<(typeof NAMES)[number], string> = { weather: '10.53.0.77', 'api.example.test': '192.0.2.80', registry: '10.53.0.88' };

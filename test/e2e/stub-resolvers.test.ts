@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, MAIN, NODE_BINARY, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { namespaceUnavailable } from '../support/namespace.ts';
 import { stopAllProcesses } from '../support/processes.ts';
+import { reportSkip } from '../support/tools.ts';
 
 const run = promisify(execFile);
 
@@ -46,7 +47,7 @@ describe("Node's resolver (c-ares)", () => {
 });
 
 const NAMESPACE_UNAVAILABLE = namespaceUnavailable(['getent']);
-if (NAMESPACE_UNAVAILABLE) console.warn(`SKIPPED glibc resolver test: ${NAMESPACE_UNAVAILABLE}`);
+if (NAMESPACE_UNAVAILABLE) reportSkip('glibc resolver test', NAMESPACE_UNAVAILABLE);
 
 describe.skipIf(NAMESPACE_UNAVAILABLE !== null)('glibc resolver (getent) in a network namespace', () => {
   let dir: string;

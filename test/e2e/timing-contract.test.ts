@@ -26,12 +26,13 @@ import { MAIN, NODE_BINARY, startMeshDnsProcess, type MeshDnsProcess } from '../
 import { namespaceUnavailable, runInNetworkNamespace, sections } from '../support/namespace.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { answerA, startScriptedUpstream, type ScriptedUpstream } from '../support/scripted-upstream.ts';
+import { reportSkip } from '../support/tools.ts';
 
 /** glibc `timeout:1 attempts:2`: the client's whole wait. */
 const CLIENT_BUDGET_MS = 2_000;
 
 const unavailable = namespaceUnavailable(['getent', 'knotd', 'knotc', 'dig', 'curl']);
-if (unavailable) console.warn(`SKIPPED timing-contract glibc tests: ${unavailable}`);
+if (unavailable) reportSkip('timing-contract glibc tests', unavailable);
 
 function glibcScript(dir: string): string {
   const mesh = `env -i PATH="$PATH" MCP_MESH_REGISTRY_URL= MESH_DNS_SNAPSHOT_PATH= MESH_DNS_LISTEN=127.0.0.1:53 MESH_DNS_HTTP_LISTEN=127.0.0.1:9153 MESH_DNS_UPSTREAMS=127.0.0.11 ${NODE_BINARY} ${MAIN} --config ${dir}/mesh-dns.yaml`;

@@ -19,10 +19,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_TEST_ZONE, knotConfig } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, REPO_ROOT } from '../support/mesh-dns.ts';
 import { namespaceUnavailable, runInNetworkNamespace, sections } from '../support/namespace.ts';
+import { reportSkip } from '../support/tools.ts';
 
 const CONTAINER_CONFIG = join(REPO_ROOT, 'config/container.yaml');
 const unavailable = namespaceUnavailable(['iptables', 'knotd', 'knotc', 'dig', 'curl']);
-if (unavailable) console.warn(`SKIPPED container-resolver tests: ${unavailable}`);
+if (unavailable) reportSkip('container-resolver tests', unavailable);
 
 const DOCKER_RESOLVER_PORT = 5300;
 

@@ -18,6 +18,7 @@ import { MAIN, NODE_BINARY, startMeshDnsProcess, type MeshDnsProcess } from '../
 import { namespaceUnavailable, runInNetworkNamespace, sections } from '../support/namespace.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { connectTcp, destroyTcpClients, framed } from '../support/tcp-client.ts';
+import { reportSkip } from '../support/tools.ts';
 
 const QPS = 50;
 const BURST = 100;
@@ -114,7 +115,7 @@ describe('rate limiting against the mesh-dns process (loopback sources)', () => 
 });
 
 const unavailable = namespaceUnavailable(['python3', 'curl']);
-if (unavailable) console.warn(`SKIPPED rate-limit spoofed-source memory test: ${unavailable}`);
+if (unavailable) reportSkip('rate-limit spoofed-source memory test', unavailable);
 
 const SOURCES = 100_000;
 const TABLE_CAP = 16_384;

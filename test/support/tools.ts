@@ -2,7 +2,9 @@
 // printed reason (CI installs them all through test/setup-system.sh).
 
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export function toolAvailable(tool: string): boolean {
   if (existsSync(`/usr/sbin/${tool}`) || existsSync(`/usr/bin/${tool}`)) return true;
@@ -39,10 +41,33 @@ export function requirementsProblem(tools: readonly string[], options: { root?: 
   return problems.length === 0 ? null : `${problems.join('; ')}. To run it: ${plans.join('; ')}`;
 }
 
+/**
+ * Where each skip's reason is recorded, one JSON line per guard that fired: .ci/run prints the
+ * reason and plan beside every skipped test of that file, not only once in the file's output.
+ */
+export const SKIP_REASONS_FILE = join(dirname(fileURLToPath(import.meta.url)), '../../.mesh-dns/skip-reasons.jsonl');
+
+/** The test file whose guard is running: the first *.test.ts frame of the caller's stack. */
+function callingTestFile(): string | null {
+  const frame = /(\/[^\s()]*\.test\.ts)/.exec(new Error().stack ?? '');
+  return frame ? frame[1]!.replace(/^file:\/\//, '') : null;
+}
+
+/** Prints `SKIPPED <what>: <reason. To run it: plan>` and records it for .ci/run's list of skipped tests. */
+export function reportSkip(what: string, problem: string): void {
+  console.warn(`SKIPPED ${what}: ${problem}`);
+  try {
+    mkdirSync(dirname(SKIP_REASONS_FILE), { recursive: true });
+    appendFileSync(SKIP_REASONS_FILE, `${JSON.stringify({ file: callingTestFile(), what, problem })}\n`);
+  } catch {
+    // A read-only checkout: the printed line above still says it.
+  }
+}
+
 /** Prints why `what` is skipped and how to run it; true when it must be skipped. */
 export function skipUnless(what: string, tools: readonly string[], options: { root?: boolean } = {}): boolean {
   const problem = requirementsProblem(tools, options);
-  if (problem) console.warn(`SKIPPED ${what}: ${problem}`);
+  if (problem) reportSkip(what, problem);
   return problem !== null;
 }
 
