@@ -228,7 +228,8 @@ class ZoneBuilder {
   }
 
   nodeFor(owner: string): ZoneNode {
-    let node = this.zone.nodes.get(owner);
+    // compileZone's zones hold ZoneNodes only (derived nodes are the incremental zone's).
+    let node = this.zone.nodes.get(owner) as ZoneNode | undefined;
     if (node) return node;
     node = new ZoneNode();
     this.zone.nodes.set(owner, node);

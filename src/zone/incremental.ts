@@ -40,7 +40,7 @@ import {
   type ZoneCompileOptions,
 } from './compile.ts';
 import { reverseName } from './reverse.ts';
-import { ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
+import { OwnerNode, ZoneNode, type AuthoritativeZone, type RRsetList, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** Work done by the last apply(), for tests and the holder's log line. */
 export interface ApplyCounts {
@@ -441,14 +441,16 @@ export class IncrementalZone {
 
   // --- owners -------------------------------------------------------------------------------
 
-  /** One owner's RRsets from its base and its contributors in list order (compileZone's addAgentRecord). */
-  #rebuildOwner(owner: string): void {
+  /**
+   * One owner's records from its base and its contributors in list order (compileZone's
+   * addAgentRecord), the zone they belong to, and what was skipped at the owner into `skips`.
+   */
+  #ownerRecords(owner: string, skips: SkippedInstance[]): { records: ZoneRecord[]; zone: AuthoritativeZone | undefined } {
     const held = this.#contributors.get(owner);
     const contributors: readonly InstanceState[] = held === undefined ? NONE : Array.isArray(held) ? held : [held];
     const base = this.#base.get(owner);
     let zone = base?.zone;
     const records: ZoneRecord[] = base ? [...base.records] : [];
-    const skips: SkippedInstance[] = [];
     if (this.#staticOwners.has(owner)) {
       const reason = this.#staticReason(owner);
       const reported = new Set<string>();
@@ -494,36 +496,48 @@ export class IncrementalZone {
         this.#forEachRecord(state, owner, add, null);
       }
     }
-    zone ??= this.#zoneOf(owner);
+    return { records, zone: zone ?? this.#zoneOf(owner) };
+  }
+
+  /**
+   * A derived node's RRsets, built again from its one agent: what #rebuildOwner found when it
+   * made the node, because every change to that agent rebuilds the owner first (see DerivedNode).
+   * One shared function, so a node holds a pointer to it instead of a closure of its own.
+   */
+  readonly #deriveRRsets = (owner: string): RRsetList => groupByType(this.#ownerRecords(owner, []).records);
+
+  /** One owner's RRsets from its base and its contributors, held or derived (see DerivedNode). */
+  #rebuildOwner(owner: string): void {
+    const skips: SkippedInstance[] = [];
+    const { records, zone } = this.#ownerRecords(owner, skips);
     if (!sameSkips(this.#ownerSkips.get(owner), skips)) this.#skipsChanged = true;
     if (skips.length > 0) this.#ownerSkips.set(owner, skips);
     else this.#ownerSkips.delete(owner);
     if (zone === undefined) return;
 
-    const node = zone.nodes.get(owner);
+    const node = zone.nodes.get(owner) as HeldNode | undefined;
     let before = 0;
     if (node) {
-      for (const [type, rrset] of node) {
-        before += rrset.length;
-        this.#countType(type, -rrset.length);
+      for (const [type, count] of node instanceof DerivedNode ? node.typeCounts() : countsOf(node.rrsets())) {
+        before += count;
+        this.#countType(type, -count);
       }
     }
     if (records.length > 0 && before === 0) this.#pin(zone, owner, 1);
-    const target = node ?? zone.nodes.get(owner);
+    let target = zone.nodes.get(owner) as HeldNode | undefined;
     if (target !== undefined) {
-      target.clear();
-      // Each RRset as an array of its exact size: arrays grown by push keep up to 16 spare slots,
-      // and most owners hold one record.
-      for (let index = 0; index < records.length; index++) {
-        const type = records[index]!.type;
-        if (target.has(type)) continue;
-        let count = 1;
-        for (let next = index + 1; next < records.length; next++) if (records[next]!.type === type) count++;
-        const rrset = new Array<ZoneRecord>(count);
-        for (let next = index, filled = 0; filled < count; next++) if (records[next]!.type === type) rrset[filled++] = records[next]!;
-        target.set(type, rrset);
-        this.#countType(type, count);
+      const rrsets = groupByType(records);
+      // An owner with records from config (its base, a static claim) is held: only agents'
+      // records are built again, and the apex's SOA changes with every serial.
+      const counts = !this.#base.has(owner) && !this.#staticOwners.has(owner) ? derivedCounts(rrsets) : NOT_DERIVABLE;
+      if (counts !== NOT_DERIVABLE) {
+        if (!(target instanceof DerivedNode)) zone.nodes.set(owner, (target = new DerivedNode(owner, this.#deriveRRsets, target.below)));
+        target.counts = counts;
+      } else {
+        if (target instanceof DerivedNode) zone.nodes.set(owner, (target = PinnedNode.below(target.below)));
+        target.assign(rrsets);
       }
+      for (const [type, count] of countsOf(rrsets)) this.#countType(type, count);
     }
     if (records.length === 0 && before > 0) this.#pin(zone, owner, -1);
     this.#records += records.length - before;
@@ -555,7 +569,7 @@ export class IncrementalZone {
   /** Counts an owner with records in or out at itself and each ancestor; nodes live while counted. */
   #pin(zone: AuthoritativeZone, owner: string, delta: 1 | -1): void {
     for (let name = owner; ; name = parentName(name)) {
-      let node = zone.nodes.get(name) as PinnedNode | undefined;
+      let node = zone.nodes.get(name) as HeldNode | undefined;
       const count = (node?.below ?? 0) + delta;
       if (count > 0) {
         if (node === undefined) zone.nodes.set(name, (node = new PinnedNode()));
@@ -583,7 +597,7 @@ export class IncrementalZone {
       const soa = { ...zone.soa, serial };
       zone.soa = soa;
       zone.negativeSoa = { ...zone.negativeSoa, serial };
-      zone.nodes.get(zone.apex)!.set(RRType.SOA, [soa]);
+      (zone.nodes.get(zone.apex) as ZoneNode).set(RRType.SOA, [soa]);
       const base = this.#base.get(zone.apex)!;
       base.records = base.records.map((record) => (record.type === RRType.SOA ? soa : record));
     }
@@ -673,11 +687,124 @@ export class IncrementalZone {
 class PinnedNode extends ZoneNode {
   below = 0;
 
-  static of(node: ZoneNode): PinnedNode {
+  static of(node: OwnerNode): PinnedNode {
     const pinned = new PinnedNode();
-    for (const [type, rrset] of node) pinned.set(type, rrset);
+    pinned.assign(node.rrsets());
     return pinned;
   }
+
+  static below(count: number): PinnedNode {
+    const pinned = new PinnedNode();
+    pinned.below = count;
+    return pinned;
+  }
+}
+
+/**
+ * An owner name only agents have records at (an agent's name, its id, `_mcp._tcp.<name>`, its PTR,
+ * a capability with up to 63 providers: about 4 of the ~5 names per agent). It holds how many
+ * records of each type the owner has, not the records: they are built again from the agents when
+ * an answer is encoded (#deriveRRsets), and the encoded answer is what the answer memo keeps.
+ * Memory (issue 9 item 4): a held node costs its object, its [type, rrset] array, one array per
+ * RRset and one object per record (TXT: its strings too), ~200–500 B per owner without pointer
+ * compression; this is one object. Lookups that decide NODATA or NXDOMAIN (has, size) read the
+ * counts and build nothing; building is a few µs, once per answer memoised.
+ *
+ * Why the records built later are the ones the zone held: #rebuildOwner makes this node from the
+ * InstanceStates of the owner's contributors, and any change to what they contribute here (an
+ * instance, the labels it won, an agent leaving or joining the owner, the list order) rebuilds the
+ * owner again in the same synchronous apply(); the states are not touched between applies. The differential test
+ * (test/unit/zone/incremental.test.ts) compares every node and every answer with compileZone's.
+ */
+class DerivedNode extends OwnerNode {
+  below: number;
+  /** Records per type, 6 bits per type in DERIVED_TYPES order (see derivedCounts). */
+  counts = 0;
+  readonly #owner: string;
+  readonly #derive: (owner: string) => RRsetList;
+
+  constructor(owner: string, derive: (owner: string) => RRsetList, below: number) {
+    super();
+    this.#owner = owner;
+    this.#derive = derive;
+    this.below = below;
+  }
+
+  rrsets(): RRsetList {
+    return this.#derive(this.#owner);
+  }
+
+  override get size(): number {
+    let size = 0;
+    for (let rest = this.counts; rest !== 0; rest >>>= COUNT_BITS) if ((rest & COUNT_MAX) !== 0) size++;
+    return size;
+  }
+
+  override has(type: number): boolean {
+    const slot = DERIVED_TYPES.indexOf(type);
+    return slot >= 0 && ((this.counts >>> (slot * COUNT_BITS)) & COUNT_MAX) !== 0;
+  }
+
+  override get(type: number): ZoneRecord[] | undefined {
+    return this.has(type) ? super.get(type) : undefined;
+  }
+
+  *typeCounts(): Generator<[number, number]> {
+    for (let slot = 0; slot < DERIVED_TYPES.length; slot++) {
+      const count = (this.counts >>> (slot * COUNT_BITS)) & COUNT_MAX;
+      if (count > 0) yield [DERIVED_TYPES[slot]!, count];
+    }
+  }
+}
+
+/** Nodes the incremental zone puts in its zones. */
+type HeldNode = PinnedNode | DerivedNode;
+
+/**
+ * The types agents' records have. 5 × 6 bits of counts stay a small integer (V8's Smi, 31 bits):
+ * with 8 bits the PTR slot went past it, and the field of every node became a boxed double (+16 B).
+ */
+const DERIVED_TYPES: readonly number[] = [RRType.A, RRType.AAAA, RRType.TXT, RRType.SRV, RRType.PTR];
+const COUNT_BITS = 6;
+const COUNT_MAX = (1 << COUNT_BITS) - 1;
+const NOT_DERIVABLE = -1;
+
+/** A derived node's counts for these RRsets, or NOT_DERIVABLE (none, another type, or over 63 of one). */
+function derivedCounts(rrsets: RRsetList): number {
+  if (rrsets.length === 0) return NOT_DERIVABLE;
+  let counts = 0;
+  for (let index = 0; index < rrsets.length; index += 2) {
+    const slot = DERIVED_TYPES.indexOf(rrsets[index] as number);
+    const count = (rrsets[index + 1] as ZoneRecord[]).length;
+    if (slot < 0 || count > COUNT_MAX) return NOT_DERIVABLE;
+    counts |= count << (slot * COUNT_BITS);
+  }
+  return counts;
+}
+
+/** [type, record count] of each RRset. */
+function* countsOf(rrsets: RRsetList): Generator<[number, number]> {
+  for (let index = 0; index < rrsets.length; index += 2) yield [rrsets[index] as number, (rrsets[index + 1] as ZoneRecord[]).length];
+}
+
+/**
+ * Records grouped into [type, rrset, …] in the order their types first appear, each array of its
+ * exact size (arrays grown by push keep up to 16 spare slots; most owners hold one record).
+ */
+function groupByType(records: readonly ZoneRecord[]): RRsetList {
+  const rrsets: (number | ZoneRecord[])[] = [];
+  for (let index = 0; index < records.length; index++) {
+    const type = records[index]!.type;
+    let seen = false;
+    for (let at = 0; at < rrsets.length; at += 2) if (rrsets[at] === type) seen = true;
+    if (seen) continue;
+    let count = 1;
+    for (let next = index + 1; next < records.length; next++) if (records[next]!.type === type) count++;
+    const rrset = new Array<ZoneRecord>(count);
+    for (let next = index, filled = 0; filled < count; next++) if (records[next]!.type === type) rrset[filled++] = records[next]!;
+    rrsets.push(type, rrset);
+  }
+  return rrsets.length > 2 ? rrsets.slice() : rrsets;
 }
 
 /**

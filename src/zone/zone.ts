@@ -4,31 +4,67 @@
 import type { ZoneRecord } from '../wire/record-codec.ts';
 import type { RecordSections } from '../wire/response.ts';
 
-const NO_RRSETS: readonly (number | ZoneRecord[])[] = Object.freeze([]);
+const NO_RRSETS: RRsetList = Object.freeze([]);
+
+/** The [type, rrset, type, rrset, …] list of one owner name, in insertion order. */
+export type RRsetList = readonly (number | ZoneRecord[])[];
 
 /**
- * RRsets at one owner name by type; a node without any is an empty non-terminal (RFC 8020).
- * The read side of a Map<number, ZoneRecord[]> (get, has, size, keys, values, iteration), held as
- * one small array [type, rrset, type, rrset, …] in insertion order: the zone holds one node per
- * owner name (50,000 at 10,000 agents) and most hold one or two RRsets. Measured in the heap
- * after gc at 10,000 agents: a Map per node cost ~300 B of hash table each (14.8 MiB); this
- * costs the object and a 2- or 4-slot array. The scan over ≤ 4 types is what a lookup costs.
+ * The read side of one owner name's RRsets, as a Map<number, ZoneRecord[]> reads (get, has,
+ * size, keys, values, iteration); a node without any is an empty non-terminal (RFC 8020). Two
+ * kinds: ZoneNode holds its records; the incremental zone's derived nodes (incremental.ts) hold
+ * only which types they have, and build their records from the agent when asked.
  */
-export class ZoneNode {
-  #entries: readonly (number | ZoneRecord[])[] = NO_RRSETS;
+export abstract class OwnerNode {
+  /** The RRsets, built or held. */
+  abstract rrsets(): RRsetList;
 
   get size(): number {
-    return this.#entries.length >> 1;
+    return this.rrsets().length >> 1;
   }
 
   get(type: number): ZoneRecord[] | undefined {
-    const entries = this.#entries;
+    const entries = this.rrsets();
     for (let index = 0; index < entries.length; index += 2) if (entries[index] === type) return entries[index + 1] as ZoneRecord[];
     return undefined;
   }
 
   has(type: number): boolean {
     return this.get(type) !== undefined;
+  }
+
+  *keys(): IterableIterator<number> {
+    const entries = this.rrsets();
+    for (let index = 0; index < entries.length; index += 2) yield entries[index] as number;
+  }
+
+  *values(): IterableIterator<ZoneRecord[]> {
+    const entries = this.rrsets();
+    for (let index = 0; index < entries.length; index += 2) yield entries[index + 1] as ZoneRecord[];
+  }
+
+  *entries(): IterableIterator<[number, ZoneRecord[]]> {
+    const entries = this.rrsets();
+    for (let index = 0; index < entries.length; index += 2) yield [entries[index] as number, entries[index + 1] as ZoneRecord[]];
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, ZoneRecord[]]> {
+    return this.entries();
+  }
+}
+
+/**
+ * An owner name whose RRsets are held, as one small array [type, rrset, type, rrset, …] in
+ * insertion order: the zone holds one node per owner name (50,000 at 10,000 agents) and most hold
+ * one or two RRsets. Measured in the heap after gc at 10,000 agents: a Map per node cost ~300 B
+ * of hash table each (14.8 MiB); this costs the object and a 2- or 4-slot array. The scan over
+ * ≤ 4 types is what a lookup costs.
+ */
+export class ZoneNode extends OwnerNode {
+  #entries: RRsetList = NO_RRSETS;
+
+  rrsets(): RRsetList {
+    return this.#entries;
   }
 
   /** Sets the RRset of one type (replacing it in place, or appended: insertion order as a Map). */
@@ -49,20 +85,9 @@ export class ZoneNode {
     this.#entries = NO_RRSETS;
   }
 
-  *keys(): IterableIterator<number> {
-    for (let index = 0; index < this.#entries.length; index += 2) yield this.#entries[index] as number;
-  }
-
-  *values(): IterableIterator<ZoneRecord[]> {
-    for (let index = 0; index < this.#entries.length; index += 2) yield this.#entries[index + 1] as ZoneRecord[];
-  }
-
-  *entries(): IterableIterator<[number, ZoneRecord[]]> {
-    for (let index = 0; index < this.#entries.length; index += 2) yield [this.#entries[index] as number, this.#entries[index + 1] as ZoneRecord[]];
-  }
-
-  [Symbol.iterator](): IterableIterator<[number, ZoneRecord[]]> {
-    return this.entries();
+  /** Replaces every RRset (the array is kept: exact-size, not changed afterwards). */
+  assign(rrsets: RRsetList): void {
+    this.#entries = rrsets.length === 0 ? NO_RRSETS : rrsets;
   }
 }
 
@@ -71,7 +96,7 @@ export interface AuthoritativeZone {
   soa: ZoneRecord & { type: 6 };
   /** The SOA as it goes into negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3). */
   negativeSoa: ZoneRecord & { type: 6 };
-  nodes: Map<string, ZoneNode>;
+  nodes: Map<string, OwnerNode>;
 }
 
 export interface ZoneStats {

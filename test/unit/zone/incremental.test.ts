@@ -72,7 +72,8 @@ function shape(zones: ZoneSet): unknown {
       apex: zone.apex,
       soa: zone.soa,
       negativeSoa: zone.negativeSoa,
-      nodes: [...zone.nodes].map(([owner, node]) => [owner, [...node]] as const).sort(([a], [b]) => (a < b ? -1 : 1)),
+      // size and has() beside the RRsets: a derived node answers them from its counts alone.
+      nodes: [...zone.nodes].map(([owner, node]) => [owner, [...node], node.size, QTYPES.filter((type) => node.has(type))] as const).sort(([a], [b]) => (a < b ? -1 : 1)),
     })).sort((a, b) => (a.apex < b.apex ? -1 : 1)),
     typesPresent: [...zones.typesPresent].sort(),
     stats: zones.stats,
