@@ -17,6 +17,7 @@ import type { QueryHandler } from '../pipeline/query-handler.ts';
 import { formatListenAddress, ListenError, type ListenAddress } from './address.ts';
 import { ConnectionsPerSource } from './connections-per-source.ts';
 import { FrameAssembler } from './frame-assembler.ts';
+import { AnswerFrames } from './tcp-answer-frames.ts';
 import type { ConnectionCut, ListenerMetrics } from './metrics.ts';
 import type { DnsListener } from './udp.ts';
 
@@ -40,6 +41,7 @@ export async function startTcpListener(address: ListenAddress, handler: QueryHan
   const { metrics } = options;
   const connections = new Set<net.Socket>();
   const perSource = new ConnectionsPerSource(options.maxConnectionsPerSource);
+  const answers = new AnswerFrames();
   const refuse = (socket: net.Socket, reason: 'access_denied' | 'per_source_limit') => {
     metrics.connectionRefused(reason);
     // RST: the client learns at once, and no TIME_WAIT is left on our side per refusal.
@@ -61,7 +63,7 @@ export async function startTcpListener(address: ListenAddress, handler: QueryHan
       connections.delete(socket);
       perSource.release(source);
     });
-    serveConnection(socket, source, handler, logger, options, address);
+    serveConnection(socket, source, handler, logger, options, address, answers);
     socket.resume();
   });
   // Past this, Node closes new connections at once: the cap costs nothing per query.
@@ -93,9 +95,9 @@ export async function startTcpListener(address: ListenAddress, handler: QueryHan
   };
 }
 
-function serveConnection(socket: net.Socket, source: string, handler: QueryHandler, logger: Logger, options: TcpListenerOptions, address: ListenAddress): void {
+function serveConnection(socket: net.Socket, source: string, handler: QueryHandler, logger: Logger, options: TcpListenerOptions, address: ListenAddress, answers: AnswerFrames): void {
   const { metrics } = options;
-  const client = { transport: 'tcp' as const, family: address.family, address: source };
+  const client = { transport: 'tcp' as const, family: address.family, address: source, responseBuffer: answers.responseBuffer };
   const frames = new FrameAssembler();
   let inFlight = 0;
   let readEnded = false;
@@ -173,19 +175,19 @@ function serveConnection(socket: net.Socket, source: string, handler: QueryHandl
   };
   const write = (response: Buffer) => writeFramed(frameMessages([response], response.length));
 
-  // The synchronous answers to the queries of one chunk, framed and written together (below).
-  const answered: Buffer[] = [];
-  let answeredBytes = 0;
-
   const processFrames = () => {
+    // Nothing is held here unless a handler threw out of a previous read's loop: those answers
+    // belong to another connection, never to this one.
+    answers.discard();
     while (!draining && inFlight < options.maxInFlightPerConnection) {
       const message = frames.next();
       if (message === null) break;
       const result = handler(message, client);
       if (result === null) continue;
       if (!(result instanceof Promise)) {
-        answered.push(result);
-        answeredBytes += result.length;
+        // Copied out of the reused buffer it was assembled in before the handler runs again.
+        const full = answers.add(result);
+        if (full !== null) writeFramed(full);
         continue;
       }
       inFlight++;
@@ -204,12 +206,8 @@ function serveConnection(socket: net.Socket, source: string, handler: QueryHandl
     // The synchronous answers to every query read so far leave in one buffer and one write: a
     // pipelining client sends dozens per chunk (RFC 7766 §6.2.1.1), and a stream write per answer
     // (even corked into one writev) cost more than the answer (issue 9: TCP 1.33× the bare loop).
-    if (answered.length > 0) {
-      const framed = frameMessages(answered, answeredBytes);
-      answered.length = 0;
-      answeredBytes = 0;
-      writeFramed(framed);
-    }
+    const framed = answers.take();
+    if (framed !== null) writeFramed(framed);
     // Too many queries in flight: stop reading until answers go out (backpressure, not a queue).
     if (inFlight >= options.maxInFlightPerConnection) socket.pause();
     updateTimers();

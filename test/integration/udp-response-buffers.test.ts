@@ -1,4 +1,6 @@
-// Reused UDP response buffers (src/listeners/udp-response-buffers.ts) under queued sends. The real
+// Reused response buffers (src/listeners/udp-response-buffers.ts) under queued UDP sends, and
+// over TCP, where the listener frames answers assembled in them (src/listeners/tcp-answer-frames.ts).
+// UDP: The real
 // server runs with Node's --test-udp-no-try-send: every send goes through libuv's send queue, so
 // within a batch of datagrams read in one go, each answer after the first waits in the queue
 // while the next ones are assembled. Bursts of queries whose answers all have the same length
@@ -6,6 +8,7 @@
 // address: a buffer reused while queued would send one answer's bytes for another.
 
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { buildQuery, decode } from '../support/dns-messages.ts';
@@ -126,5 +129,68 @@ describe('UDP listener: reused response buffers while sends are queued', () => {
       });
     }
     expect(answered).toBeGreaterThan(NAMES * 0.9);
+  }, 30_000);
+});
+
+/**
+ * Opens `connections` TCP connections, writes on each (in one write, pipelined) the queries for
+ * names[k] with ID = their index, then reads every connection until each has all its answers.
+ */
+async function pipelinedOverTcp(port: number, perConnection: number[][], timeoutMs = 5000): Promise<Buffer[][]> {
+  const sockets = await Promise.all(perConnection.map(() => new Promise<net.Socket>((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+  })));
+  const received: Buffer[][] = sockets.map(() => []);
+  await Promise.all(sockets.map((socket, k) => new Promise<void>((resolve) => {
+    let pending = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve();
+    }, timeoutMs);
+    socket.on('data', (chunk) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+        received[k]!.push(pending.subarray(2, 2 + pending.readUInt16BE(0)));
+        pending = pending.subarray(2 + pending.readUInt16BE(0));
+      }
+      if (received[k]!.length === perConnection[k]!.length) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve();
+      }
+    });
+    const queries = perConnection[k]!.map((index) => {
+      const query = buildQuery({ id: index, name: name(index), type: 'A' });
+      const framed = Buffer.alloc(2 + query.length);
+      framed.writeUInt16BE(query.length, 0);
+      query.copy(framed, 2);
+      return framed;
+    });
+    socket.write(Buffer.concat(queries));
+  })));
+  return received;
+}
+
+describe('TCP listener: answers assembled in reused buffers', () => {
+  it('answers 400 pipelined queries with same-length answers on 4 connections at once, each with its own bytes on its own connection', async () => {
+    // Connection k asks every 4th name from k: interleaved reads of four connections share the
+    // listener's framing buffer and the per-length answer buffers.
+    const perConnection = Array.from({ length: 4 }, (_, k) => Array.from({ length: NAMES / 4 }, (_, j) => k + 4 * j));
+    const received = await pipelinedOverTcp(server.dnsPort, perConnection);
+    received.forEach((answers, k) => {
+      expect(answers.length, `connection ${k}`).toBe(NAMES / 4);
+      const ids = answers.map((message) => message.readUInt16BE(0));
+      // Each answer once, on the connection that asked (another connection's answer, or one
+      // answer's bytes framed twice, shows here).
+      expect(new Set(ids).size, `connection ${k}`).toBe(ids.length);
+      expect([...ids].sort((a, b) => a - b)).toEqual(perConnection[k]);
+      for (const message of answers) {
+        const id = message.readUInt16BE(0);
+        const decoded = decode(message);
+        expect(decoded.questions[0]?.name, `answer with ID ${id}`).toBe(name(id));
+        expect(decoded.answers.map((record) => record.address)).toEqual([address(id)]);
+      }
+    });
   }, 30_000);
 });
