@@ -259,6 +259,44 @@ describe('projection agent by agent as the body is read (the sync: AgentsBodyRea
     expect(findById([], 'a')).toBeUndefined();
   });
 
+  it('with the served list, an unchanged agent (up to capability and tag order) is the served object and any change a new projection, as projecting afresh gives', () => {
+    const cap = (name: string, version: string, tags: string[]) => ({ available: true, description: '', function_name: `fn_${name}`, name, tags, version });
+    const base = { capabilities: [cap('forecast', '1.0.0', ['weather', 'prod']), cap('geocode', '2.0.0', ['maps']), cap('forecast', '1.0.0', ['x'])] };
+    // Each variant of agent k, as the next poll lists it; `same` when its projection is unchanged.
+    const variants: { same: boolean; fields: Record<string, unknown> }[] = [
+      { same: true, fields: {} },
+      { same: true, fields: { capabilities: [base.capabilities[2], base.capabilities[0], base.capabilities[1]] } },
+      { same: true, fields: { capabilities: [cap('forecast', '1.0.0', ['prod', 'weather']), base.capabilities[1], base.capabilities[2]] } },
+      { same: true, fields: { last_seen: '2026-12-02T00:00:00Z', description: 'changed', created_at: 'x' } },
+      { same: false, fields: { capabilities: [cap('forecast', '1.0.0', ['weather', 'weather']), base.capabilities[1], base.capabilities[2]] } },
+      { same: false, fields: { capabilities: [cap('forecast', '1.0.1', ['weather', 'prod']), base.capabilities[1], base.capabilities[2]] } },
+      { same: false, fields: { capabilities: [base.capabilities[0], base.capabilities[1], base.capabilities[0]] } },
+      { same: false, fields: { capabilities: [base.capabilities[0], base.capabilities[1]] } },
+      { same: false, fields: { capabilities: null } },
+      { same: false, fields: { endpoint: 'http://10.0.0.99:8081' } },
+      { same: false, fields: { endpoint: 'http://10.0.0.7:8082' } },
+      { same: false, fields: { endpoint: 'https://10.0.0.7:8081' } },
+      { same: false, fields: { name: 'other' } },
+      { same: false, fields: { version: '9.9.9' } },
+      { same: false, fields: { runtime: 'typescript' } },
+      { same: false, fields: { agent_type: 'api' } },
+    ];
+    const agent = (k: number, fields: Record<string, unknown> = {}) => agentInfo({ id: `agent-${String(k).padStart(3, '0')}`, endpoint: 'http://10.0.0.7:8081', ...base, ...fields });
+    const first = Buffer.from(JSON.stringify(agentsBody(variants.map((_, k) => agent(k)))));
+    const next = Buffer.from(JSON.stringify(agentsBody(variants.map(({ fields }, k) => agent(k, fields)))));
+    const feed = (input: Buffer, served: readonly AgentProjection[]) => {
+      const projector = new AgentsProjector(undefined, served);
+      const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (raw) => projector.add(raw));
+      reader.write(input);
+      reader.end();
+      return projector.finish().agents;
+    };
+    const served = feed(first, []);
+    const agents = feed(next, served);
+    expect(agents).toEqual(projectAgentsBody(readAgentsBody(next)).agents);
+    variants.forEach(({ same }, k) => expect(agents[k] === served[k], `variant ${k}`).toBe(same));
+  });
+
   it('diffAgentsSliced: a freshly parsed agent equal to the served one is replaced by the served object (one copy for sync and zone), members changed or not', async () => {
     const a = projectAgentsBody(body()).agents;
     // A new poll: every agent a new object, one changed, one gone, one new.
