@@ -368,7 +368,7 @@ export class JsonTokenizer {
     } else if (this.#stringAscii && !this.#stringTruncated) {
       // latin1Slice: Buffer's own method behind toString('latin1'), without its argument checks
       // (measured: a quarter of the reader's time at 10,000 agents went into toString).
-      text = (this.#string as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(0, this.#stringLength);
+      text = this.#stringIsKey ? recentKey(this.#string, this.#stringLength) : (this.#string as Latin1Buffer).latin1Slice(0, this.#stringLength);
     } else if (this.#stringTruncated) {
       const bytes = this.#string.subarray(0, this.#stringLength);
       // Cut at a UTF-8 boundary: the prefix is for messages and is never published.
@@ -428,6 +428,34 @@ export const IGNORE_JSON_EVENTS: JsonEvents = {
  * whose size is already capped. The pre-scan costs one pass and no allocation per byte; JSON.parse
  * then never sees a body that nests deeper than `maxDepth`.
  */
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+
+/**
+ * Object keys seen lately, by a hash of their bytes (direct-mapped, like the question names in
+ * wire/name.ts). A GET /agents body repeats the same few dozen keys, ~25 per agent: at 10,000
+ * agents that was 250,000 new strings per poll, each decoded and then swept by the young
+ * generation (the body's reading is most of the main thread's work between polls, and the GC 14%:
+ * test/bench/poll-profile.ts). Only ASCII keys, so a byte equals its character code.
+ */
+const RECENT_KEY_SLOTS = 256;
+const RECENT_KEY_MAX_LENGTH = 64;
+const recentKeys: string[] = new Array<string>(RECENT_KEY_SLOTS).fill('');
+
+function recentKey(bytes: Buffer, length: number): string {
+  let hash = length;
+  for (let index = 0; index < length; index++) hash = (Math.imul(hash, 31) + bytes[index]!) | 0;
+  const slot = hash & (RECENT_KEY_SLOTS - 1);
+  const known = recentKeys[slot]!;
+  if (known.length === length) {
+    let index = 0;
+    while (index < length && known.charCodeAt(index) === bytes[index]) index++;
+    if (index === length) return known;
+  }
+  const text = (bytes as Latin1Buffer).latin1Slice(0, length);
+  if (length <= RECENT_KEY_MAX_LENGTH) recentKeys[slot] = text;
+  return text;
+}
+
 export function parseJsonBounded(bytes: Uint8Array, limits: JsonLimits): unknown {
   const tokenizer = new JsonTokenizer(IGNORE_JSON_EVENTS, limits);
   tokenizer.write(bytes);

@@ -255,6 +255,17 @@ describe('JSON tokenizer against JSON.parse', () => {
     }
   });
 
+  it('decodes object keys exactly through the recent-key table: 5,000 distinct keys sharing its 256 slots, each asked twice', () => {
+    const next = random(11);
+    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. ';
+    const keys = new Set<string>(['', 'a', 'id', 'name', 'x'.repeat(64), 'y'.repeat(65), 'é', 'naïve', '\u2028']);
+    while (keys.size < 5000) keys.add(Array.from({ length: 1 + Math.floor(next() * 30) }, () => alphabet[Math.floor(next() * alphabet.length)]).join(''));
+    // Each key twice, in two objects: a slot taken by another key must not answer for this one.
+    const doc = [Object.fromEntries([...keys].map((key, i) => [key, i])), Object.fromEntries([...keys].reverse().map((key, i) => [key, -i]))];
+    const text = bytes(JSON.stringify(doc));
+    for (const chunkSize of [7, 4096]) expect(rebuild(text, chunkSize)).toEqual(JSON.parse(text.toString('utf8')));
+  });
+
   it('parseJsonBounded refuses depth before JSON.parse sees the input', () => {
     expect(parseJsonBounded(bytes('{"a":[1,{"b":null}]}'), { maxDepth: 3, maxStringBytes: 16 })).toEqual({ a: [1, { b: null }] });
     expect(formatError(() => parseJsonBounded(bytes('[[[[]]]]'), { maxDepth: 3, maxStringBytes: 16 })).code).toBe('TOO_DEEP');
