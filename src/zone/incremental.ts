@@ -500,9 +500,9 @@ export class IncrementalZone {
   }
 
   /**
-   * A derived node's RRsets, built again from its one agent: what #rebuildOwner found when it
-   * made the node, because every change to that agent rebuilds the owner first (see DerivedNode).
-   * One shared function, so a node holds a pointer to it instead of a closure of its own.
+   * A derived node's RRsets, built again from its agents: what #rebuildOwner found when it made
+   * the node, because every change to what they contribute rebuilds the owner first (see
+   * DerivedNode). One shared function, so a node holds a pointer to it, not a closure of its own.
    */
   readonly #deriveRRsets = (owner: string): RRsetList => groupByType(this.#ownerRecords(owner, []).records);
 
@@ -713,8 +713,9 @@ class PinnedNode extends ZoneNode {
  * Why the records built later are the ones the zone held: #rebuildOwner makes this node from the
  * InstanceStates of the owner's contributors, and any change to what they contribute here (an
  * instance, the labels it won, an agent leaving or joining the owner, the list order) rebuilds the
- * owner again in the same synchronous apply(); the states are not touched between applies. The differential test
- * (test/unit/zone/incremental.test.ts) compares every node and every answer with compileZone's.
+ * owner again in the same synchronous apply(); the states are not touched between applies. The
+ * differential test (test/unit/zone/incremental.test.ts) compares every node and every answer with
+ * compileZone's.
  */
 class DerivedNode extends OwnerNode {
   below: number;

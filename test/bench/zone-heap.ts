@@ -12,14 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
 import { IncrementalZone } from '../../src/zone/incremental.ts';
-import { reverseZonesForCidr } from '../../src/zone/reverse.ts';
-import type { ZoneCompileOptions } from '../../src/zone/compile.ts';
-import { benchInstance } from './zone-scale.ts';
-
-const OPTIONS: ZoneCompileOptions = {
-  zone: 'mesh.local', ttl: 5, negativeTtl: 5, serial: 1,
-  reverseZones: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'].flatMap(reverseZonesForCidr),
-};
+import { benchInstance, OPTIONS } from './zone-scale.ts';
 
 type Totals = Map<string, { count: number; bytes: number }>;
 
