@@ -8,6 +8,12 @@
  * promoted and the old generation's growth.
  *
  *   npx node --max-semi-space-size=1 --heap-growing-percent=20 --trace-gc-nvp test/bench/poll-promotion.ts --agents 10000 --polls 10 | grep '^poll'
+ *
+ * With --allocations, the polls after the third are also sampled by V8's allocation sampler
+ * (objects collected by scavenges and full GCs included): MiB allocated per poll in all, and by the
+ * function that allocated them.
+ *
+ *   npx node --max-semi-space-size=1 test/bench/poll-promotion.ts --agents 10000 --polls 6 --allocations
  */
 
 import { readFileSync } from 'node:fs';
@@ -15,12 +21,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { Session } from 'node:inspector/promises';
 import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS } from '../../src/registry/agents-body.ts';
 import { AgentsProjector } from '../../src/registry/projection.ts';
 import type { AgentProjection } from '../../src/registry/types.ts';
 import { REPO_ROOT } from '../support/mesh-dns.ts';
 
-const { values } = parseArgs({ options: { agents: { type: 'string', default: '10000' }, polls: { type: 'string', default: '10' } } });
+const { values } = parseArgs({ options: { agents: { type: 'string', default: '10000' }, polls: { type: 'string', default: '10' }, allocations: { type: 'boolean', default: false } } });
 const count = Number(values.agents);
 const template = (JSON.parse(readFileSync(join(REPO_ROOT, 'test/unit/registry/corpus/real-agents.json'), 'utf8')) as { agents: Record<string, unknown>[] }).agents[0]!;
 const agents = Array.from({ length: count }, (_, index) => ({
@@ -34,9 +41,17 @@ const body = Buffer.from(JSON.stringify({ agents, count, timestamp: new Date().t
 
 const oldSpaceUsed = () => getHeapSpaceStatistics().filter((space) => space.space_name === 'old_space').reduce((sum, space) => sum + space.space_used_size, 0);
 
+const SAMPLED_FROM_POLL = 3;
+const sampler = values.allocations ? new Session() : null;
+sampler?.connect();
+
 let served: readonly AgentProjection[] = [];
 for (let poll = 0; poll < Number(values.polls); poll++) {
+  if (sampler && poll === SAMPLED_FROM_POLL) {
+    await sampler.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  }
   const before = oldSpaceUsed();
+  const startedAt = performance.now();
   console.log(`poll-start ${poll}`);
   const projector = new AgentsProjector(undefined, served);
   const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => projector.add(agent));
@@ -46,5 +61,23 @@ for (let poll = 0; poll < Number(values.polls); poll++) {
   }
   reader.end();
   served = projector.finish().agents;
-  console.log(`poll-end ${poll} old space ${((oldSpaceUsed() - before) / 1048576).toFixed(2)} MiB grown (${(body.length / 1048576).toFixed(1)} MiB body, ${served.length} agents)`);
+  console.log(`poll-end ${poll} old space ${((oldSpaceUsed() - before) / 1048576).toFixed(2)} MiB grown, ${(performance.now() - startedAt).toFixed(0)} ms (${(body.length / 1048576).toFixed(1)} MiB body, ${served.length} agents)`);
+}
+
+if (sampler && Number(values.polls) > SAMPLED_FROM_POLL) {
+  const { profile } = await sampler.post('HeapProfiler.stopSampling');
+  const polls = Number(values.polls) - SAMPLED_FROM_POLL;
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const walk = (node: typeof profile.head): void => {
+    const frame = node.callFrame;
+    const site = `${frame.functionName || '(anonymous)'} ${frame.url.split('/').slice(-2).join('/')}:${frame.lineNumber + 1}`;
+    bySite.set(site, (bySite.get(site) ?? 0) + node.selfSize);
+    total += node.selfSize;
+    for (const child of node.children) walk(child);
+  };
+  walk(profile.head);
+  const mib = (bytes: number) => (bytes / polls / 1048576).toFixed(2).padStart(7);
+  console.log(`allocated per poll (polls ${SAMPLED_FROM_POLL}-${Number(values.polls) - 1}, sampled): ${mib(total)} MiB`);
+  for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 12)) if (bytes > 0) console.log(`  ${mib(bytes)} MiB  ${site}`);
 }
