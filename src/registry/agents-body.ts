@@ -62,34 +62,42 @@ const KEPT_VALUE_OVERHEAD = 32;
 
 type Frame = 'root' | 'agents' | 'agent' | 'capabilities' | 'capability' | 'tags';
 
-const AGENT_STRING_FIELDS: Record<string, { field: 'id' | 'name' | 'status' | 'endpoint' | 'version' | 'runtime' | 'agentType'; required: boolean }> = {
-  id: { field: 'id', required: true },
-  name: { field: 'name', required: true },
-  status: { field: 'status', required: true },
-  endpoint: { field: 'endpoint', required: true },
-  version: { field: 'version', required: false },
-  runtime: { field: 'runtime', required: false },
-  agent_type: { field: 'agentType', required: false },
+type AgentStringField = 'id' | 'name' | 'status' | 'endpoint' | 'version' | 'runtime' | 'agentType';
+
+/** `bit`: the key's bit in the agent's seen-keys mask (#agentSeen). */
+const AGENT_STRING_FIELDS: Record<string, { field: AgentStringField; required: boolean; bit: number }> = {
+  id: { field: 'id', required: true, bit: 1 },
+  name: { field: 'name', required: true, bit: 2 },
+  status: { field: 'status', required: true, bit: 4 },
+  endpoint: { field: 'endpoint', required: true, bit: 8 },
+  version: { field: 'version', required: false, bit: 16 },
+  runtime: { field: 'runtime', required: false, bit: 32 },
+  agent_type: { field: 'agentType', required: false, bit: 64 },
 };
+const REQUIRED_AGENT_FIELDS = Object.entries(AGENT_STRING_FIELDS).filter(([, spec]) => spec.required);
+
+// Bits of the keys read once per object (#once): an agent's `capabilities`, a capability's keys.
+const CAPABILITIES_BIT = 128;
+const CAPABILITY_KEY_BITS: Readonly<Record<string, number>> = { name: 1, version: 2, tags: 4 };
 
 const UNKNOWN_KEY = '\u0000';
 /** Keys whose string values the reader looks at (kept, or checked for type); others are skipped undecoded. */
 const READ_KEYS = new Set(['agents', 'capabilities', 'tags', 'name', 'version', ...Object.keys(AGENT_STRING_FIELDS)]);
 
-interface CapabilityDraft {
-  name: string | null;
-  version: string;
-  tags: string[];
-  seen: Set<string>;
-}
-
+/**
+ * An agent while its object is read: the RawAgent handed on, its required fields still null until
+ * #finishAgent has checked them. One object per agent and per capability, the ones kept: a poll
+ * reads every agent of the registry, so each object more per agent is 10,000 per poll at 10,000
+ * agents (test/bench/poll-promotion.ts counts what a poll allocates).
+ */
 type AgentDraft = Omit<RawAgent, 'id' | 'name' | 'status' | 'endpoint'> & {
   id: string | null;
   name: string | null;
   status: string | null;
   endpoint: string | null;
-  seen: Set<string>;
 };
+
+type CapabilityDraft = Omit<CapabilityProjection, 'name'> & { name: string | null };
 
 export interface AgentsBody {
   /** null when the registry sent `agents: null` (its empty list). */
@@ -110,7 +118,10 @@ export class AgentsBodyReader implements JsonEvents {
   #entries = 0;
   #keptBytes = 0;
   #agent: AgentDraft | null = null;
+  /** Keys of the current agent and capability already read, as bits (a Set per object before). */
+  #agentSeen = 0;
   #capability: CapabilityDraft | null = null;
+  #capabilitySeen = 0;
   readonly #onAgent: ((agent: RawAgent) => void) | null;
 
   /**
@@ -201,7 +212,7 @@ export class AgentsBodyReader implements JsonEvents {
         return this.#push('agent');
       case 'agent':
         if (key === 'capabilities') {
-          this.#once(this.#agent!.seen, key);
+          this.#agentSeen = this.#once(this.#agentSeen, CAPABILITIES_BIT, key);
           if (isObject) throw this.#badCapability('"capabilities" is an object, not a list');
           return this.#push('capabilities');
         }
@@ -209,11 +220,12 @@ export class AgentsBodyReader implements JsonEvents {
         return this.#skip();
       case 'capabilities':
         if (!isObject) throw this.#badCapability('a capability is a list, not an object');
-        this.#capability = { name: null, version: '', tags: [], seen: new Set() };
+        this.#capability = { name: null, version: '', tags: [] };
+        this.#capabilitySeen = 0;
         return this.#push('capability');
       case 'capability':
         if (key === 'tags') {
-          this.#once(this.#capability!.seen, key);
+          this.#capabilitySeen = this.#once(this.#capabilitySeen, CAPABILITY_KEY_BITS[key]!, key);
           if (isObject) throw this.#badCapability('capability tags are an object, not a list of strings');
           return this.#push('tags');
         }
@@ -287,13 +299,13 @@ export class AgentsBodyReader implements JsonEvents {
   #agentField(key: string, value: string | number | boolean | null, truncated: boolean): void {
     const agent = this.#agent!;
     if (key === 'capabilities') {
-      this.#once(agent.seen, key);
+      this.#agentSeen = this.#once(this.#agentSeen, CAPABILITIES_BIT, key);
       if (value !== null) throw this.#badCapability(`"capabilities" is ${describe(value)}, not a list`);
       return;
     }
     const spec = AGENT_STRING_FIELDS[key];
     if (spec === undefined) return;
-    this.#once(agent.seen, key);
+    this.#agentSeen = this.#once(this.#agentSeen, spec.bit, key);
     if (value === null && !spec.required) return;
     if (typeof value !== 'string') throw this.#badAgent(agent.index, `field "${key}" is ${describe(value)}, not a string`);
     if (truncated) agent.oversized = true;
@@ -303,12 +315,12 @@ export class AgentsBodyReader implements JsonEvents {
   #capabilityField(key: string, value: string | number | boolean | null, truncated: boolean): void {
     const capability = this.#capability!;
     if (key === 'tags') {
-      this.#once(capability.seen, key);
+      this.#capabilitySeen = this.#once(this.#capabilitySeen, CAPABILITY_KEY_BITS[key]!, key);
       if (value !== null) throw this.#badCapability('capability tags are not a list of strings');
       return;
     }
     if (key !== 'name' && key !== 'version') return;
-    this.#once(capability.seen, key);
+    this.#capabilitySeen = this.#once(this.#capabilitySeen, CAPABILITY_KEY_BITS[key]!, key);
     if (key === 'version' && value === null) return;
     if (typeof value !== 'string') throw this.#badCapability(`a capability ${key} is ${describe(value)}, not a string`);
     if (truncated) this.#agent!.oversized = true;
@@ -337,8 +349,8 @@ export class AgentsBodyReader implements JsonEvents {
       agentType: '',
       capabilities: [],
       oversized: false,
-      seen: new Set(),
     };
+    this.#agentSeen = 0;
   }
 
   #finishCapability(): void {
@@ -350,25 +362,25 @@ export class AgentsBodyReader implements JsonEvents {
       agent.oversized = true;
       return;
     }
-    if (!agent.oversized) agent.capabilities.push({ name: capability.name, version: capability.version, tags: capability.tags });
+    if (!agent.oversized) agent.capabilities.push(capability as CapabilityProjection);
   }
 
   #finishAgent(): void {
     const draft = this.#agent!;
     this.#agent = null;
-    for (const [key, spec] of Object.entries(AGENT_STRING_FIELDS)) {
-      if (spec.required && draft[spec.field] === null) throw this.#badAgent(draft.index, `field "${key}" is missing, not a string`);
+    for (const [key, spec] of REQUIRED_AGENT_FIELDS) {
+      if (draft[spec.field] === null) throw this.#badAgent(draft.index, `field "${key}" is missing, not a string`);
     }
-    const { seen: _seen, ...rest } = draft;
-    const agent = { ...rest, capabilities: draft.oversized ? [] : draft.capabilities } as RawAgent;
+    if (draft.oversized) draft.capabilities = [];
+    const agent = draft as RawAgent;
     if (this.#onAgent !== null) this.#onAgent(agent);
     else this.#agents!.push(agent);
   }
 
   /** A kept key may appear once: two values for one field is not a registry answer, and which one a parser takes is a choice an attacker could exploit. */
-  #once(seen: Set<string>, key: string): void {
-    if (seen.has(key)) throw new RegistryFormatError('DUPLICATE_KEY', `GET /agents entry #${this.#agent?.index ?? '?'} has the key "${key}" twice`);
-    seen.add(key);
+  #once(seen: number, bit: number, key: string): number {
+    if ((seen & bit) !== 0) throw new RegistryFormatError('DUPLICATE_KEY', `GET /agents entry #${this.#agent?.index ?? '?'} has the key "${key}" twice`);
+    return seen | bit;
   }
 
   #keep(value: string): string {

@@ -44,6 +44,31 @@ export function parseEndpoint(endpoint: string): ParsedEndpoint {
   return { ok: true, scheme, host: host.host, hostKind: host.kind, port };
 }
 
+/**
+ * Whether `endpoint` is exactly `<scheme>://<host>:<port>` of a served agent with a literal
+ * address (a projection of parseEndpoint's result), compared in place: no string is built, so an
+ * unchanged agent costs no parse per poll (projection.ts). parseEndpoint of that spelling gives back the
+ * served scheme, host, kind and port: the host is already ipaddr.js's canonical form (dotted quad,
+ * RFC 5952 IPv6), which it parses to itself, and it passed the routability checks when it was
+ * served. Any other spelling (brackets, leading zeros, upper case) is parsed as before.
+ */
+export function isServedEndpoint(endpoint: string, served: { scheme: EndpointScheme; host: string; port: number }): boolean {
+  const { scheme, host, port } = served;
+  const hostAt = scheme.length + 3;
+  const colonAt = hostAt + host.length;
+  if (endpoint.length <= colonAt + 1 || endpoint.length > colonAt + 6) return false;
+  if (!endpoint.startsWith(scheme) || !endpoint.startsWith('://', scheme.length) || !endpoint.startsWith(host, hostAt) || endpoint.charCodeAt(colonAt) !== 0x3a) return false;
+  // The port's digits: no sign, no leading zero (the registry writes an integer), the same value.
+  if (endpoint.charCodeAt(colonAt + 1) === 0x30) return false;
+  let value = 0;
+  for (let at = colonAt + 1; at < endpoint.length; at++) {
+    const digit = endpoint.charCodeAt(at) - 0x30;
+    if (digit < 0 || digit > 9) return false;
+    value = value * 10 + digit;
+  }
+  return value === port;
+}
+
 interface ClassifiedHost {
   kind: HostKind;
   host: string;

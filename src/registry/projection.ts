@@ -6,7 +6,7 @@
 // zone serving and shows up in poll_failures_total{reason="format"}. Optional fields follow one
 // rule: missing or null → default, present with the wrong type → format error.
 import { DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody, type AgentsBody, type AgentsBodyLimits, type RawAgent } from './agents-body.ts';
-import { parseEndpoint, type ParsedEndpoint } from './endpoint.ts';
+import { isServedEndpoint, parseEndpoint } from './endpoint.ts';
 import { RegistryFormatError } from './errors.ts';
 import { StringInterner } from '../zone/string-interner.ts';
 import type { AgentProjection, CapabilityProjection, SkippedAgent } from './types.ts';
@@ -48,30 +48,49 @@ function sharedCapability(capability: CapabilityProjection): CapabilityProjectio
   return sharedCapabilities.intern(key, { name: sharedValues.intern(capability.name), version: sharedValues.intern(capability.version), tags });
 }
 
+/** #servedMarks: a served agent listed in this body; listed and kept as the served object itself. */
+const LISTED = 1;
+const KEPT = 2;
+
 /**
  * One body's agents, added one at a time (see projectAgentsBody for the rules). With `served`
  * (the projection served now, sorted by id), an agent equal to its served self is listed as that
  * object: the fresh copy dies young, and the served list, the zone and the next diff share one
  * object. Found by binary search: a Map of 20,000 ids built per poll took 3-12 ms at once.
+ *
+ * A poll in which nothing changed returns the served list itself: served agents are marked in a
+ * byte per agent (which also finds an id listed twice) instead of being collected, so such a poll
+ * builds no list and no Set of ids. Both lived through the whole poll, so every scavenge of it
+ * copied them and they ended in the old generation: 0.6 MiB per poll at 10,000 agents.
  */
 export class AgentsProjector {
+  /** Agents to list besides the served ones kept as themselves. */
   readonly #agents: AgentProjection[] = [];
   readonly #skipped: SkippedAgent[] = [];
-  readonly #seen = new Set<string>();
+  /** Ids listed that are not served ones (those are marked in #servedMarks). */
+  readonly #otherIds = new Set<string>();
   readonly #namespace: string | undefined;
   readonly #served: readonly AgentProjection[];
+  /** Per served agent: 0, LISTED or KEPT. */
+  readonly #servedMarks: Uint8Array;
+  #servedKept = 0;
 
   constructor(namespace: string | undefined, served: readonly AgentProjection[] = []) {
     this.#namespace = namespace;
     this.#served = served;
+    this.#servedMarks = new Uint8Array(served.length);
   }
 
   add(agent: RawAgent): void {
     const namespace = this.#namespace;
     // The registry keys agents by id; two rows with one id means the body is not from it. (Ids
     // that differ only in case are distinct here; the zone decides which one a DNS name serves.)
-    if (this.#seen.has(agent.id)) throw new RegistryFormatError('DUPLICATE_AGENT_ID', `agent id "${agent.id}" appears twice`);
-    this.#seen.add(agent.id);
+    const servedIndex = indexById(this.#served, agent.id);
+    if (servedIndex >= 0 ? this.#servedMarks[servedIndex] !== 0 : this.#otherIds.has(agent.id)) {
+      throw new RegistryFormatError('DUPLICATE_AGENT_ID', `agent id "${agent.id}" appears twice`);
+    }
+    if (servedIndex >= 0) this.#servedMarks[servedIndex] = LISTED;
+    else this.#otherIds.add(agent.id);
     // Unhealthy rows linger until the retention sweep (1 h by default, reference §4.1); they are
     // normal, not worth a warning, so they are neither projected nor reported as skipped.
     if (agent.status !== 'healthy') return;
@@ -79,19 +98,27 @@ export class AgentsProjector {
       this.#skipped.push({ id: agent.id, reason: 'oversized', endpoint: agent.endpoint });
       return;
     }
+    const served = servedIndex >= 0 ? this.#served[servedIndex]! : undefined;
+    // The usual agent is the one served, unchanged: its endpoint is the served one spelled as the
+    // registry spells it, so it is not parsed again (the regular expressions and ipaddr.js's
+    // parser were 40% of the bytes a poll allocated: test/bench/poll-promotion.ts), and its other
+    // fields are compared with the raw values, so no projection is built for it either.
+    if (served !== undefined && served.hostKind !== 'hostname' && isServedEndpoint(agent.endpoint, served) && sameAsRaw(served, agent, served, namespace)) {
+      this.#keepServed(servedIndex);
+      return;
+    }
     const endpoint = parseEndpoint(agent.endpoint);
     if (!endpoint.ok) {
       this.#skipped.push({ id: agent.id, reason: endpoint.reason, endpoint: agent.endpoint });
       return;
     }
-    // The usual agent is the one served, unchanged: compared field by field against the raw
-    // values, so no projection is built for it. Building one per agent per poll cost more than
+    // An agent served under another spelling of its endpoint: compared field by field against the
+    // raw values, so no projection is built for it. Building one per agent per poll cost more than
     // the garbage: V8 had seen every projection of the first poll survive and from then on
     // allocated them straight in the old generation (allocation-site pretenuring), ~3.7 MiB of
     // old-generation garbage per poll at 10,000 agents (test/bench/poll-promotion.ts).
-    const served = findById(this.#served, agent.id);
     if (served !== undefined && endpoint.hostKind !== 'hostname' && sameAsRaw(served, agent, endpoint, namespace)) {
-      this.#agents.push(served);
+      this.#keepServed(servedIndex);
       return;
     }
     const projected: AgentProjection = {
@@ -109,13 +136,29 @@ export class AgentsProjector {
       addresses: endpoint.hostKind === 'hostname' ? [] : [endpoint.host],
       ...(namespace === undefined ? {} : { namespace }),
     };
-    this.#agents.push(served !== undefined && sameAgent(served, projected) ? served : projected);
+    if (served !== undefined && sameAgent(served, projected)) this.#keepServed(servedIndex);
+    else this.#agents.push(projected);
   }
 
+  #keepServed(index: number): void {
+    this.#servedMarks[index] = KEPT;
+    this.#servedKept++;
+  }
+
+  /**
+   * The agents sorted by id, and the skipped ones. When every served agent was kept as itself and
+   * nothing else was listed, `agents` is the served list itself (the same array): the caller must
+   * not modify it (diffAgentsSliced, the one that writes to its list, returns first on it).
+   */
   finish(): ProjectionResult {
-    this.#agents.sort(byId);
     this.#skipped.sort(byId);
-    return { agents: this.#agents, skipped: this.#skipped };
+    const served = this.#served;
+    if (this.#agents.length === 0 && this.#servedKept === served.length) return { agents: served as AgentProjection[], skipped: this.#skipped };
+    const agents: AgentProjection[] = [];
+    for (let index = 0; index < served.length; index++) if (this.#servedMarks[index] === KEPT) agents.push(served[index]!);
+    for (const agent of this.#agents) agents.push(agent);
+    agents.sort(byId);
+    return { agents, skipped: this.#skipped };
   }
 }
 
@@ -162,7 +205,7 @@ const RAW_COMPARE_MAX = 16;
  * their tags equal as multisets (the projection sorts both). False is always safe: the caller
  * then builds the projection and compares that.
  */
-function sameAsRaw(served: AgentProjection, raw: RawAgent, endpoint: Extract<ParsedEndpoint, { ok: true }>, namespace: string | undefined): boolean {
+function sameAsRaw(served: AgentProjection, raw: RawAgent, endpoint: Pick<AgentProjection, 'scheme' | 'host' | 'hostKind' | 'port'>, namespace: string | undefined): boolean {
   return (
     served.name === raw.name &&
     served.status === raw.status &&
@@ -217,16 +260,22 @@ function compareStrings(a: string, b: string): number {
 
 /** The agent with `id` in a list sorted by byId, or undefined. */
 export function findById(sorted: readonly AgentProjection[], id: string): AgentProjection | undefined {
+  const index = indexById(sorted, id);
+  return index < 0 ? undefined : sorted[index];
+}
+
+/** The index of the agent with `id` in a list sorted by byId, or -1. */
+function indexById(sorted: readonly AgentProjection[], id: string): number {
   let low = 0;
   let high = sorted.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
     const candidate = sorted[middle]!.id;
-    if (candidate === id) return sorted[middle];
+    if (candidate === id) return middle;
     if (candidate < id) low = middle + 1;
     else high = middle;
   }
-  return undefined;
+  return -1;
 }
 
 /** Sort order of agents and skips everywhere in the sync. */

@@ -179,12 +179,16 @@ function storedAgentProblem(value: unknown, ids: ReadonlySet<string>): SnapshotS
   return null;
 }
 
-/** The host must be what parseEndpoint would have produced for its kind. */
+/**
+ * The host must be what parseEndpoint would have produced for its kind, spelled as it spells it:
+ * an agent whose registry endpoint is that spelling is kept as the stored object without being
+ * parsed again (isServedEndpoint), so a stored `FD00:0::12` would otherwise outlive the restart.
+ */
 function validHost(agent: AgentProjection): boolean {
   switch (agent.hostKind) {
     case 'ipv4':
     case 'ipv6':
-      return publishableAddress(agent.host) && (agent.hostKind === 'ipv4') === ipaddr.IPv4.isValidFourPartDecimal(agent.host);
+      return publishableAddress(agent.host) && (agent.hostKind === 'ipv4') === ipaddr.IPv4.isValidFourPartDecimal(agent.host) && ipaddr.parse(agent.host).toString() === agent.host;
     case 'hostname':
       return normaliseHostname(agent.host) === agent.host;
   }

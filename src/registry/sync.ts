@@ -468,6 +468,8 @@ export interface AgentsDiff {
  * the first projection's objects and the sync the newest one's, ~1 KiB per agent twice).
  */
 export async function diffAgentsSliced(a: readonly AgentProjection[], b: AgentProjection[], sliceSize = 2000): Promise<AgentsDiff> {
+  // The projector hands back the served list itself when nothing changed (AgentsProjector.finish).
+  if (a === b) return { same: true, changed: [] };
   let sameMembers = a.length === b.length;
   const changed: AgentProjection[] = [];
   let next = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseHostname, parseEndpoint } from '../../../src/registry/endpoint.ts';
+import { isServedEndpoint, normaliseHostname, parseEndpoint } from '../../../src/registry/endpoint.ts';
 
 describe('parseEndpoint: usable endpoints', () => {
   it.each([
@@ -106,5 +106,47 @@ describe('normaliseHostname', () => {
     expect(normaliseHostname('')).toBeNull();
     expect(normaliseHostname('.')).toBeNull();
     expect(normaliseHostname('.example')).toBeNull();
+  });
+});
+
+describe('isServedEndpoint: an unchanged agent is recognised without parsing its endpoint again', () => {
+  // Spellings of literal-address endpoints the registry may send: canonical, expanded, bracketed,
+  // upper case, leading zeros in the port, IPv4-mapped, compressed at either end.
+  const hosts = ['10.0.0.11', '192.168.255.1', '1.2.3.4', 'fd00::12', 'FD00:0:0::12', '[fd00::13]', '2001:db8::1:0:0:1', '2001:DB8:0:0:1::1',
+    '::ffff:10.0.0.1', '::ffff:a00:1', 'fd00::', '::2', '2001:db8:1:2:3:4:5:6', 'fe80::1:2'];
+  const ports = ['1', '80', '8081', '65535', '08081', '443'];
+  const spellings = hosts.flatMap((host) => ports.flatMap((port) => ['http', 'https'].map((scheme) => `${scheme}://${host}:${port}`)));
+
+  it('is true for the served spelling, and parseEndpoint of that spelling gives back exactly the served fields', () => {
+    let served = 0;
+    for (const endpoint of spellings) {
+      const parsed = parseEndpoint(endpoint);
+      if (!parsed.ok) continue;
+      served++;
+      const canonical = `${parsed.scheme}://${parsed.host}:${parsed.port}`;
+      expect(isServedEndpoint(canonical, parsed), canonical).toBe(true);
+      expect(parseEndpoint(canonical), canonical).toEqual(parsed);
+      // Another spelling of the same endpoint is parsed again, never taken for the served one.
+      expect(isServedEndpoint(endpoint, parsed), endpoint).toBe(endpoint === canonical);
+    }
+    expect(served).toBe(spellings.length);
+  });
+
+  it.each([
+    ['another port', 'http://10.0.0.11:8082'],
+    ['a port with a leading zero', 'http://10.0.0.11:08081'],
+    ['a port of six digits', 'http://10.0.0.11:808100'],
+    ['no port', 'http://10.0.0.11:'],
+    ['a signed port', 'http://10.0.0.11:+8081'],
+    ['a port with trailing junk', 'http://10.0.0.11:808x'],
+    ['the other scheme', 'https://10.0.0.11:8081'],
+    ['an upper-case scheme', 'HTTP://10.0.0.11:8081'],
+    ['a longer host', 'http://10.0.0.111:8081'],
+    ['a host in brackets', 'http://[10.0.0.11]:8081'],
+    ['a slash instead of the colon', 'http://10.0.0.11/8081'],
+    ['a path after the port', 'http://10.0.0.11:8081/'],
+    ['stdio', 'stdio://10.0.0.11:8081'],
+  ])('is false for %s', (_label, endpoint) => {
+    expect(isServedEndpoint(endpoint, { scheme: 'http', host: '10.0.0.11', port: 8081 })).toBe(false);
   });
 });

@@ -241,6 +241,15 @@ describe('projection agent by agent as the body is read (the sync: AgentsBodyRea
     return projector.finish();
   };
 
+  /** One poll's body projected against the served list, as the sync does. */
+  const feed = (input: Buffer, served: readonly AgentProjection[]) => {
+    const projector = new AgentsProjector(undefined, served);
+    const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (raw) => projector.add(raw));
+    reader.write(input);
+    reader.end();
+    return projector.finish().agents;
+  };
+
   it('gives what one projectAgentsBody of the whole body gives', () => {
     expect(streamed(bytes(), 'app')).toEqual(projectAgentsBody(body(), 'app'));
   });
@@ -273,6 +282,8 @@ describe('projection agent by agent as the body is read (the sync: AgentsBodyRea
       { same: false, fields: { capabilities: [base.capabilities[0], base.capabilities[1], base.capabilities[0]] } },
       { same: false, fields: { capabilities: [base.capabilities[0], base.capabilities[1]] } },
       { same: false, fields: { capabilities: null } },
+      // Other spellings of the served endpoint: parsed again, still the served object.
+      { same: true, fields: { endpoint: 'http://10.0.0.7:08081' } },
       { same: false, fields: { endpoint: 'http://10.0.0.99:8081' } },
       { same: false, fields: { endpoint: 'http://10.0.0.7:8082' } },
       { same: false, fields: { endpoint: 'https://10.0.0.7:8081' } },
@@ -284,17 +295,49 @@ describe('projection agent by agent as the body is read (the sync: AgentsBodyRea
     const agent = (k: number, fields: Record<string, unknown> = {}) => agentInfo({ id: `agent-${String(k).padStart(3, '0')}`, endpoint: 'http://10.0.0.7:8081', ...base, ...fields });
     const first = Buffer.from(JSON.stringify(agentsBody(variants.map((_, k) => agent(k)))));
     const next = Buffer.from(JSON.stringify(agentsBody(variants.map(({ fields }, k) => agent(k, fields)))));
-    const feed = (input: Buffer, served: readonly AgentProjection[]) => {
-      const projector = new AgentsProjector(undefined, served);
-      const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (raw) => projector.add(raw));
-      reader.write(input);
-      reader.end();
-      return projector.finish().agents;
-    };
     const served = feed(first, []);
     const agents = feed(next, served);
     expect(agents).toEqual(projectAgentsBody(readAgentsBody(next)).agents);
     variants.forEach(({ same }, k) => expect(agents[k] === served[k], `variant ${k}`).toBe(same));
+  });
+
+  describe('a poll with the served list', () => {
+    const agent = (k: number, fields: Record<string, unknown> = {}) => agentInfo({ id: `agent-${String(k).padStart(3, '0')}`, endpoint: `http://10.0.0.${k + 1}:8081`, ...fields });
+    const bodyOf = (agents: Record<string, unknown>[]) => Buffer.from(JSON.stringify(agentsBody(agents)));
+    // Listed in another order than by id, as a registry may.
+    const served = feed(bodyOf([4, 1, 0, 3, 2].map((k) => agent(k))), []);
+
+    it('where nothing changed, gives the served list itself, and the diff sees it unchanged', async () => {
+      const agents = feed(bodyOf([2, 0, 1, 4, 3].map((k) => agent(k, { last_seen: '2026-12-02T08:00:00Z' }))), served);
+      expect(agents).toBe(served);
+      expect(await diffAgentsSliced(served, agents)).toEqual({ same: true, changed: [] });
+    });
+
+    it.each([
+      ['an agent gone', [0, 1, 3, 4].map((k) => agent(k))],
+      ['an agent turned unhealthy', [0, 1, 2, 3, 4].map((k) => agent(k, k === 2 ? { status: 'unhealthy' } : {}))],
+      ['an agent now skipped (loopback endpoint)', [0, 1, 2, 3, 4].map((k) => agent(k, k === 2 ? { endpoint: 'http://127.0.0.1:8081' } : {}))],
+      ['an agent added', [0, 1, 2, 3, 4, 5].map((k) => agent(k))],
+      ['an agent changed', [0, 1, 2, 3, 4].map((k) => agent(k, k === 2 ? { version: '2.0.0' } : {}))],
+    ])('with %s, gives a new list equal to projecting afresh, the unchanged agents being the served objects', (_label, agents) => {
+      const input = bodyOf(agents);
+      const result = feed(input, served);
+      expect(result).not.toBe(served);
+      expect(result).toEqual(projectAgentsBody(readAgentsBody(input)).agents);
+      for (const projection of result) {
+        const before = served.find((agent) => agent.id === projection.id);
+        expect(projection === before, projection.id).toBe(before !== undefined && projection.version === before.version);
+      }
+    });
+
+    it.each([
+      ['a served id twice', [0, 1, 2, 3, 4, 1]],
+      ['a served id twice, once unhealthy', [0, 1, 2, 3, 4, -3]],
+      ['a new id twice', [0, 1, 2, 3, 4, 7, 7]],
+    ])('fails on %s', (_label, keys) => {
+      const agents = keys.map((k) => (k < 0 ? agent(-k, { status: 'unhealthy' }) : agent(k)));
+      expect(() => feed(bodyOf(agents), served)).toThrow(/appears twice/);
+    });
   });
 
   it('diffAgentsSliced: a freshly parsed agent equal to the served one is replaced by the served object (one copy for sync and zone), members changed or not', async () => {

@@ -121,6 +121,8 @@ describe('snapshot store', () => {
     ['a zone index', { addresses: ['fe80::1%eth0'] }, 'invalid_address'],
     ['a hostname as an address', { addresses: ['example.com'] }, 'invalid_address'],
     ['an ipv6 host that is not an address', { host: 'not an address' }, 'invalid_host'],
+    ['an ipv6 host not spelled as parseEndpoint spells it', { host: 'fd00:0::12' }, 'invalid_host'],
+    ['an ipv6 host in upper case', { host: 'FD00::12' }, 'invalid_host'],
     ['a junk hostname', { hostKind: 'hostname', host: 'not a host/../x' }, 'invalid_host'],
     ['a non-ASCII hostname', { hostKind: 'hostname', host: '\u212Aelvin.example' }, 'invalid_host'],
     ['a 5,000-character name', { name: 'n'.repeat(5000) }, 'oversized'],
