@@ -38,6 +38,10 @@ export async function resolveHostnameAgents(
   options: HostnameResolutionOptions,
 ): Promise<HostnameResolution> {
   const hostnames = [...new Set(agents.filter((a) => a.hostKind === 'hostname').map((a) => a.host))];
+  // No hostname endpoints (the usual registry): the list itself, which after a poll where nothing
+  // changed is the served one (AgentsProjector.finish), so that the sync compares nothing and no
+  // list of every agent is built per poll.
+  if (hostnames.length === 0) return { agents: agents as AgentProjection[], skipped: [], failedHostnames: [] };
   const answers = new Map<string, HostAnswer>();
   const kept = previousAddressesByHostname(previous);
   await forEachLimited(hostnames, options.concurrency, async (hostname) => {

@@ -66,6 +66,15 @@ describe('resolveHostnameAgents', () => {
     expect(result.agents).toEqual([input[0], { ...input[1], addresses: ['10.1.0.7'] }, input[2]]);
   });
 
+  it('without a hostname endpoint, hands back the list itself and looks nothing up', async () => {
+    const lookup = fakeLookup({});
+    const input = [agent('a-00000001', '10.0.0.1', 'ipv4'), agent('c-00000003', 'fd00::1', 'ipv6')];
+    const result = await resolveHostnameAgents(input, input, options(lookup));
+    expect(result.agents).toBe(input);
+    expect(result).toEqual({ agents: input, skipped: [], failedHostnames: [] });
+    expect(lookup.calls).toEqual([]);
+  });
+
   it('normalises, deduplicates and sorts answers and drops loopback and unspecified ones', async () => {
     const lookup = fakeLookup({
       'multi.internal': [v6('FD00:0:0::2'), v4('10.0.0.9'), v4('127.0.1.1'), v6('::1'), v4('10.0.0.9'), v4('0.0.0.0'), v4('10.0.0.10')],
