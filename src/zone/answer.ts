@@ -95,22 +95,6 @@ export function findZone(zones: ZoneSet, qname: string): AuthoritativeZone | und
 }
 
 /**
- * Answers of names that exist, by memo type then name: one number-keyed and one string-keyed
- * lookup instead of findZone's suffix walk, the node lookup and a `${type}:${name}` key built per
- * query (zone lookup was 36% of the handler's own time in-process, issue 9). Only names that
- * exist are remembered here, under the memo type (see below): bounded by the zone's nodes × the
- * types it holds, whatever names or types clients cycle through. Per zone set, so a swap drops it.
- */
-const answersByName = new WeakMap<ZoneSet, Map<number, Map<string, RecordSections>>>();
-
-/** Entries of the name-keyed memo for `zones` (for the bound's test). */
-export function answersByNameCount(zones: ZoneSet): number {
-  let count = 0;
-  for (const byName of answersByName.get(zones)?.values() ?? []) count += byName.size;
-  return count;
-}
-
-/**
  * The answer for a query inside one of our zones, or null when the name is not ours.
  * `lookupName` (default: the query name) is the zone name to answer for; when it differs, the
  * records owned by it are written with the query name as owner (single-label names answered
@@ -129,18 +113,15 @@ export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qna
   // Not ours (a forwarded name): no memo lookup, no zone walk.
   if (!mayBeInZones(zones, qname)) return null;
   const keyType = memoType(zones, qtype);
-  let byType = answersByName.get(zones);
-  const known = byType?.get(keyType)?.get(qname);
+  const known = zones.answerMemo.get(keyType, qname);
   if (known) return known;
   const answer = answerFromZoneReference(zones, qname, qtype, qnameWireLength);
-  // Only names that exist: random names (NXDOMAIN) must not grow the memo.
+  // Only names that exist: random names (NXDOMAIN) must not grow the memo. Past MEMO_LIMIT an
+  // answer is encoded again at each query (a few µs) rather than held.
   // NODATA (no answer records) carries the SOA and so the serial, which an incremental update
   // changes without touching this owner: it stays on the general path (negativeAnswer's cache).
   if (answer === null || answer.answerCount === 0 || findZone(zones, qname)?.nodes.has(qname) !== true) return answer;
-  if (!byType) answersByName.set(zones, (byType = new Map()));
-  let byName = byType.get(keyType);
-  if (!byName) byType.set(keyType, (byName = new Map()));
-  if (zones.answerMemo.size + byName.size < MEMO_LIMIT) byName.set(qname, answer);
+  zones.answerMemo.set(keyType, qname, answer, MEMO_LIMIT);
   return answer;
 }
 
@@ -160,15 +141,7 @@ export function answerFromZoneReference(zones: ZoneSet, qname: string, qtype: nu
   if (!node) return negativeAnswer(zone, Rcode.NXDOMAIN, qname, qnameWireLength);
 
   const direct = qtype === RRType.ANY ? (node.size > 0 ? 'any' : undefined) : node.has(qtype) ? 'rrset' : undefined;
-  if (direct || (node.has(RRType.CNAME) && qtype !== RRType.CNAME)) {
-    // Encoded positive answers are shared by every name and type that gets the same one.
-    const key = `${memoType(zones, qtype)}:${qname}`;
-    const memo = zones.answerMemo.get(key);
-    if (memo) return memo;
-    const built = positiveAnswer(zones, zone, qname, qtype, qnameWireLength, qname);
-    remember(zones, key, built);
-    return built;
-  }
+  if (direct || (node.has(RRType.CNAME) && qtype !== RRType.CNAME)) return positiveAnswer(zones, zone, qname, qtype, qnameWireLength, qname);
   return negativeAnswer(zone, Rcode.NOERROR, qname, qnameWireLength);
 }
 
@@ -204,24 +177,13 @@ function aliasAnswer(zones: ZoneSet, qname: string, qtype: number, qnameWireLeng
 /**
  * Drops the memoised answers at these owner names (every type key) and every negative answer
  * (their SOA carries the serial): what an incremental zone update (incremental.ts) changed.
- * Kept here because the key format is this file's.
+ * Kept here because the negative and alias memos are this file's.
  */
-export function forgetAnswers(zones: ZoneSet, owners: Iterable<string>, types: Iterable<number>): void {
-  const memo = zones.answerMemo;
-  const byType = answersByName.get(zones);
-  const keyTypes = [0, RRType.ANY, ...types];
-  for (const owner of owners) {
-    for (const type of keyTypes) memo.delete(`${type}:${owner}`);
-    // The fast path's name-keyed memo: every memo type it holds for this owner.
-    if (byType) for (const byName of byType.values()) byName.delete(owner);
-  }
+export function forgetAnswers(zones: ZoneSet, owners: Iterable<string>): void {
+  for (const owner of owners) zones.answerMemo.forget(owner);
   // Negative answers are kept per zone object, which an incremental update mutates in place.
   for (const zone of zones.byApex.values()) negativeAnswers.delete(zone);
   aliasAnswers.delete(zones);
-}
-
-function remember(zones: ZoneSet, key: string, sections: RecordSections): void {
-  if (zones.answerMemo.size < MEMO_LIMIT) zones.answerMemo.set(key, sections);
 }
 
 /**

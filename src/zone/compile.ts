@@ -15,7 +15,7 @@ import type { ZoneRecord } from '../wire/record-codec.ts';
 import { isInZone, parentName } from '../wire/name.ts';
 import { reverseName } from './reverse.ts';
 import { StringInterner } from './string-interner.ts';
-import { ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
+import { AnswerMemo, ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** What the zone needs of an agent instance (a subset of the registry projection). */
 export interface MeshInstance {
@@ -436,7 +436,7 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
     byApex: new Map(zones.map((built) => [built.apex, built])),
     stats: { zones: zones.length, names, records, agents },
     skipped,
-    answerMemo: new Map(),
+    answerMemo: new AnswerMemo(),
     serial: options.serial,
   };
 }

@@ -252,10 +252,8 @@ export class IncrementalZone {
     }
 
     this.#setSerial(serial);
-    const typesBefore = [...this.#typeCounts.keys()];
     for (const owner of touchedOwners) this.#rebuildOwner(owner);
-    const forget = new Set([...touchedOwners, ...this.zones.byApex.keys(), ...this.#staticWithTargets]);
-    forgetAnswers(this.zones, forget, new Set([...typesBefore, ...this.#typeCounts.keys()]));
+    forgetAnswers(this.zones, new Set([...touchedOwners, ...this.zones.byApex.keys(), ...this.#staticWithTargets]));
 
     let names = 0;
     for (const zone of this.zones.byApex.values()) names += zone.nodes.size;

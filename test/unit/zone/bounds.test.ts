@@ -4,8 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { RRType } from '../../../src/wire/constants.ts';
 import { compileStaticRecords } from '../../../src/zone/static-records.ts';
-import { answersByNameCount } from '../../../src/zone/answer.ts';
 import { compileZone, OWNER_ANSWER_BUDGET } from '../../../src/zone/compile.ts';
+import { AnswerMemo } from '../../../src/zone/zone.ts';
+import { rcodeOnly } from '../../../src/wire/response.ts';
 import { makeHandler, meshInstance } from '../../support/dns-messages.ts';
 
 describe('answer memo at a CNAME name', () => {
@@ -32,10 +33,40 @@ describe('name-keyed answer memo (the zone lookup shortcut)', () => {
     }
     // alias (its chain) under "a type no zone holds" (0): one entry, whatever was asked. hello's
     // NODATA is not held here: it carries the serial (SOA), which changes without hello changing.
-    expect(answersByNameCount(test.zones)).toBe(1);
+    expect(test.zones.answerMemo.size).toBe(1);
     await test.ask({ name: 'hello.mesh.local', type: RRType.A });
     await test.ask({ name: 'HeLLo.mesh.local', type: RRType.A });
-    expect(answersByNameCount(test.zones)).toBe(2);
+    expect(test.zones.answerMemo.size).toBe(2);
+  });
+});
+
+describe('AnswerMemo', () => {
+  const answer = rcodeOnly(0);
+  it('holds at most `limit` answers over every type, replaces one in place when full, and makes room as answers are forgotten', () => {
+    const memo = new AnswerMemo();
+    memo.set(RRType.A, 'a.mesh.local', answer, 3);
+    memo.set(RRType.AAAA, 'a.mesh.local', answer, 3);
+    memo.set(RRType.A, 'b.mesh.local', answer, 3);
+    memo.set(RRType.A, 'c.mesh.local', answer, 3);
+    expect(memo.size).toBe(3);
+    expect(memo.get(RRType.A, 'c.mesh.local')).toBeUndefined();
+    const newer = rcodeOnly(0);
+    memo.set(RRType.A, 'b.mesh.local', newer, 3);
+    expect(memo.get(RRType.A, 'b.mesh.local')).toBe(newer);
+    expect(memo.size).toBe(3);
+    // Every type's answer at the name goes, and counts as gone.
+    memo.forget('a.mesh.local');
+    expect(memo.size).toBe(1);
+    expect(memo.get(RRType.AAAA, 'a.mesh.local')).toBeUndefined();
+    memo.forget('nowhere.mesh.local');
+    expect(memo.size).toBe(1);
+    memo.set(RRType.A, 'c.mesh.local', answer, 3);
+    memo.set(RRType.TXT, 'c.mesh.local', answer, 3);
+    expect(memo.size).toBe(3);
+    expect(memo.get(RRType.TXT, 'c.mesh.local')).toBe(answer);
+    memo.clear();
+    expect(memo.size).toBe(0);
+    expect(memo.get(RRType.A, 'b.mesh.local')).toBeUndefined();
   });
 });
 
