@@ -39,7 +39,7 @@ import {
   type StaticRecord,
   type ZoneCompileOptions,
 } from './compile.ts';
-import { reverseName } from './reverse.ts';
+import { flatOwnerName, reverseName } from './reverse.ts';
 import { OwnerNode, ZoneNode, type AuthoritativeZone, type RRsetList, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** Work done by the last apply(), for tests and the holder's log line. */
@@ -278,7 +278,7 @@ export class IncrementalZone {
         state.skipped = [...state.skipped, { id: instance.id, reason: kind === 'name' ? 'invalid_name_label' : 'invalid_id_label', detail: spelling }];
         continue;
       }
-      let owner = `${label}.${suffix}`;
+      let owner = flatOwnerName(label, suffix);
       const held = this.#claimsByOwner.get(owner);
       if (held === undefined) {
         this.#claimsByOwner.set(owner, state);
@@ -421,7 +421,7 @@ export class IncrementalZone {
       if (wants(idOwner)) add(this.#mesh, idOwner, { type: RRType.TXT, ttl, strings: txt.strings });
     }
     const srv = { type: RRType.SRV, ttl, priority: SRV_PRIORITY, weight: SRV_WEIGHT, port: instance.port, target: idOwner } as const;
-    if (nameOwner && only === null) add(this.#mesh, `_mcp._tcp.${nameOwner}`, srv);
+    if (nameOwner && only === null) add(this.#mesh, flatOwnerName('_mcp._tcp', nameOwner), srv);
     else if (nameOwner && only!.length === nameOwner.length + 10 && only!.endsWith(nameOwner) && only!.startsWith('_mcp._tcp.')) add(this.#mesh, only!, srv);
     const suffix = instance.domain ? `${instance.domain}.${zone}` : zone;
     // A capability owner is `_<label>._tcp.<suffix>`: other rebuilds skip the label checks.
@@ -429,7 +429,7 @@ export class IncrementalZone {
     for (const capability of instance.capabilities) {
       const label = capabilityLabel(capability.name);
       if (label) {
-        if (only === null) add(this.#mesh, `${label}._tcp.${suffix}`, srv);
+        if (only === null) add(this.#mesh, flatOwnerName(`${label}._tcp`, suffix), srv);
         else if (only.length === label.length + 6 + suffix.length && only.startsWith(label) && only.startsWith('._tcp.', label.length)) add(this.#mesh, only, srv);
       } else if (skipped !== null) {
         skipped.push({ id: instance.id, reason: 'invalid_capability_label', detail: capability.name });

@@ -14,7 +14,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /**
- * Bytes per agent the zone may hold: 1,770–1,870 measured at 5,000 and 10,000 agents (Node 24),
+ * Bytes per agent the zone may hold: 1,680–1,770 measured at 5,000 and 10,000 agents (Node 24),
  * plus a margin for the runtime's noise. With every owner's records held (no derived nodes,
  * incremental.ts) it was 2,600–2,800, so this fails if they come back.
  */
