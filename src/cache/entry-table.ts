@@ -7,6 +7,8 @@
 // Capacity doubles as slots are needed (64 first, never above the cache's maxEntries + 1), so
 // nothing is allocated for entries not yet stored; freed slots are reused first.
 
+import { resizedArray } from './typed-array-growth.ts';
+
 const INITIAL_SLOTS = 64;
 
 /** Flag bits in `flags`. */
@@ -74,23 +76,17 @@ export class EntryTable {
 
   private grow(slots: number): void {
     const keep = Math.min(this.used, slots);
-    // Grown rarely (doubling), so one generic copy serves every element type.
-    const resized = <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(from: T): T => {
-      const to = new (from.constructor as new (length: number) => T)(slots);
-      to.set(from.subarray(0, keep));
-      return to;
-    };
-    this.location = resized(this.location);
-    this.storedAt = resized(this.storedAt);
-    this.lifetime = resized(this.lifetime);
-    this.hits = resized(this.hits);
-    this.bodyLength = resized(this.bodyLength);
-    this.ttlCount = resized(this.ttlCount);
-    this.withoutAdditionalLength = resized(this.withoutAdditionalLength);
-    this.answerCount = resized(this.answerCount);
-    this.authorityCount = resized(this.authorityCount);
-    this.additionalCount = resized(this.additionalCount);
-    this.rcode = resized(this.rcode);
-    this.flags = resized(this.flags);
+    this.location = resizedArray(this.location, slots, keep);
+    this.storedAt = resizedArray(this.storedAt, slots, keep);
+    this.lifetime = resizedArray(this.lifetime, slots, keep);
+    this.hits = resizedArray(this.hits, slots, keep);
+    this.bodyLength = resizedArray(this.bodyLength, slots, keep);
+    this.ttlCount = resizedArray(this.ttlCount, slots, keep);
+    this.withoutAdditionalLength = resizedArray(this.withoutAdditionalLength, slots, keep);
+    this.answerCount = resizedArray(this.answerCount, slots, keep);
+    this.authorityCount = resizedArray(this.authorityCount, slots, keep);
+    this.additionalCount = resizedArray(this.additionalCount, slots, keep);
+    this.rcode = resizedArray(this.rcode, slots, keep);
+    this.flags = resizedArray(this.flags, slots, keep);
   }
 }
