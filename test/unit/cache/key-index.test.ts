@@ -90,6 +90,23 @@ describe('KeyIndex', () => {
     expect([pair.find('\u0100'), pair.find('\u0000\u0001'), pair.find('\u0001\u0000')]).toEqual([0, 1, NO_SLOT]);
   });
 
+  it('forgets a recently found key when its slot is removed, even when the slot then holds another key', () => {
+    const index = new KeyIndex(10);
+    const key = 'recent.example.com';
+    index.insert(key, 0);
+    expect(index.find(key)).toBe(0); // now among the recent keys
+    expect(index.find(key)).toBe(0); // found there
+    index.remove(0);
+    expect(index.find(key)).toBe(NO_SLOT);
+    index.insert('other.example.com', 0);
+    expect(index.find(key)).toBe(NO_SLOT);
+    index.insert(key, 1);
+    expect([index.find(key), index.find(key)]).toEqual([1, 1]);
+    index.clear();
+    index.insert('other.example.com', 1);
+    expect(index.find(key)).toBe(NO_SLOT);
+  });
+
   it('refuses a key longer than MAX_KEY_LENGTH', () => {
     const index = new KeyIndex(10);
     expect(() => index.insert('x'.repeat(MAX_KEY_LENGTH + 1), 0)).toThrow(RangeError);
