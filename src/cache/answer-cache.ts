@@ -25,6 +25,7 @@ import type { ForwardedAnswer } from '../forward/types.ts';
 import { patchTtls } from '../wire/ttl.ts';
 import type { CacheEntryKind, CacheMetrics, CacheReadings } from './metrics.ts';
 import { EntryFlag, EntryTable } from './entry-table.ts';
+import { KeyIndex, MAX_KEY_LENGTH, NO_SLOT } from './key-index.ts';
 import { chunkBytesOf, OFFSET_SPAN, RecordSlabs, slabNumberOf } from './record-slabs.ts';
 
 export interface AnswerCacheOptions {
@@ -84,21 +85,27 @@ export const DEFAULT_CACHE_OPTIONS: Readonly<AnswerCacheOptions> = Object.freeze
 /**
  * Bytes an entry costs beyond its chunk of record bytes (chunkBytesOf: body + TTL offsets, rounded
  * up to its size class) and its key characters: its slot in the EntryTable's typed arrays
- * (ENTRY_TABLE_BYTES_PER_SLOT, up to twice that while the arrays grow by doubling), the key
- * string's header, the index's Map entry and lru-cache's list slots (keyList, valList, next, prev,
- * sizes: plain arrays without `max`), and the free-slot stacks.
+ * (ENTRY_TABLE_BYTES_PER_SLOT) and in the KeyIndex's (KEY_INDEX_BYTES_PER_SLOT: hash, recency
+ * links, key location and length), each up to twice that while the arrays grow by doubling; its
+ * share of the index's buckets (4 B each, 1.4–2.9 per entry); its key chunk's rounding up to 16 B;
+ * and the free lists.
  *
- * Measured on Node 24.21 with test/bench/cache-memory.ts (`npx node --expose-gc
- * test/bench/cache-memory.ts N`): N entries stored, GC forced twice, growth of heapUsed +
- * arrayBuffers divided by N. Filling only: 226–263 B real per 1-record entry (20,000–200,000
- * entries; 276 B with 4 A records), of which 32 B chunk and 37 B key: 157–194 B overhead. Under
- * eviction churn (200,000 stores into an 8 MiB cache, ~10,000 kept, just past a power of two, where
- * the doubling arrays and Map tables are emptiest) 347 B real, 278 B overhead; hence 320, with room
- * for GC noise, and real ≤ counted in every run. test/unit/cache/memory.test.ts re-measures this on
- * every run. (The layout before, one ArrayBuffer + Buffer + Uint32Array + entry object per entry,
- * counted 768 B and really cost 683–731 B; 4,885 B of RSS per entry in the running server.)
+ * Measured on Node 24.21 with test/bench/cache-memory.ts (`node --expose-gc
+ * test/bench/cache-memory.ts N [answers] [maxEntries] [maxBytes]`): N entries stored, GC forced
+ * twice, growth of heapUsed + arrayBuffers divided by N. Filling only: 158–207 B real per 1-record
+ * entry (200,000–20,000 entries; 211 B with 4 A records at 100,000), of which 32 B chunk and 30 B
+ * key: 96–145 B overhead. Under eviction churn (200,000 stores into 2–32 MiB): 165–244 B real per
+ * 1-record entry, 203–314 B per 4-record entry, the most where fewest entries share the cache's
+ * fixed ~0.3 MB (compiled code, free lists): 182 B overhead at 4 MiB. Hence 192: real ≤ counted in
+ * every run from 3 MiB up (at 2 MiB, 4-record answers really take 1.03× maxBytes; with the
+ * lru-cache index, 1.16×). test/unit/cache/memory.test.ts re-measures this on every run.
+ *
+ * Before: 320, with lru-cache as the index (a key string, a Map entry and five list slots per
+ * entry: 216–276 B real filling, 299–347 B under churn at 8 MiB). Before that, one ArrayBuffer +
+ * Buffer + Uint32Array + entry object per entry counted 768 B and really cost 683–731 B; 4,885 B
+ * of RSS per entry in the running server.
  */
-export const ENTRY_OVERHEAD_BYTES = 320;
+export const ENTRY_OVERHEAD_BYTES = 192;
 
 /**
  * A stored answer, as lookup() hands it out: a RecordSections over the cache's own slab
@@ -180,6 +187,10 @@ export interface CacheStats extends CacheReadings {
   slabUnusedBytes: number;
   /** Bytes of all slabs and large records' buffers (the record bytes' real storage). */
   slabBytes: number;
+  /** Bytes of the index's key slabs (the keys' characters' real storage). */
+  keySlabBytes: number;
+  /** Key slab bytes holding no key; bytes + slabUnusedBytes + this ≤ maxBytes. */
+  keySlabUnusedBytes: number;
 }
 
 /**
@@ -212,13 +223,6 @@ function keyAsks(key: string, qname: string, qtype: number, qclass: number): boo
   return key === cacheKey(qname, qtype, qclass, false, false) || key.startsWith(`${qname} ${qtype} ${qclass} `);
 }
 
-/**
- * lru-cache's get() defaults its options to a new `{}` per call and writes `status` into them:
- * one shared options object (`status` reset to undefined) spares that allocation on every lookup
- * (56 bytes of a forwarded cache hit's ~500 in-process; issue 9). Not frozen: get() assigns to it.
- */
-const INDEX_GET_OPTIONS: { status?: undefined } = { status: undefined };
-
 const MISS: CacheLookup = Object.freeze({ kind: 'miss' });
 const SERVFAIL: CacheLookup = Object.freeze({ kind: 'servfail' });
 const STALE_EDE: ExtendedError = Object.freeze({ code: EdeCode.STALE_ANSWER, text: 'stale answer' });
@@ -238,12 +242,11 @@ function answersQuestion(indexed: IndexedMessage): boolean {
 export class AnswerCache {
   readonly options: Readonly<AnswerCacheOptions>;
   /**
-   * Recency and the key → slot index: lru-cache, holding only a slot number per key (the entry
-   * lives in `table` and `slabs`). Without `max`: lru-cache would preallocate its lists for it
-   * (maxEntries 10,000,000 took idle RSS from 81 MB to 315 MB before any query); with `maxSize`
-   * in entries (size 1 each) its lists grow with use. Both bounds are enforced in store().
+   * Recency and the key → slot index, in typed arrays, with the keys' characters in slabs of its
+   * own (key-index.ts says why not lru-cache). The entry lives in `table` and `slabs`. Grows with
+   * use: nothing is preallocated for maxEntries. Both bounds are enforced in store().
    */
-  private readonly index: LRUCache<string, number>;
+  private readonly index: KeyIndex;
   private readonly table: EntryTable;
   private readonly slabs = new RecordSlabs();
   /** What fresh lookups hand out, re-pointed at each hit's slot (CacheEntry: read it at once). */
@@ -267,21 +270,7 @@ export class AnswerCache {
     this.table = new EntryTable(Math.max(1, this.options.maxEntries));
     this.freshView = new SlabEntry(this.options.minTtl);
     this.freshHit = { kind: 'fresh', entry: this.freshView, ageSeconds: 0, prefetch: false };
-    this.index = new LRUCache<string, number>({
-      // lru-cache wants one bound of its own; this one (entries, size 1 each) is never the binding
-      // one: store() evicts before it is reached.
-      maxSize: Math.max(1, this.options.maxEntries) + 1,
-      sizeCalculation: () => 1,
-      // Called for every entry leaving the index (eviction, delete, clear): frees its slot and
-      // chunk and keeps the per-kind counts exact without scanning.
-      dispose: (slot, key, reason) => {
-        this.counts[(this.table.flags[slot]! & EntryFlag.DENIAL) !== 0 ? 'denial' : 'success']--;
-        this.counts.bytes -= this.entrySize(slot, key.length);
-        this.slabs.release(this.table.location[slot]!, this.recordBytes(slot));
-        this.table.release(slot);
-        if (reason === 'evict') this.counters.evictions++;
-      },
-    });
+    this.index = new KeyIndex(Math.max(1, this.options.maxEntries) + 1);
     this.failures = new LRUCache<string, number>({ max: this.options.maxServfailEntries });
     metrics?.readFrom(() => this.stats());
   }
@@ -331,10 +320,12 @@ export class AnswerCache {
     // A newer answer supersedes the stored one, even when it cannot be cached itself. A refresh
     // keeps the popularity it was earned by (as CoreDNS keeps its hit counter), so a popular name
     // is prefetched again in its next lifetime without first re-earning the hits.
-    const previous = this.index.peek(key);
-    const hits = previous === undefined ? 0 : this.table.hits[previous]!;
-    if (previous !== undefined) this.index.delete(key);
+    const previous = this.index.find(key);
+    const hits = previous === NO_SLOT ? 0 : this.table.hits[previous]!;
+    if (previous !== NO_SLOT) this.discard(previous, false);
     if (kept <= 0) return 'zero_lifetime';
+    // Not from a wire name (≤ 255 bytes, ~1,040 characters escaped): the index keeps 15 bits of length.
+    if (key.length > MAX_KEY_LENGTH) return 'too_large';
 
     const bodyLength = indexed.body.length;
     const ttlCount = indexed.ttlOffsets.length;
@@ -344,10 +335,13 @@ export class AnswerCache {
     const size = chunkBytesOf(recordBytes) + key.length + ENTRY_OVERHEAD_BYTES;
     if (size > this.options.maxBytes) return 'too_large';
     // The bounds, before allocating, so what an evicted entry frees is reused at once. The byte
-    // bound counts the slabs' unused bytes (free chunks, uncarved slab space) too: it bounds what
-    // the cache really occupies, not only what its entries are charged.
-    while (this.index.size >= this.options.maxEntries) this.index.pop();
-    while (this.index.size > 0 && this.counts.bytes + size + this.slabs.unusedBytes + this.slabs.growthFor(recordBytes) > this.options.maxBytes) this.index.pop();
+    // bound counts the slabs' unused bytes (free chunks, uncarved slab space) too, the records'
+    // and the keys': it bounds what the cache really occupies, not only what its entries are
+    // charged.
+    while (this.index.size > 0 && this.index.size >= this.options.maxEntries) this.discard(this.index.oldest, true);
+    while (this.index.size > 0 && this.counts.bytes + size + this.unusedBytes() + this.slabs.growthFor(recordBytes) + this.index.growthFor(key) > this.options.maxBytes) {
+      this.discard(this.index.oldest, true);
+    }
 
     const location = this.slabs.allocate(recordBytes);
     const slab = this.slabs.bufferOf(location);
@@ -374,7 +368,7 @@ export class AnswerCache {
     table.additionalCount[slot] = indexed.additionalCount;
     table.rcode[slot] = rcode;
     table.flags[slot] = (kind === 'denial' ? EntryFlag.DENIAL : 0) | ((indexed.flags & Flag.AD) !== 0 ? EntryFlag.AUTHENTIC_DATA : 0);
-    this.index.set(flatKey(key), slot);
+    this.index.insert(key, slot);
     this.counts[kind]++;
     this.counts.bytes += size;
     return kind;
@@ -391,9 +385,10 @@ export class AnswerCache {
   }
 
   lookup(key: string, now: number): CacheLookup {
-    INDEX_GET_OPTIONS.status = undefined; // a diagnostics subscriber's status object, if get() left one
-    const slot = this.index.get(key, INDEX_GET_OPTIONS);
-    if (slot !== undefined) {
+    const slot = this.index.find(key);
+    if (slot !== NO_SLOT) {
+      // Any hit, fresh or stale, makes the entry the most recently used (as lru-cache's get did).
+      this.index.touch(slot);
       const table = this.table;
       const storedAt = table.storedAt[slot]!;
       const expiresAt = storedAt + table.lifetime[slot]! * 1000;
@@ -418,7 +413,7 @@ export class AnswerCache {
         return { kind: 'stale', entry: this.entryAt(slot, key, true), staleSeconds: Math.floor(staleMs / 1000), wait };
       }
       // Past the maximum stale timer (RFC 8767 §5), or expired without serve-stale: gone.
-      this.index.delete(key);
+      this.discard(slot, false);
     }
     if (this.failedWithin(key, now, this.servfailMs)) {
       this.counters.hits.servfail++;
@@ -454,6 +449,9 @@ export class AnswerCache {
     this.failures.clear();
     this.table.clear();
     this.slabs.clear();
+    this.counts.success = 0;
+    this.counts.denial = 0;
+    this.counts.bytes = 0;
   }
 
   stats(): CacheStats {
@@ -464,12 +462,33 @@ export class AnswerCache {
       bytes: this.counts.bytes,
       slabUnusedBytes: this.slabs.unusedBytes,
       slabBytes: this.slabs.totalBytes,
+      keySlabBytes: this.index.keySlabBytes,
+      keySlabUnusedBytes: this.index.unusedBytes,
       hits: { ...hits },
       misses,
       evictions,
       prefetches,
       servedStale,
     };
+  }
+
+  /** Slab bytes holding nothing, the records' and the keys'. */
+  private unusedBytes(): number {
+    return this.slabs.unusedBytes + this.index.unusedBytes;
+  }
+
+  /**
+   * Takes the entry at `slot` out (replaced, expired, or `evicted` for a bound): frees its slot,
+   * its chunks and its key, and keeps the per-kind counts and bytes exact without scanning.
+   */
+  private discard(slot: number, evicted: boolean): void {
+    const table = this.table;
+    this.counts[(table.flags[slot]! & EntryFlag.DENIAL) !== 0 ? 'denial' : 'success']--;
+    this.counts.bytes -= this.entrySize(slot, this.index.keyLengthOf(slot));
+    this.slabs.release(table.location[slot]!, this.recordBytes(slot));
+    this.index.remove(slot);
+    table.release(slot);
+    if (evicted) this.counters.evictions++;
   }
 
   /** Bytes of the record at `slot` in its slab: record bytes, padding, TTL offsets. */
@@ -603,15 +622,6 @@ class SlabEntry implements CacheEntry {
 
 const EMPTY_BODY = Buffer.alloc(0);
 const EMPTY_OFFSETS = new Uint16Array(0);
-
-/**
- * The key as one flat string: cacheKey's template literal is a rope (a ConsString of its parts),
- * which a Map keeps as the rope plus its flattened copy (40% of the keys in a 100k-entry heap
- * snapshot were ropes, 32 B each on top of the text). Only on store, never on a hit.
- */
-function flatKey(key: string): string {
-  return Buffer.from(key, 'utf8').toString('utf8');
-}
 
 /**
  * How many body bytes assembleResponse put in: all, ANSWER+AUTHORITY when it dropped ADDITIONAL to
