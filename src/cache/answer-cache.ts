@@ -86,19 +86,19 @@ export const DEFAULT_CACHE_OPTIONS: Readonly<AnswerCacheOptions> = Object.freeze
  * Bytes an entry costs beyond its chunk of record bytes (chunkBytesOf: body + TTL offsets, rounded
  * up to its size class) and its key characters: its slot in the EntryTable's typed arrays
  * (ENTRY_TABLE_BYTES_PER_SLOT) and in the KeyIndex's (KEY_INDEX_BYTES_PER_SLOT: hash, recency
- * links, key location and length), each up to twice that while the arrays grow by doubling; its
+ * links, key location and length, a flag), each up to twice that while the arrays grow by doubling; its
  * share of the index's buckets (4 B each, 1.4–2.9 per entry); its key chunk's rounding up to 16 B;
  * and the free lists.
  *
  * Measured on Node 24.21 with test/bench/cache-memory.ts (`node --expose-gc
  * test/bench/cache-memory.ts N [answers] [maxEntries] [maxBytes]`): N entries stored, GC forced
- * twice, growth of heapUsed + arrayBuffers divided by N. Filling only: 158–207 B real per 1-record
- * entry (200,000–20,000 entries; 211 B with 4 A records at 100,000), of which 32 B chunk and 30 B
- * key: 96–145 B overhead. Under eviction churn (200,000 stores into 2–32 MiB): 165–244 B real per
- * 1-record entry, 203–314 B per 4-record entry, the most where fewest entries share the cache's
- * fixed ~0.3 MB (compiled code, free lists): 182 B overhead at 4 MiB. Hence 192: real ≤ counted in
- * every run from 3 MiB up (at 2 MiB, 4-record answers really take 1.03× maxBytes; with the
- * lru-cache index, 1.16×). test/unit/cache/memory.test.ts re-measures this on every run.
+ * twice, growth of heapUsed + arrayBuffers divided by N. Filling only: 159–209 B real per 1-record
+ * entry (200,000–20,000 entries; 212 B with 4 A records at 100,000), of which 32 B chunk and 30 B
+ * key: 97–147 B overhead. Under eviction churn (200,000 stores into 2–32 MiB): 201–247 B real per
+ * 1-record entry, 212–316 B per 4-record entry, the most where fewest entries share the cache's
+ * fixed ~0.3 MB (compiled code, free lists): 185–188 B overhead at 3–4 MiB. Hence 192: real ≤
+ * counted in every run from 3 MiB up (at 2 MiB, 4-record answers really take 1.03× maxBytes; with
+ * the lru-cache index, 1.16×). test/unit/cache/memory.test.ts re-measures this on every run.
  *
  * Before: 320, with lru-cache as the index (a key string, a Map entry and five list slots per
  * entry: 216–276 B real filling, 299–347 B under churn at 8 MiB). Before that, one ArrayBuffer +

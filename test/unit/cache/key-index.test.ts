@@ -105,6 +105,12 @@ describe('KeyIndex', () => {
     index.clear();
     index.insert('other.example.com', 1);
     expect(index.find(key)).toBe(NO_SLOT);
+    // A key with a character above U+00FF (kept as 16-bit units) is forgotten as well.
+    const wide = 'r\u00e9cent-\u4e2d.example';
+    index.insert(wide, 2);
+    expect([index.find(wide), index.find(wide)]).toEqual([2, 2]);
+    index.remove(2);
+    expect(index.find(wide)).toBe(NO_SLOT);
   });
 
   it('refuses a key longer than MAX_KEY_LENGTH', () => {
