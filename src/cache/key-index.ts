@@ -1,23 +1,28 @@
 // The answer cache's key → slot index and its recency order, in typed arrays: no JS object or
-// string is kept per entry.
+// string is kept per entry (only a bounded Map of recently found keys, below).
 //
 // Why not lru-cache (which `failures`, the small servfail memory, still uses): per entry it keeps
 // the key string (~37 characters, ~56 B with its header, often a rope plus its flat copy), a Map
 // entry, and a slot in each of its plain keyList/valList/next/prev/sizes arrays. A heap snapshot of
 // the server with 10,000 agents and 100,000 cached names held 18.4 MiB of `array` and 12.2 MiB of
-// `string`, most of it this index, all of it traced and moved by the GC (issue 9 item 4). See
-// ENTRY_OVERHEAD_BYTES in answer-cache.ts for what an entry costs with and without it.
+// `string`, most of it this index, all of it traced and moved by the GC (issue 9 item 4). With
+// this index an entry costs 159-163 B of heap and buffers instead of 216-224 B at 100,000-200,000
+// entries (test/bench/cache-memory.ts; ENTRY_OVERHEAD_BYTES in answer-cache.ts has the figures).
 //
 // - Keys: a hash over the key's UTF-16 code units (hashKey, seeded per process so that names a
-//   client chooses cannot be aimed at one probe run from outside without the seed) picks a bucket in an
+//   client chooses cannot be aimed at one probe run without the seed) picks a bucket in an
 //   open-addressing table (linear probing, power-of-two capacity, doubled above LOAD_FACTOR,
 //   deletion by backward shift: no tombstones to rebuild). A bucket holds slot + 1 (0: empty).
 // - The key's characters are kept in a chunk of the index's own RecordSlabs (one byte per
 //   character, or two when a character is above U+00FF, which keys made from wire names never
 //   have: name.ts escapes every byte outside printable ASCII as \DDD). Apart from the records'
 //   slabs, so that key lengths (which change with the names asked) do not mix into the records'
-//   size classes; the cache counts these slabs' unused bytes against maxBytes too. A lookup compares the stored hash, the
-//   length, then every character: a key never matches a different key, whatever the hash does.
+//   size classes; the cache counts these slabs' unused bytes against maxBytes too. A lookup
+//   compares the stored hash, the length, then every character: a key never matches a different
+//   key, whatever the hash does.
+// - Recent keys: up to RECENT_KEYS keys found lately, in a Map to their slots, so a recurring name
+//   is found by V8's cached string hash without hashing and comparing its characters in JS (what
+//   keeps a cache hit as cheap as with lru-cache; see `recent`).
 // - Recency: a doubly linked list through `newer`/`older` per slot, newest first; `touch` moves a
 //   slot to the front (a cache hit), `oldest` is the one to evict. Exactly lru-cache's order: a
 //   get refreshes, a peek (find) does not, an insert is the newest.
@@ -25,7 +30,7 @@
 // Slots are the caller's (EntryTable's): the index keeps per-slot arrays that grow by doubling as
 // higher slots are inserted, never above `maxSlots`. Nothing is allocated before the first insert.
 //
-// Pure data structure: no clock, no I/O (the hash seed is drawn once, at load, or passed in).
+// Pure data structure: no clock, no I/O (the hash seeds are drawn once, at load).
 
 import { getRandomValues } from 'node:crypto';
 import { OFFSET_SPAN, RecordSlabs, slabNumberOf } from './record-slabs.ts';
