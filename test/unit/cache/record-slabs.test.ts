@@ -255,6 +255,23 @@ describe('AnswerCache on slabs', () => {
     }
   });
 
+  it('counts the key slabs\' unused bytes against maxBytes too: keys of every length, churned, never take the cache past it', () => {
+    const maxBytes = 256 * 1024;
+    const cache = cacheWith({ maxBytes, maxEntries: 1_000_000 });
+    let seed = 11;
+    const random = (below: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % below;
+    let most = 0;
+    for (let index = 0; index < 20_000; index++) {
+      // 1 to 4 labels of up to 60 characters: keys from ~14 to ~250 characters, every key size class.
+      const label = Array.from({ length: 1 + random(4) }, (_, part) => `${part}${index}`.padEnd(1 + random(60), 'k')).join('.');
+      expect(cache.store(keyFor(label), upstream({ name: `${label}.example.com`, answers: [aRecord(300)] }), T0)).toBe('success');
+      const stats = cache.stats();
+      most = Math.max(most, stats.bytes + stats.slabUnusedBytes + stats.keySlabUnusedBytes);
+    }
+    expect(most).toBeLessThanOrEqual(maxBytes);
+    expect(cache.stats().keySlabBytes).toBeGreaterThan(0);
+  });
+
   it('hands out stale entries with bytes of their own: an eviction while the upstream is asked cannot change them', () => {
     const cache = cacheWith({ maxEntries: 2 });
     cache.store(keyFor('a'), upstream({ name: 'a.example.com', answers: [aRecord(30, 1)] }), T0);
