@@ -99,6 +99,9 @@ export const DEFAULT_CACHE_OPTIONS: Readonly<AnswerCacheOptions> = Object.freeze
  * fixed ~0.3 MB (compiled code, free lists): 185–188 B overhead at 3–4 MiB. Hence 192: real ≤
  * counted in every run from 3 MiB up (at 2 MiB, 4-record answers really take 1.03× maxBytes; with
  * the lru-cache index, 1.16×). test/unit/cache/memory.test.ts re-measures this on every run.
+ * In the running server (`npm run bench:memory -- --skip-imports --runs 1 --later 0`, 10,000
+ * agents + 100,000 forwarded names, same session): 335 B of RSS per entry, 494 B with the
+ * lru-cache index; V8 heap used grew 5.7 MiB for the 100,000 names instead of 23.5 MiB.
  *
  * Before: 320, with lru-cache as the index (a key string, a Map entry and five list slots per
  * entry: 216–276 B real filling, 299–347 B under churn at 8 MiB). Before that, one ArrayBuffer +
