@@ -84,7 +84,7 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
   // The heap growing policy (bin/mesh-dns: --heap-growing-percent): while a burst of new names is
   // forwarded, the forwards' short-lived objects are promoted and V8 grows the old generation to a
   // multiple of the live heap; the pages it takes stay resident after the burst (README, Memory).
-  // Measured per name (cache entry + lru-cache slot ≈ 370 B of it counted), 2026-12-02: 832 and
+  // Measured per name (cache entry and its key index slot, ≈ 370 B of it counted then), 2026-12-02: 832 and
   // 896 B as shipped; 1,671–1,840 B in three runs without --heap-growing-percent=20, which this
   // bound fails.
   it(`keeps a burst of ${BURST_NAMES} forwarded names within ${BURST_RSS_PER_NAME_BYTES} B of RSS per name`, async () => {
