@@ -26,6 +26,7 @@ import { forgetAnswers } from './answer.ts';
 import {
   agentLabel,
   capabilityLabel,
+  flatOwnerName,
   decideClaims,
   compileZone,
   estimatedRecordSize,
@@ -39,7 +40,7 @@ import {
   type StaticRecord,
   type ZoneCompileOptions,
 } from './compile.ts';
-import { flatOwnerName, reverseName } from './reverse.ts';
+import { reverseName } from './reverse.ts';
 import { OwnerNode, ZoneNode, type AuthoritativeZone, type RRsetList, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** Work done by the last apply(), for tests and the holder's log line. */

@@ -4,7 +4,7 @@ import ipaddr from 'ipaddr.js';
 
 /**
  * PTR owner name for an address: "10.0.0.11" → "11.0.0.10.in-addr.arpa". Built by one join, so
- * the name is one flat string (see flatOwnerName).
+ * the name is one flat string (see flatOwnerName in compile.ts).
  */
 export function reverseName(address: string): string {
   const parsed = ipaddr.parse(address);
@@ -14,15 +14,6 @@ export function reverseName(address: string): string {
   return [...nibbles.reverse(), 'ip6', 'arpa'].join('.');
 }
 
-/**
- * `label.suffix` as one flat string. A template literal or `+` of 13 characters or more makes a
- * V8 rope (ConsString); the first hash of it (as a Map key) adds a flat copy and keeps the rope
- * (32 B) pointing at it, for every owner name the zone keeps: ~40,000 ropes at 10,000 agents
- * (test/bench/zone-heap.ts). Array join builds the flat string directly.
- */
-export function flatOwnerName(label: string, suffix: string): string {
-  return [label, suffix].join('.');
-}
 
 /**
  * The reverse zones that cover a CIDR. Zones sit on octet (IPv4) or nibble (IPv6) boundaries,

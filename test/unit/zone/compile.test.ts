@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AgentProjection } from '../../../src/registry/types.ts';
 import { RRType } from '../../../src/wire/constants.ts';
 import type { ZoneRecord } from '../../../src/wire/record-codec.ts';
-import { capabilityLabel, compileZone, instanceTxt, isValidLabel, type MeshInstance, type StaticRecord, type ZoneCompileOptions } from '../../../src/zone/compile.ts';
+import { capabilityLabel, compileZone, flatOwnerName, instanceTxt, isValidLabel, type MeshInstance, type StaticRecord, type ZoneCompileOptions } from '../../../src/zone/compile.ts';
 import { reverseZonesForCidr } from '../../../src/zone/reverse.ts';
 import type { ZoneSet } from '../../../src/zone/zone.ts';
 import { meshInstance } from '../../support/dns-messages.ts';
@@ -236,5 +236,12 @@ describe('compileZone: static records and reverse zones', () => {
     });
     expect(zones.byApex.get('10.in-addr.arpa')?.nodes.get('3.2.1.10.in-addr.arpa')?.get(RRType.PTR)).toHaveLength(1);
     expect(zones.stats.zones).toBe(2);
+  });
+});
+
+describe('flatOwnerName', () => {
+  it('joins a label and its suffix with one dot', () => {
+    expect(flatOwnerName('agent-1', 'mesh.local')).toBe('agent-1.mesh.local');
+    expect(flatOwnerName('_mcp._tcp', 'weather.team-a.mesh.local')).toBe('_mcp._tcp.weather.team-a.mesh.local');
   });
 });

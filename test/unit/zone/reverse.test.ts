@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flatOwnerName, reverseName, reverseZonesForCidr } from '../../../src/zone/reverse.ts';
+import { reverseName, reverseZonesForCidr } from '../../../src/zone/reverse.ts';
 
 describe('reverseName', () => {
   it('reverses IPv4 octets under in-addr.arpa (RFC 1035 §3.5)', () => {
@@ -44,12 +44,5 @@ describe('reverseZonesForCidr', () => {
       const owner = reverseName(address);
       expect(reverseZonesForCidr(cidr).filter((zone) => owner.endsWith(`.${zone}`))).toHaveLength(1);
     }
-  });
-});
-
-describe('flatOwnerName', () => {
-  it('joins a label and its suffix with one dot', () => {
-    expect(flatOwnerName('agent-1', 'mesh.local')).toBe('agent-1.mesh.local');
-    expect(flatOwnerName('_mcp._tcp', 'weather.team-a.mesh.local')).toBe('_mcp._tcp.weather.team-a.mesh.local');
   });
 });
