@@ -178,12 +178,12 @@ await saveSnapshot(${JSON.stringify(path)}, 'http://r:8000', [], new Date(0));`;
     expect(events).toEqual(['open temp', 'fsync temp', 'rename', 'open dir', 'fsync dir']);
   });
 
-  it('writes 2,500 agents in slices, byte for byte what one JSON.stringify gives', async () => {
+  it('writes 2,610 agents in slices (the last one partial), byte for byte what one JSON.stringify gives', async () => {
     const path = join(dir, 'snap.json');
-    const many = Array.from({ length: 2500 }, (_, index) => ({ ...agents[0]!, id: `agent-${index}` }));
+    const many = Array.from({ length: 2610 }, (_, index) => ({ ...agents[0]!, id: `agent-${index}` }));
     await saveSnapshot(path, 'http://r:8000', many, new Date(0));
     expect(await readFile(path, 'utf8')).toBe(`${JSON.stringify({ version: 1, savedAt: new Date(0).toISOString(), registryUrl: 'http://r:8000', agents: many })}\n`);
-    expect((await loadSnapshot(path)).snapshot?.agents).toHaveLength(2500);
+    expect((await loadSnapshot(path)).snapshot?.agents).toHaveLength(2610);
   });
 
   it('writes plain JSON a person can read', async () => {
