@@ -2,10 +2,16 @@
 // in two octets, and TCP may split a message (or its length prefix) anywhere, or put several in
 // one segment. Pure: bytes in, whole messages out, no sockets or clocks.
 //
-// Linear in the bytes received whatever the segmentation: once a message's length is known its
-// buffer is allocated once and every later chunk is copied into it. (The listener used to
-// Buffer.concat the unread bytes with each chunk: a client dripping one byte at a time made that
-// quadratic, 64 KiB copied 64 Ki times for one message.)
+// Linear in the bytes received whatever the segmentation: a message that lies wholly inside one
+// chunk is handed out as a view of it (no allocation, no copy: the common case, a pipelining
+// client sends dozens of whole queries per segment; issue 9, TCP at the bare loop's cost); one
+// split across chunks gets its own buffer, allocated once its length is known, and every later
+// chunk is copied into it. (The listener used to Buffer.concat the unread bytes with each chunk:
+// a client dripping one byte at a time made that quadratic, 64 KiB copied 64 Ki times.)
+//
+// A view pins its chunk (at most one socket read, 64 KiB) for as long as it is kept, and shares
+// its bytes: push() takes the chunk over, and whoever keeps a message past the turn it was read
+// in keeps a copy instead (the query handler does, for a query answered later: query-handler.ts).
 
 export class FrameAssembler {
   /** Received chunks not yet consumed; more than one only while the listener has paused reading. */
@@ -20,13 +26,15 @@ export class FrameAssembler {
   /** Messages completed so far: tells a new partial message from the same one continuing. */
   completed = 0;
 
+  /** Takes `chunk` over: the messages handed out may be views of it, so it must not be reused. */
   push(chunk: Buffer): void {
     if (chunk.length > 0) this.chunks.push(chunk);
   }
 
   /**
-   * The next whole message (its own copy: it pins no read buffer), or null when every byte
-   * received so far has been consumed and the last message, if any, is still incomplete.
+   * The next whole message, or null when every byte received so far has been consumed and the
+   * last message, if any, is still incomplete. A view of the chunk it arrived in when it lies
+   * wholly inside one (see the top of the file), its own buffer when it was split.
    */
   next(): Buffer | null {
     while (this.chunks.length > 0) {
@@ -52,6 +60,12 @@ export class FrameAssembler {
           // An empty frame: passed on like any other, the query handler drops it (short header).
           this.completed++;
           return Buffer.alloc(0);
+        }
+        if (chunk.length - this.offset >= length) {
+          const start = this.offset;
+          this.offset += length;
+          this.completed++;
+          return chunk.subarray(start, this.offset);
         }
         this.message = Buffer.allocUnsafe(length);
         this.filled = 0;

@@ -8,8 +8,9 @@
 // - a message must be complete `messageTimeoutMs` after its first byte (a client dripping one
 //   byte a second is cut, however steadily it drips), and a connection with no message for
 //   `idleTimeoutMs` is closed (§6.2.3);
-// - framing copies each byte once (FrameAssembler), queries in flight per connection are
-//   bounded (reading pauses), and so is output queued for a client that does not read.
+// - framing hands out a message read whole as a view of its chunk and copies a split one once
+//   (FrameAssembler), queries in flight per connection are bounded (reading pauses), and so is
+//   output queued for a client that does not read.
 
 import net from 'node:net';
 import type { Logger } from 'pino';

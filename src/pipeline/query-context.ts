@@ -9,6 +9,10 @@
 //   query until it is answered, and the handler makes a new set for the queries after it;
 // - a stage that keeps the context past a synchronous answer (the cache stage's background
 //   prefetch) takes a copy with detachedContext.
+// The request's message follows the same rule: the TCP listener hands the handler a view of its
+// read buffer (frame-assembler.ts), so a query answered later, and a detached copy, keep their own
+// copy of it (query-handler.ts, copyRequest), and whatever a stage keeps of its bytes past the
+// call is a copy too (upstreamQueryOf).
 
 import { copyRequest, emptyEdns, emptyRequest, type EdnsInfo } from '../wire/request.ts';
 import type { QueryContext } from './types.ts';

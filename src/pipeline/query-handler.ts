@@ -139,6 +139,9 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
     if (result instanceof Promise) {
       // The context, request and EDNS now belong to this query until it is answered.
       scratch = newQueryScratch();
+      // So does the message, which the listener may have handed out as a view of its read buffer
+      // (TCP: frame-assembler.ts), valid for this turn only: a copy, not a pinned 64 KiB chunk.
+      if (request.message === message) request.message = Buffer.from(message);
       return finishLater(context, result, startedAt);
     }
     return finish(context, result, startedAt, client.responseBuffer);

@@ -18,6 +18,7 @@ export interface EdnsInfo {
 }
 
 export interface DnsRequest {
+  /** The query as received; may be a view of a listener's read buffer (query-context.ts). */
   message: Buffer;
   id: number;
   /** The request's flags word, from which opcode, RD and CD are echoed. */
@@ -61,11 +62,14 @@ export function emptyEdns(): EdnsInfo {
   return { udpSize: 0, version: 0, dnssecOk: false, optStart: 0, optEnd: 0, hasClientSubnet: false };
 }
 
-/** A copy of `request` with its own EdnsInfo: one to keep when `request` is a reused one. */
+/** A copy of `request` with its own EdnsInfo and message: one to keep when `request` is a reused one. */
 export function copyRequest(request: DnsRequest): DnsRequest {
   const copy = emptyRequest();
   Object.assign(copy, request);
   copy.edns = request.edns === null ? null : Object.assign(emptyEdns(), request.edns);
+  // The message too: the copy outlives the turn, and the original may be a view of a listener's
+  // read buffer (TCP), valid for that turn only.
+  copy.message = Buffer.from(request.message);
   return copy;
 }
 

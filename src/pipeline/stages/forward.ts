@@ -23,7 +23,8 @@ export function upstreamQueryOf(context: QueryContext): UpstreamQuery {
   const { request } = context;
   return {
     qname: request.qname,
-    question: request.message.subarray(12, request.questionEnd),
+    // A copy: the query outlives the turn its message (maybe a view of a read buffer) is valid in.
+    question: Buffer.from(request.message.subarray(12, request.questionEnd)),
     qtype: request.qtype,
     qclass: request.qclass,
     recursionDesired: (request.flags & Flag.RD) !== 0,

@@ -1,6 +1,7 @@
 // FrameAssembler: RFC 7766 §8 framing without sockets. Messages come out whole and in order
-// however the bytes are split (the length prefix included), each byte is copied once, and a
-// message split across chunks is reported as partial until its last byte.
+// however the bytes are split (the length prefix included), a message inside one chunk as a view
+// of it and a split one copied once, and a message split across chunks is reported as partial
+// until its last byte.
 import { describe, expect, it } from 'vitest';
 import { FrameAssembler } from '../../../src/listeners/frame-assembler.ts';
 import { frameMessages } from '../../../src/listeners/tcp.ts';
@@ -11,6 +12,11 @@ function drain(assembler: FrameAssembler): Buffer[] {
   const out: Buffer[] = [];
   for (let message = assembler.next(); message !== null; message = assembler.next()) out.push(message);
   return out;
+}
+
+/** Whether two buffers overlap in memory (small buffers share Node's pool, so .buffer alone does not tell). */
+function overlaps(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
 }
 
 /** Seeded, so a failing case replays. */
@@ -80,13 +86,61 @@ describe('FrameAssembler', () => {
     expect(out).toEqual(messages);
   });
 
-  it('returns copies: the read buffers it was given can be reused', () => {
+  it('a message wholly inside one chunk is a view of it: no allocation, no copy', () => {
+    const chunk = Buffer.concat([framed(Buffer.from('abc')), framed(Buffer.from('defg'))]);
+    const assembler = new FrameAssembler();
+    assembler.push(chunk);
+    const [abc, defg] = drain(assembler);
+    expect(abc!.toString()).toBe('abc');
+    expect(defg!.toString()).toBe('defg');
+    expect(abc!.buffer).toBe(chunk.buffer);
+    expect(abc!.byteOffset).toBe(chunk.byteOffset + 2);
+    expect(defg!.buffer).toBe(chunk.buffer);
+    expect(defg!.byteOffset).toBe(chunk.byteOffset + 7);
+    // Done with the chunk: the assembler holds nothing of it, only the views pin it.
+    expect(assembler.bufferedBytes).toBe(0);
+    expect(assembler.next()).toBeNull();
+    expect((assembler as unknown as { chunks: Buffer[] }).chunks).toHaveLength(0);
+  });
+
+  it('a message after a split length prefix but wholly inside the next chunk is a view of that chunk', () => {
+    const bytes = framed(Buffer.from('hello'));
+    const assembler = new FrameAssembler();
+    assembler.push(bytes.subarray(0, 1));
+    expect(assembler.next()).toBeNull();
+    const rest = Buffer.from(bytes.subarray(1));
+    assembler.push(rest);
+    const message = assembler.next()!;
+    expect(message.toString()).toBe('hello');
+    expect(message.buffer).toBe(rest.buffer);
+    expect(message.byteOffset).toBe(rest.byteOffset + 1);
+  });
+
+  it('a message split across chunks is its own copy: reusing those chunks leaves it intact', () => {
+    const bytes = framed(Buffer.from('split message'));
+    const first = Buffer.from(bytes.subarray(0, 6));
+    const second = Buffer.from(bytes.subarray(6));
+    const assembler = new FrameAssembler();
+    assembler.push(first);
+    expect(assembler.next()).toBeNull();
+    assembler.push(second);
+    const message = assembler.next()!;
+    expect(overlaps(message, first)).toBe(false);
+    expect(overlaps(message, second)).toBe(false);
+    first.fill(0);
+    second.fill(0);
+    expect(message.toString()).toBe('split message');
+  });
+
+  it('a view shares its chunk: a caller that keeps one past the turn keeps a copy (the chunk is not the assembler\'s to protect)', () => {
     const chunk = Buffer.from(framed(Buffer.from('abc')));
     const assembler = new FrameAssembler();
     assembler.push(chunk);
-    const message = assembler.next()!;
+    const view = assembler.next()!;
+    const kept = Buffer.from(view);
     chunk.fill(0);
-    expect(message.toString()).toBe('abc');
+    expect(view.toString()).not.toBe('abc');
+    expect(kept.toString()).toBe('abc');
   });
 
   it('tells a new partial message from the same one continuing (completed counter)', () => {

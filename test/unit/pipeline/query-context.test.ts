@@ -10,6 +10,8 @@ import { createCacheStage } from '../../../src/pipeline/stages/cache.ts';
 import type { PipelineStage, QueryContext, StageAnswer } from '../../../src/pipeline/types.ts';
 import { Flag, RRType } from '../../../src/wire/constants.ts';
 import { upstreamQueryOf } from '../../../src/pipeline/stages/forward.ts';
+import { FrameAssembler } from '../../../src/listeners/frame-assembler.ts';
+import { framed } from '../../support/tcp-client.ts';
 import { buildQuery, decode, makeHandler, meshInstance, UDP_CLIENT, type QueryOptions } from '../../support/dns-messages.ts';
 import { aRecord, T0, upstream } from '../cache/fixtures.ts';
 
@@ -21,6 +23,11 @@ function snapshot(context: QueryContext) {
     questionEnd: request.questionEnd, question: request.message.subarray(12, request.questionEnd).toString('hex'),
     edns: request.edns === null ? null : { ...request.edns }, clientAddress: context.clientAddress, transport: context.transport,
   };
+}
+
+/** Whether two buffers overlap in memory (small buffers share Node's pool, so .buffer alone does not tell). */
+function overlaps(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
 }
 
 interface Held {
@@ -119,6 +126,36 @@ describe('reused query objects (query-context.ts)', () => {
       expect(decoded.questions[0]!.type).toBe(query.type === 'A' ? RRType.A : RRType.AAAA);
       expect(decoded.opt?.do ?? null).toBe(query.edns ? query.edns.do === true : null);
     });
+  });
+
+  it('a query read as a view of a TCP chunk keeps its own copy of the message once it is answered later', async () => {
+    const { held, handler } = setup();
+    const slow: QueryOptions = { id: 0x4444, name: 'Held.Example.COM', type: 'A', edns: { udpSize: 1232 } };
+    const local: QueryOptions = { id: 0x4545, name: 'agent-3.mesh.local', type: 'A' };
+    // One read of a pipelining client: both queries lie wholly inside it, so both are views of it.
+    const chunk = Buffer.concat([framed(buildQuery(slow)), framed(buildQuery(local))]);
+    const frames = new FrameAssembler();
+    frames.push(chunk);
+    const tcp = { transport: 'tcp' as const, family: 'ipv4' as const, address: '127.0.0.9' };
+    const first = frames.next()!;
+    expect(overlaps(first, chunk)).toBe(true);
+    const pending = handler(first, tcp);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(decode(handler(frames.next()!, tcp) as Buffer).id).toBe(local.id);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(held).toHaveLength(1);
+    const { context, atCall } = held[0]!;
+    expect(overlaps(context.request.message, chunk)).toBe(false);
+    expect(overlaps(upstreamQueryOf(context).question, chunk)).toBe(false);
+    // The chunk is gone (a socket never reuses one, but nothing here may depend on that).
+    chunk.fill(0xee);
+    sendSynchronous(handler, 1);
+    expect(snapshot(context)).toEqual(atCall);
+    held[0]!.answer();
+    const decoded = decode((await pending)!);
+    expect(decoded.id).toBe(slow.id);
+    expect(decoded.questions[0]!.name).toBe(slow.name);
+    expect(decoded.opt).not.toBeNull();
   });
 
   it('a prefetch started by a synchronous cache hit refreshes its own question, not the next query', async () => {
