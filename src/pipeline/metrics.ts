@@ -26,6 +26,7 @@ const BUCKET_COUNT = TYPE_BUCKET_TYPES.length + 1;
 const bucketName = (index: number): string => (index === 0 ? 'other' : typeName(TYPE_BUCKET_TYPES[index - 1]!));
 
 const TRANSPORTS: readonly Transport[] = ['udp', 'tcp'];
+const transportIndex = (transport: Transport): number => (transport === 'udp' ? 0 : 1);
 const FAMILIES: readonly AddressFamily[] = ['ipv4', 'ipv6'];
 const KIND_INDEX = new Map<AnswerKind, number>(ANSWER_KINDS.map((kind, index) => [kind, index]));
 /** Rcodes 0…31 (all of RFC 1035 / 6891 / 7873 we send) counted in the array; anything else in a map. */
@@ -108,12 +109,12 @@ export function createQueryMetrics(register: Registry): QueryMetrics {
   };
   return {
     request(transport, family, qtype) {
-      const index = ((transport === 'udp' ? 0 : 1) * FAMILIES.length + (family === 'ipv4' ? 0 : 1)) * BUCKET_COUNT + TYPE_BUCKET_INDEX[qtype & 0xffff]!;
+      const index = (transportIndex(transport) * FAMILIES.length + (family === 'ipv4' ? 0 : 1)) * BUCKET_COUNT + TYPE_BUCKET_INDEX[qtype & 0xffff]!;
       requestCounts[index]!++;
     },
     response(rcode, kind, transport, seconds) {
       countResponse(rcode, kind);
-      duration.observe(transport === 'udp' ? 0 : 1, seconds);
+      duration.observe(transportIndex(transport), seconds);
     },
     responseUntimed: countResponse,
     dropped(reason) {

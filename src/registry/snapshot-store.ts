@@ -50,8 +50,8 @@ export async function saveSnapshot(path: string, registryUrl: string, agents: re
   try {
     const file = await open(temp, 'wx', 0o644);
     try {
-      // The same bytes as JSON.stringify(stored), written SNAPSHOT_WRITE_SLICE agents at a time: one stringify of
-      // 20,000 agents held the event loop for 50+ ms on every registry change (issue 9 item 5).
+      // The same bytes as JSON.stringify(stored), written SNAPSHOT_WRITE_SLICE agents at a time:
+      // one stringify of 20,000 agents held the event loop for 50+ ms on every registry change.
       const head = JSON.stringify({ ...stored, agents: [] });
       await file.write(head.slice(0, -2)); // ends in '"agents":['
       for (let start = 0; start < stored.agents.length; start += SNAPSHOT_WRITE_SLICE) {

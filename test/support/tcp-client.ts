@@ -12,6 +12,14 @@ export function framed(message: Buffer): Buffer {
   return Buffer.concat([prefix, message]);
 }
 
+/**
+ * Whether two buffers overlap in memory: a message the frame parser handed out as a view of a read
+ * chunk does (small buffers share Node's pool, so comparing .buffer alone does not tell).
+ */
+export function overlaps(a: Buffer, b: Buffer): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
+}
+
 export interface TcpClient {
   socket: net.Socket;
   connectedAt: number;

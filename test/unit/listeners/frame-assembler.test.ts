@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { FrameAssembler } from '../../../src/listeners/frame-assembler.ts';
 import { frameMessages } from '../../../src/listeners/tcp.ts';
+import { overlaps } from '../../support/tcp-client.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
 import { framed } from '../../support/tcp-client.ts';
 
@@ -12,11 +13,6 @@ function drain(assembler: FrameAssembler): Buffer[] {
   const out: Buffer[] = [];
   for (let message = assembler.next(); message !== null; message = assembler.next()) out.push(message);
   return out;
-}
-
-/** Whether two buffers overlap in memory (small buffers share Node's pool, so .buffer alone does not tell). */
-function overlaps(a: Buffer, b: Buffer): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
 }
 
 /** Seeded, so a failing case replays. */

@@ -11,7 +11,7 @@ import type { PipelineStage, QueryContext, StageAnswer } from '../../../src/pipe
 import { Flag, RRType } from '../../../src/wire/constants.ts';
 import { upstreamQueryOf } from '../../../src/pipeline/stages/forward.ts';
 import { FrameAssembler } from '../../../src/listeners/frame-assembler.ts';
-import { framed } from '../../support/tcp-client.ts';
+import { framed, overlaps } from '../../support/tcp-client.ts';
 import { buildQuery, decode, makeHandler, meshInstance, UDP_CLIENT, type QueryOptions } from '../../support/dns-messages.ts';
 import { aRecord, T0, upstream } from '../cache/fixtures.ts';
 
@@ -23,11 +23,6 @@ function snapshot(context: QueryContext) {
     questionEnd: request.questionEnd, question: request.message.subarray(12, request.questionEnd).toString('hex'),
     edns: request.edns === null ? null : { ...request.edns }, clientAddress: context.clientAddress, transport: context.transport,
   };
-}
-
-/** Whether two buffers overlap in memory (small buffers share Node's pool, so .buffer alone does not tell). */
-function overlaps(a: Buffer, b: Buffer): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
 }
 
 interface Held {
