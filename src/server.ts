@@ -67,6 +67,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     pollIntervalMs: config.registry.pollInterval,
     requestTimeoutMs: config.registry.timeout,
     snapshotPath: config.registry.snapshotPath === '' ? null : config.registry.snapshotPath,
+    snapshotIntervalMs: config.registry.snapshotInterval,
     eventsHintIntervalMs: config.registry.eventsHintInterval,
     resolveHostnames: config.registry.resolveHostnames,
     maxBodyBytes: config.registry.maxBodyBytes,

@@ -58,6 +58,8 @@ export const OPTIONS = [
     doc: 'How often `GET /events?limit=1` is checked to poll `/agents` sooner; `0` disables.' },
   { key: 'registry.snapshotPath', env: 'MESH_DNS_SNAPSHOT_PATH', default: '.mesh-dns/registry-snapshot.json', parse: parseString,
     doc: 'File keeping the last good registry state, loaded at start; empty disables.' },
+  { key: 'registry.snapshotInterval', env: 'MESH_DNS_SNAPSHOT_INTERVAL', default: '30s', parse: parseDurationMs,
+    doc: 'Least time between two writes of the snapshot file: changes in between are written together once it has passed, and at shutdown. `0` writes after every change (10,000 agents: a 7.5 MB file, fsynced).' },
   { key: 'registry.resolveHostnames', env: 'MESH_DNS_RESOLVE_HOSTNAMES', default: true, parse: parseBoolean,
     doc: 'Resolve agents that advertise a hostname through the system resolver on each sync.' },
   { key: 'registry.maxBodyBytes', env: 'MESH_DNS_REGISTRY_MAX_BODY_BYTES', default: 67108864, parse: parseInteger(65536, 1073741824),
@@ -227,7 +229,7 @@ export interface MeshDnsConfig {
   listen: { dns: ListenAddress[]; bindHost: string; http: ListenAddress | null };
   http: { readyDetail: ReadyDetailPolicy };
   zone: { name: string; ttl: number; negativeTtl: number; reverseZones: string[]; records: StaticRecordSpec[] };
-  registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; resolveHostnames: boolean; maxBodyBytes: number; maxAgents: number;
+  registry: { url: string; pollInterval: number; timeout: number; eventsHintInterval: number; snapshotPath: string; snapshotInterval: number; resolveHostnames: boolean; maxBodyBytes: number; maxAgents: number;
     probeEndpoints: boolean; probeTimeout: number };
   limits: {
     udpPayloadSize: number; udpReceiveBuffer: number; tcpMaxConnections: number; tcpMaxConnectionsPerSource: number;

@@ -30,11 +30,11 @@ describe.skipIf(UNAVAILABLE)('snapshot directory owned by another uid (bind moun
     try {
       const mesh = await startMeshDnsProcess({
         dir,
-        env: { MCP_MESH_REGISTRY_URL: registry.url, MESH_DNS_REGISTRY_POLL_INTERVAL: '200ms', MESH_DNS_REGISTRY_EVENTS_HINT_INTERVAL: '0' },
+        env: { MCP_MESH_REGISTRY_URL: registry.url, MESH_DNS_REGISTRY_POLL_INTERVAL: '200ms', MESH_DNS_REGISTRY_EVENTS_HINT_INTERVAL: '0', MESH_DNS_SNAPSHOT_INTERVAL: '200ms' },
         wrap: (command) => ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...command],
       });
       const metric = async (pattern: RegExp) => Number(pattern.exec(await (await fetch(`${mesh.httpUrl}/metrics`)).text())?.[1] ?? 'NaN');
-      // Every successful poll retries the unsaved snapshot: wait for ten failed writes.
+      // The unsaved snapshot is retried once per snapshot interval (200 ms here): wait for ten failed writes.
       await eventually(async () => (await metric(/meshdns_registry_snapshot_writes_total\{result="failure"\} (\d+)/)) >= 10, 15_000, 100);
       expect(addressesOf(await dig('127.0.0.1', mesh.dnsPort, 'weather.mesh.local'))).toEqual(['10.0.0.11']);
       const ready = (await (await fetch(`${mesh.httpUrl}/ready`)).json()) as { ready: boolean; registry: { snapshot: { writeFailing: boolean; writeError: string } } };

@@ -378,3 +378,77 @@ describe('registry sync: registry down', () => {
     expect(await metricValue(second.register, 'meshdns_registry_agents')).toBe(2);
   });
 });
+
+describe('registry sync: snapshot writes spaced by snapshotInterval', () => {
+  let registry: TestRegistry;
+  let dir: string;
+  beforeAll(async () => {
+    registry = await startRegistry();
+    dir = await mkdtemp(join(tmpdir(), 'mesh-dns-sync-interval-'));
+  });
+  afterAll(async () => {
+    await registry.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const INTERVAL_MS = 1500;
+  const writes = (register: Registry, result: 'success' | 'failure') => metricValue(register, 'meshdns_registry_snapshot_writes_total', { result });
+  const storedIds = async (path: string) => (await loadSnapshot(path)).snapshot?.agents.map((agent) => agent.id);
+
+  it('writes the first projection at once, later changes together once the interval has passed, and what is left at stop', async () => {
+    const snapshotPath = join(dir, 'spaced', 'registry-snapshot.json');
+    await registry.heartbeat(agentBody('alpha-00000001', 'alpha', '10.0.1.1', 8000));
+    const { sync, register, changes } = createSync(registry.url, { snapshotPath, snapshotIntervalMs: INTERVAL_MS });
+    await sync.start();
+    const firstWriteAt = performance.now();
+    expect(await writes(register, 'success')).toBe(1);
+    expect(await storedIds(snapshotPath)).toEqual(['alpha-00000001']);
+
+    // Two changes inside the interval: served at once, neither written yet.
+    await registry.heartbeat(agentBody('bravo-00000002', 'bravo', '10.0.1.2', 8000));
+    expect(await sync.pollNow()).toMatchObject({ result: 'changed', agents: 2 });
+    await registry.heartbeat(agentBody('charlie-00000003', 'charlie', '10.0.1.3', 8000));
+    expect(await sync.pollNow()).toMatchObject({ result: 'changed', agents: 3 });
+    expect(changes.at(-1)?.agents.map((agent) => agent.id)).toEqual(['alpha-00000001', 'bravo-00000002', 'charlie-00000003']);
+    expect(await writes(register, 'success')).toBe(1);
+    expect(await storedIds(snapshotPath)).toEqual(['alpha-00000001']);
+
+    // Both in one write, not before the interval (no poll is needed: the timer writes).
+    const deadline = performance.now() + INTERVAL_MS + 3000;
+    while (((await writes(register, 'success')) ?? 0) < 2 && performance.now() < deadline) await sleep(20);
+    const secondWriteSeen = performance.now();
+    expect(await writes(register, 'success')).toBe(2);
+    expect(secondWriteSeen - firstWriteAt).toBeGreaterThanOrEqual(INTERVAL_MS - 50);
+    expect(await storedIds(snapshotPath)).toEqual(['alpha-00000001', 'bravo-00000002', 'charlie-00000003']);
+
+    // A change, then a stop before the interval has passed: written by stop().
+    await registry.heartbeat(agentBody('delta-00000004', 'delta', '10.0.1.4', 8000));
+    expect(await sync.pollNow()).toMatchObject({ result: 'changed', agents: 4 });
+    expect(await writes(register, 'success')).toBe(2);
+    await sync.stop();
+    expect(await writes(register, 'success')).toBe(3);
+    expect(await storedIds(snapshotPath)).toEqual(['alpha-00000001', 'bravo-00000002', 'charlie-00000003', 'delta-00000004']);
+    expect(await writes(register, 'failure')).toBe(0);
+  });
+
+  it('retries a snapshot it cannot write once per interval, not once per poll', async () => {
+    const blocker = join(dir, 'blocker');
+    await writeFile(blocker, 'a file where the snapshot directory should be');
+    const snapshotPath = join(blocker, 'registry-snapshot.json');
+    const interval = 300;
+    const { sync, register } = createSync(registry.url, { snapshotPath, snapshotIntervalMs: interval });
+    await sync.start();
+    expect(await writes(register, 'failure')).toBe(1);
+    // Twenty unchanged polls in ~1 s: each would retry the write without the interval.
+    const started = performance.now();
+    for (let poll = 0; poll < 20; poll++) {
+      expect(await sync.pollNow()).toMatchObject({ result: 'unchanged' });
+      await sleep(50);
+    }
+    const elapsed = performance.now() - started;
+    const failures = await writes(register, 'failure');
+    expect(failures).toBeGreaterThanOrEqual(2);
+    expect(failures).toBeLessThanOrEqual(1 + Math.ceil(elapsed / interval));
+    expect(await writes(register, 'success')).toBe(0);
+  });
+});

@@ -32,7 +32,7 @@ describe('loadConfig: defaults', () => {
         http: { host: '127.0.0.1', port: 9153, family: 'ipv4' },
       },
       zone: { name: 'mesh.local', ttl: 5, negativeTtl: 5, reverseZones: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'], records: [] },
-      registry: { url: '', pollInterval: 2000, timeout: 5000, eventsHintInterval: 500, snapshotPath: '.mesh-dns/registry-snapshot.json', resolveHostnames: true, maxBodyBytes: 67108864, maxAgents: 50000 },
+      registry: { url: '', pollInterval: 2000, timeout: 5000, eventsHintInterval: 500, snapshotPath: '.mesh-dns/registry-snapshot.json', snapshotInterval: 30000, resolveHostnames: true, maxBodyBytes: 67108864, maxAgents: 50000 },
       limits: {
         udpPayloadSize: 1232, udpReceiveBuffer: 4194304, tcpMaxConnections: 256, tcpMaxConnectionsPerSource: 16, tcpMaxInFlight: 32,
         tcpIdleTimeout: 10000, tcpMessageTimeout: 3000,
@@ -104,7 +104,7 @@ describe('loadConfig: environment variables', () => {
   const fileText = [
     'listen: { dns: ["127.0.0.2:2053"], bindHost: "", http: "127.0.0.2:9000" }',
     'zone: { name: file.local, ttl: 11s, negativeTtl: 12s, reverseZones: ["192.168.0.0/16"], records: [] }',
-    'registry: { url: "http://file:1", pollInterval: 3s, timeout: 4s, eventsHintInterval: 1s, snapshotPath: /file, resolveHostnames: true }',
+    'registry: { url: "http://file:1", pollInterval: 3s, timeout: 4s, eventsHintInterval: 1s, snapshotPath: /file, snapshotInterval: 1m, resolveHostnames: true }',
     'limits: { udpPayloadSize: 1300, udpReceiveBuffer: 100000, tcpMaxConnections: 20, tcpMaxConnectionsPerSource: 5, tcpMaxInFlight: 8, tcpIdleTimeout: 20s, tcpMessageTimeout: 2s }',
     'chaos: { version: file }',
     'log: { level: warn, queries: false }',
@@ -126,6 +126,7 @@ describe('loadConfig: environment variables', () => {
     MCP_MESH_NETWORK_TIMEOUT: ['3', 3000],
     MESH_DNS_REGISTRY_EVENTS_HINT_INTERVAL: ['0', 0],
     MESH_DNS_SNAPSHOT_PATH: ['', ''],
+    MESH_DNS_SNAPSHOT_INTERVAL: ['0', 0],
     MESH_DNS_RESOLVE_HOSTNAMES: ['false', false],
     MESH_DNS_REGISTRY_MAX_BODY_BYTES: ['1048576', 1048576],
     MESH_DNS_REGISTRY_MAX_AGENTS: ['100', 100],
