@@ -156,6 +156,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   let snapshotWriting: Promise<void> | null = null;
   let snapshotWriteStartedAt: number | null = null;
   let snapshotTimer: NodeJS.Timeout | null = null;
+  let snapshotSavedAt: number | null = null;
   let warnedSkips = new Set<string>();
   let failingHostnames = new Set<string>();
 
@@ -315,6 +316,7 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
       await saveSnapshot(path, registryUrl, written.agents, new Date(now()));
       // Still unsaved when another projection was published while this one was written.
       if (served === written) snapshotUnsaved = false;
+      snapshotSavedAt = now();
       metrics.snapshotWrites.inc({ result: 'success' });
       metrics.snapshotWriteFailing.set(0);
       snapshotWriteError = null;
@@ -473,6 +475,8 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
         snapshot: options.snapshotPath === null ? null : {
           path: options.snapshotPath,
           writeFailing: snapshotWriteError !== null,
+          savedAt: snapshotSavedAt,
+          unsaved: snapshotUnsaved,
           writeError: snapshotWriteError,
           failingSince: snapshotFailingSince,
           skippedAtLoad: snapshotSkippedAtLoad,

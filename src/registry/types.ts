@@ -118,8 +118,12 @@ export interface RegistrySyncState {
 
 export interface SnapshotState {
   path: string;
-  /** The last write failed (and is retried after the next successful poll). */
+  /** The last write failed (and is retried after the next successful poll, at most once per interval). */
   writeFailing: boolean;
+  /** Epoch ms of the last successful write by this process; null before the first. */
+  savedAt: number | null;
+  /** A served projection not yet in the file (held back by registry.snapshotInterval, or failing). */
+  unsaved: boolean;
   /** Why, with the directory's owner when it is a permission problem (bind mounts). */
   writeError: string | null;
   /** Epoch ms of the first failure of the current episode. */

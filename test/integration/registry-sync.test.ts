@@ -412,6 +412,8 @@ describe('registry sync: snapshot writes spaced by snapshotInterval', () => {
     expect(changes.at(-1)?.agents.map((agent) => agent.id)).toEqual(['alpha-00000001', 'bravo-00000002', 'charlie-00000003']);
     expect(await writes(register, 'success')).toBe(1);
     expect(await storedIds(snapshotPath)).toEqual(['alpha-00000001']);
+    // /ready says a change is waiting for the file.
+    expect(sync.state().snapshot).toMatchObject({ unsaved: true, savedAt: expect.any(Number), writeFailing: false });
 
     // Both in one write, not before the interval (no poll is needed: the timer writes).
     const deadline = performance.now() + INTERVAL_MS + 3000;
@@ -420,6 +422,7 @@ describe('registry sync: snapshot writes spaced by snapshotInterval', () => {
     expect(await writes(register, 'success')).toBe(2);
     expect(secondWriteSeen - firstWriteAt).toBeGreaterThanOrEqual(INTERVAL_MS - 50);
     expect(await storedIds(snapshotPath)).toEqual(['alpha-00000001', 'bravo-00000002', 'charlie-00000003']);
+    expect(sync.state().snapshot).toMatchObject({ unsaved: false });
 
     // A change, then a stop before the interval has passed: written by stop().
     await registry.heartbeat(agentBody('delta-00000004', 'delta', '10.0.1.4', 8000));
