@@ -37,9 +37,10 @@ describe.skipIf(UNAVAILABLE)('snapshot directory owned by another uid (bind moun
       // The unsaved snapshot is retried once per snapshot interval (200 ms here): wait for ten failed writes.
       await eventually(async () => (await metric(/meshdns_registry_snapshot_writes_total\{result="failure"\} (\d+)/)) >= 10, 15_000, 100);
       expect(addressesOf(await dig('127.0.0.1', mesh.dnsPort, 'weather.mesh.local'))).toEqual(['10.0.0.11']);
-      const ready = (await (await fetch(`${mesh.httpUrl}/ready`)).json()) as { ready: boolean; registry: { snapshot: { writeFailing: boolean; writeError: string } } };
+      const ready = (await (await fetch(`${mesh.httpUrl}/ready`)).json()) as { ready: boolean; registry: { snapshot: { writeFailing: boolean; writeError: string; unsaved: boolean; savedAt: number | null } } };
       expect(ready.ready).toBe(true);
       expect(ready.registry.snapshot.writeFailing).toBe(true);
+      expect(ready.registry.snapshot).toMatchObject({ unsaved: true, savedAt: null });
       expect(ready.registry.snapshot.writeError).toMatch(new RegExp(`EACCES.*directory ${dir} is owned by uid 0 gid 0 mode 755; mesh-dns runs as uid ${NOBODY}`));
       expect(await metric(/^meshdns_registry_snapshot_write_failing (\d+)$/m)).toBe(1);
       const lines = () => mesh.process.output().split('\n').filter((line) => line.includes('snapshot file'));
