@@ -108,6 +108,8 @@ export interface AgentsBody {
 export class AgentsBodyReader implements JsonEvents {
   /** See JsonEvents.skipStrings: inside a skipped value, or after a key nobody reads. */
   skipStrings = false;
+  /** See JsonEvents.internStrings: every kept value but those usually unique per agent (id, endpoint, name). */
+  internStrings = true;
   readonly #limits: AgentsBodyLimits;
   readonly #tokenizer: JsonTokenizer;
   readonly #frames: Frame[] = [];
@@ -171,6 +173,9 @@ export class AgentsBodyReader implements JsonEvents {
     if (this.#skipDepth > 0) return;
     this.#key = truncated ? UNKNOWN_KEY : name;
     this.skipStrings = !READ_KEYS.has(this.#key);
+    // An agent's name is often its own (a capability's name rarely is): offering names that miss
+    // costs a young string stored in an old table, which then survives its scavenge.
+    this.internStrings = name !== 'id' && name !== 'endpoint' && (name !== 'name' || this.#frames.at(-1) === 'capability');
   }
 
   string(value: string, truncated: boolean): void {

@@ -27,6 +27,12 @@ export interface JsonEvents {
    * descriptions and resolutions nobody keeps. Such strings are passed as ''.
    */
   readonly skipStrings?: boolean;
+  /**
+   * Read before each string value that is decoded: true when values of this kind repeat across
+   * the body (a status, a version, a capability name), so the tokenizer may hand out the string
+   * it handed out for the same bytes before (recentValue) instead of a new one.
+   */
+  readonly internStrings?: boolean;
   startObject(): void;
   endObject(): void;
   startArray(): void;
@@ -84,9 +90,14 @@ export class JsonTokenizer {
   #unicode = 0;
   #unicodeDigits = 0;
   #highSurrogate = -1;
-  // Number or literal being read.
-  #scalar = '';
+  // Number or literal being read: the number's bytes, or how much of the literal matched. Neither
+  // builds a string per byte (a registry agent has ~6 true/false/null literals; appending a
+  // character at a time made a new string each time, ~80 B per literal, half of what a poll's
+  // reading allocated besides the kept values).
+  readonly #number = Buffer.allocUnsafe(MAX_NUMBER_CHARS);
+  #numberLength = 0;
   #literal: (typeof LITERALS)[number] | null = null;
+  #literalMatched = 0;
   readonly #utf8 = new TextDecoder('utf-8', { fatal: true });
   readonly #lenientUtf8 = new TextDecoder('utf-8');
 
@@ -140,8 +151,8 @@ export class JsonTokenizer {
         }
         case State.Number:
           if (isNumberByte(byte)) {
-            if (this.#scalar.length >= MAX_NUMBER_CHARS) throw this.#error(i, 'a number too long');
-            this.#scalar += String.fromCharCode(byte);
+            if (this.#numberLength >= MAX_NUMBER_CHARS) throw this.#error(i, 'a number too long');
+            this.#number[this.#numberLength++] = byte;
             i++;
           } else {
             this.#finishNumber(i);
@@ -149,9 +160,8 @@ export class JsonTokenizer {
           continue;
         case State.Literal: {
           const literal = this.#literal!;
-          if (byte !== literal.text.charCodeAt(this.#scalar.length)) throw this.#error(i, `a bad literal (expected ${literal.text})`);
-          this.#scalar += String.fromCharCode(byte);
-          if (this.#scalar.length === literal.text.length) {
+          if (byte !== literal.text.charCodeAt(this.#literalMatched)) throw this.#error(i, `a bad literal (expected ${literal.text})`);
+          if (++this.#literalMatched === literal.text.length) {
             this.#events.literal(literal.value);
             this.#afterValue();
           }
@@ -242,14 +252,15 @@ export class JsonTokenizer {
     }
     if (byte === 0x2d || (byte >= 0x30 && byte <= 0x39)) {
       this.#state = State.Number;
-      this.#scalar = String.fromCharCode(byte);
+      this.#number[0] = byte;
+      this.#numberLength = 1;
       return;
     }
     const literal = LITERALS.find((candidate) => candidate.text.charCodeAt(0) === byte);
     if (literal === undefined) throw this.#error(at, 'expected a value');
     this.#state = State.Literal;
     this.#literal = literal;
-    this.#scalar = String.fromCharCode(byte);
+    this.#literalMatched = 1;
   }
 
   #close(container: number, at: number): void {
@@ -368,7 +379,11 @@ export class JsonTokenizer {
     } else if (this.#stringAscii && !this.#stringTruncated) {
       // latin1Slice: Buffer's own method behind toString('latin1'), without its argument checks
       // (measured: a quarter of the reader's time at 10,000 agents went into toString).
-      text = this.#stringIsKey ? recentKey(this.#string, this.#stringLength) : (this.#string as Latin1Buffer).latin1Slice(0, this.#stringLength);
+      text = this.#stringIsKey
+        ? recentKey(this.#string, this.#stringLength)
+        : this.#events.internStrings === true
+          ? recentValue(this.#string, this.#stringLength)
+          : (this.#string as Latin1Buffer).latin1Slice(0, this.#stringLength);
     } else if (this.#stringTruncated) {
       const bytes = this.#string.subarray(0, this.#stringLength);
       // Cut at a UTF-8 boundary: the prefix is for messages and is never published.
@@ -390,8 +405,10 @@ export class JsonTokenizer {
   }
 
   #finishNumber(at: number): void {
-    if (!NUMBER.test(this.#scalar)) throw this.#error(at, `a bad number ${JSON.stringify(this.#scalar)}`);
-    this.#events.number(Number(this.#scalar));
+    // One digit (most registry numbers): V8's single-character string, no call into the binding.
+    const text = this.#numberLength === 1 ? String.fromCharCode(this.#number[0]!) : (this.#number as Latin1Buffer).latin1Slice(0, this.#numberLength);
+    if (!NUMBER.test(text)) throw this.#error(at, `a bad number ${JSON.stringify(text)}`);
+    this.#events.number(Number(text));
     this.#afterValue();
   }
 
@@ -442,17 +459,36 @@ const RECENT_KEY_MAX_LENGTH = 64;
 const recentKeys: string[] = new Array<string>(RECENT_KEY_SLOTS).fill('');
 
 function recentKey(bytes: Buffer, length: number): string {
+  return recentString(recentKeys, bytes, length);
+}
+
+/**
+ * String values the caller marks as repeating (JsonEvents.internStrings), the same way: an agent's
+ * status, version, runtime and type, its capabilities' names, versions and tags are a few distinct
+ * strings across 10,000 agents, ~10 per agent, each a new string per poll before. Ids and
+ * endpoints, unique per agent, are not offered, so they do not evict those. Bounded: at most
+ * RECENT_VALUE_SLOTS strings of RECENT_KEY_MAX_LENGTH characters (~100 KiB).
+ */
+const RECENT_VALUE_SLOTS = 1024;
+const recentValues: string[] = new Array<string>(RECENT_VALUE_SLOTS).fill('');
+
+function recentValue(bytes: Buffer, length: number): string {
+  return recentString(recentValues, bytes, length);
+}
+
+/** The table's string for these ASCII bytes when it holds one, else a new one it then holds. */
+function recentString(table: string[], bytes: Buffer, length: number): string {
   let hash = length;
   for (let index = 0; index < length; index++) hash = (Math.imul(hash, 31) + bytes[index]!) | 0;
-  const slot = hash & (RECENT_KEY_SLOTS - 1);
-  const known = recentKeys[slot]!;
+  const slot = hash & (table.length - 1);
+  const known = table[slot]!;
   if (known.length === length) {
     let index = 0;
     while (index < length && known.charCodeAt(index) === bytes[index]) index++;
     if (index === length) return known;
   }
   const text = (bytes as Latin1Buffer).latin1Slice(0, length);
-  if (length <= RECENT_KEY_MAX_LENGTH) recentKeys[slot] = text;
+  if (length <= RECENT_KEY_MAX_LENGTH) table[slot] = text;
   return text;
 }
 

@@ -28,7 +28,7 @@ function formatError(run: () => unknown): RegistryFormatError {
 const read = (text: string, limits: Partial<AgentsBodyLimits> = {}) => readAgentsBody(bytes(text), { ...DEFAULT_AGENTS_BODY_LIMITS, ...limits });
 
 /** Rebuilds a value from tokenizer events: what JSON.parse would return, for differential tests. */
-function rebuild(input: Uint8Array, chunkSize: number): unknown {
+function rebuild(input: Uint8Array, chunkSize: number, internStrings = false): unknown {
   const stack: { container: unknown[] | Record<string, unknown>; key: string | null }[] = [];
   let root: unknown;
   let pendingKey: string | null = null;
@@ -61,6 +61,7 @@ function rebuild(input: Uint8Array, chunkSize: number): unknown {
     string: (value) => put(value),
     number: (value) => put(value),
     literal: (value) => put(value),
+    internStrings,
   };
   const tokenizer = new JsonTokenizer(events, { maxDepth: 64, maxStringBytes: 1 << 20 });
   for (let offset = 0; offset < input.length; offset += chunkSize) tokenizer.write(input.subarray(offset, offset + chunkSize));
@@ -204,6 +205,11 @@ describe('agents body reader: hostile and broken bodies', () => {
     ['a control character in a string', '{"agents":null,"x":"a\tb"}', 'NOT_JSON'],
     ['a bad escape', '{"agents":null,"x":"\\q"}', 'NOT_JSON'],
     ['a mismatched bracket', '{"agents":[}', 'NOT_JSON'],
+    ['a literal cut short', '{"agents":null,"x":tru}', 'NOT_JSON'],
+    ['a literal misspelt at its last byte', '{"agents":null,"x":nulx}', 'NOT_JSON'],
+    ['a literal with trailing letters', '{"agents":null,"x":falsey}', 'NOT_JSON'],
+    ['a number with two points', '{"agents":null,"count":1.2.3}', 'NOT_JSON'],
+    ['a number of 65 digits', `{"agents":null,"count":${'9'.repeat(65)}}`, 'NOT_JSON'],
     ['an empty body', '', 'TRUNCATED'],
     ['a top-level number', '42', 'NOT_AN_OBJECT'],
   ])('rejects %s', (_label, text, code) => {
@@ -264,6 +270,17 @@ describe('JSON tokenizer against JSON.parse', () => {
     const doc = [Object.fromEntries([...keys].map((key, i) => [key, i])), Object.fromEntries([...keys].reverse().map((key, i) => [key, -i]))];
     const text = bytes(JSON.stringify(doc));
     for (const chunkSize of [7, 4096]) expect(rebuild(text, chunkSize)).toEqual(JSON.parse(text.toString('utf8')));
+  });
+
+  it('decodes string values exactly through the recent-value table: 5,000 distinct values sharing its 1,024 slots, each asked twice', () => {
+    const next = random(12);
+    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-. ';
+    const values = new Set<string>(['', 'a', 'healthy', '1.0.0', 'x'.repeat(64), 'y'.repeat(65), 'é', 'naïve', '\u2028', 'a"b', 'a\\b']);
+    while (values.size < 5000) values.add(Array.from({ length: 1 + Math.floor(next() * 30) }, () => alphabet[Math.floor(next() * alphabet.length)]).join(''));
+    // Each value twice: a slot taken by another value must not answer for this one.
+    const doc = { first: [...values], again: [...values].reverse(), numbers: [0, 7, -1, 12.5, 1e21, Number('9'.repeat(64))], literals: [true, false, null] };
+    const text = bytes(JSON.stringify(doc));
+    for (const chunkSize of [5, 4096]) expect(rebuild(text, chunkSize, true)).toEqual(JSON.parse(text.toString('utf8')));
   });
 
   it('parseJsonBounded refuses depth before JSON.parse sees the input', () => {
