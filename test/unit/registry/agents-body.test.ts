@@ -108,7 +108,8 @@ describe('agents body reader: real registry bodies', () => {
   it('with onAgent: hands each agent over as its object closes, in body order, and keeps none itself', () => {
     const whole = readAgentsBody(realAgents).agents!;
     const handed: unknown[] = [];
-    const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => handed.push(agent));
+    // Valid during the call only (the next agent is read into the same objects): copied here.
+    const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => handed.push(structuredClone(agent)));
     // The first agent is out before the body's end has arrived.
     const cut = realAgents.indexOf('"agent_type"', realAgents.indexOf('"id"', realAgents.indexOf('"agents"') + 200));
     reader.write(realAgents.subarray(0, cut));
@@ -116,6 +117,34 @@ describe('agents body reader: real registry bodies', () => {
     reader.write(realAgents.subarray(cut));
     expect(reader.end()).toEqual({ agents: [] });
     expect(handed).toEqual(whole);
+    // Every agent was read into one object and its capabilities into reused drafts; each copy
+    // above is still the agent it was (a field left over from the agent before would show).
+    const objects = new Set<unknown>();
+    const capabilityLists = new Set<unknown>();
+    const again = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => {
+      objects.add(agent);
+      capabilityLists.add(agent.capabilities);
+    });
+    again.write(realAgents);
+    again.end();
+    expect(objects.size).toBe(1);
+    expect(capabilityLists.size).toBe(1);
+
+    // An agent with fewer fields, capabilities and tags than the one before it, and one over the
+    // capability bound (its list emptied), read into the same objects: nothing carries over.
+    const mixed = bytes(JSON.stringify({ agents: [
+      { id: 'a-1', name: 'a', status: 'healthy', endpoint: 'http://10.0.0.1:80', version: '2.0.0', runtime: 'java', agent_type: 'api', capabilities: [{ name: 'x', version: '1.0.0', tags: ['t1', 't2'] }, { name: 'y', tags: ['t3'] }] },
+      { id: 'b-2', name: 'b', status: 'healthy', endpoint: 'http://10.0.0.2:80', capabilities: [{ name: 'z' }] },
+      { id: 'c-3', name: 'c', status: 'healthy', endpoint: 'http://10.0.0.3:80', capabilities: Array.from({ length: 5 }, (_, i) => ({ name: `k${i}`, tags: ['u'] })) },
+      { id: 'd-4', name: 'd', status: 'healthy', endpoint: 'http://10.0.0.4:80', version: null, capabilities: null },
+    ] }));
+    const limits = { ...DEFAULT_AGENTS_BODY_LIMITS, maxCapabilitiesPerAgent: 3 };
+    const copies: unknown[] = [];
+    const streaming = new AgentsBodyReader(limits, (agent) => copies.push(structuredClone(agent)));
+    for (let offset = 0; offset < mixed.length; offset += 9) streaming.write(mixed.subarray(offset, offset + 9));
+    streaming.end();
+    expect(copies).toEqual(readAgentsBody(mixed, limits).agents);
+    expect(copies.map((agent) => (agent as { oversized: boolean }).oversized)).toEqual([false, false, true, false]);
     // A malformed body still fails as a whole.
     const broken = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, () => undefined);
     expect(() => {
