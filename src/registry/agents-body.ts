@@ -126,15 +126,24 @@ export class AgentsBodyReader implements JsonEvents {
   #capabilitySeen = 0;
   readonly #onAgent: ((agent: RawAgent) => void) | null;
   /**
-   * With onAgent, one draft and its capability drafts are reused for every agent (see the
-   * constructor): 7.0 -> 5.0 MiB allocated per 10,000-agent poll (test/bench/poll-promotion.ts
-   * --allocations). What is left there is mostly the lists' backing stores: V8 frees an array's
-   * elements when its length is set to 0, so each agent's capability and tag lists grow again.
-   * Bounded by the per-agent limits (maxCapabilitiesPerAgent + 1 drafts).
+   * With onAgent, one draft, its capability list, the capability drafts and their tag lists are
+   * reused for every agent (see the constructor): 7.0 -> 2.1 MiB allocated per 10,000-agent poll
+   * (test/bench/poll-promotion.ts --allocations; what is left is ids, endpoints and names).
+   * Bounded by the per-agent limits (maxCapabilitiesPerAgent + 1 drafts and tag lists).
    */
   #reusedAgent: AgentDraft | null = null;
   readonly #reusedCapabilities: CapabilityDraft[] = [];
+  /** The reused agent's capability list and each reused capability's tag list (by slot). */
+  readonly #reusedCapabilityList: CapabilityProjection[] = [];
+  readonly #reusedTagLists: string[][] = [];
   #capabilitiesUsed = 0;
+  /**
+   * Capabilities kept for the current agent and tags for the current capability: the lists are
+   * filled by index and cut to these counts when the object closes, never emptied with
+   * `length = 0`, which makes V8 drop an array's elements (the next push allocates them again).
+   */
+  #capabilityCount = 0;
+  #tagCount = 0;
 
   /**
    * `onAgent`: each agent is handed over as soon as its object closes and not kept here (the sync
@@ -304,11 +313,11 @@ export class AgentsBodyReader implements JsonEvents {
       case 'tags': {
         if (typeof value !== 'string') throw this.#badCapability('capability tags are not a list of strings');
         const capability = this.#capability!;
-        if (capability.tags.length >= this.#limits.maxTagsPerCapability || truncated) {
+        if (this.#tagCount >= this.#limits.maxTagsPerCapability || truncated) {
           this.#agent!.oversized = true;
           return;
         }
-        if (!this.#agent!.oversized) capability.tags.push(this.#keep(value));
+        if (!this.#agent!.oversized) capability.tags[this.#tagCount++] = this.#keep(value);
         return;
       }
     }
@@ -358,9 +367,11 @@ export class AgentsBodyReader implements JsonEvents {
     }
     this.#agentSeen = 0;
     this.#capabilitiesUsed = 0;
+    this.#capabilityCount = 0;
     const reused = this.#reusedAgent;
     if (reused === null) {
-      this.#agent = { index, id: null, name: null, status: null, endpoint: null, version: '', runtime: '', agentType: '', capabilities: [], oversized: false };
+      const capabilities = this.#onAgent !== null ? this.#reusedCapabilityList : [];
+      this.#agent = { index, id: null, name: null, status: null, endpoint: null, version: '', runtime: '', agentType: '', capabilities, oversized: false };
       if (this.#onAgent !== null) this.#reusedAgent = this.#agent;
       return;
     }
@@ -372,19 +383,20 @@ export class AgentsBodyReader implements JsonEvents {
     reused.version = '';
     reused.runtime = '';
     reused.agentType = '';
-    reused.capabilities.length = 0;
+    reused.capabilities = this.#reusedCapabilityList;
     reused.oversized = false;
     this.#agent = reused;
   }
 
   #newCapability(): CapabilityDraft {
+    this.#tagCount = 0;
     if (this.#onAgent === null) return { name: null, version: '', tags: [] };
     // Drafts past the per-agent bound are never kept (#finishCapability): the last one serves them.
     const slot = Math.min(this.#capabilitiesUsed++, this.#limits.maxCapabilitiesPerAgent);
     const capability = (this.#reusedCapabilities[slot] ??= { name: null, version: '', tags: [] });
     capability.name = null;
     capability.version = '';
-    capability.tags.length = 0;
+    capability.tags = this.#reusedTagLists[slot] ??= [];
     return capability;
   }
 
@@ -393,11 +405,12 @@ export class AgentsBodyReader implements JsonEvents {
     const agent = this.#agent!;
     this.#capability = null;
     if (capability.name === null) throw this.#badCapability('a capability name is missing, not a string');
-    if (agent.capabilities.length >= this.#limits.maxCapabilitiesPerAgent) {
+    capability.tags = cutTo(capability.tags, this.#tagCount);
+    if (this.#capabilityCount >= this.#limits.maxCapabilitiesPerAgent) {
       agent.oversized = true;
       return;
     }
-    if (!agent.oversized) agent.capabilities.push(capability as CapabilityProjection);
+    if (!agent.oversized) agent.capabilities[this.#capabilityCount++] = capability as CapabilityProjection;
   }
 
   #finishAgent(): void {
@@ -406,7 +419,7 @@ export class AgentsBodyReader implements JsonEvents {
     for (const [key, spec] of REQUIRED_AGENT_FIELDS) {
       if (draft[spec.field] === null) throw this.#badAgent(draft.index, `field "${key}" is missing, not a string`);
     }
-    if (draft.oversized) draft.capabilities.length = 0;
+    draft.capabilities = cutTo(draft.capabilities, draft.oversized ? 0 : this.#capabilityCount);
     const agent = draft as RawAgent;
     if (this.#onAgent !== null) this.#onAgent(agent);
     else this.#agents!.push(agent);
@@ -440,6 +453,18 @@ export function readAgentsBody(bytes: Uint8Array, limits: AgentsBodyLimits = DEF
   const reader = new AgentsBodyReader(limits);
   reader.write(bytes);
   return reader.end();
+}
+
+const NO_ITEMS: never[] = Object.freeze([]) as never[];
+
+/**
+ * `list` holding its first `count` items: cut to that length, or one shared frozen empty list for
+ * none (so a reused list keeps its elements for the next agent; see #capabilityCount).
+ */
+function cutTo<T>(list: T[], count: number): T[] {
+  if (count === 0) return NO_ITEMS;
+  if (list.length !== count) list.length = count;
+  return list;
 }
 
 function describe(value: unknown): string {
