@@ -3,7 +3,11 @@
 // stops heartbeating turns unhealthy in 3–4 s (reference §4.2); live agents are pinged every
 // second like the SDKs do (HEAD /heartbeat/{id}).
 
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSnapshot } from '../../src/registry/snapshot-store.ts';
 import { addressesOf, dig } from '../support/dig.ts';
 import { eventually, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
@@ -215,5 +219,43 @@ describe.skipIf(HOSTS_UNAVAILABLE)('agents that advertise a hostname', () => {
     expect(addressesOf(a)).toEqual(['10.0.0.77']);
     expect(addressesOf(await dig('127.0.0.1', mesh.dnsPort, 'chat.mesh.local', 'AAAA'), 'AAAA')).toEqual(['fd00::77']);
     expect(addressesOf(await dig('127.0.0.1', mesh.dnsPort, 'chat-55667788.mesh.local'))).toEqual(['10.0.0.77']);
+  });
+});
+
+describe.skipIf(DIG_MISSING)('the registry snapshot at shutdown (registry.snapshotInterval)', () => {
+  afterAll(stopAllProcesses);
+
+  it('a stop signal writes the changes the interval held back, and a restart with the registry down answers them', async () => {
+    const registry = await startRegistry();
+    const dir = await mkdtemp(join(tmpdir(), 'mesh-dns-snapshot-stop-'));
+    const storedIds = async () => (await loadSnapshot(join(dir, 'snapshot.json'))).snapshot?.agents.map((agent) => agent.id) ?? [];
+    // An interval no test outlasts: only the first projection and the stop write the file.
+    const env = { MCP_MESH_REGISTRY_URL: registry.url, MESH_DNS_REGISTRY_POLL_INTERVAL: '200ms', MESH_DNS_SNAPSHOT_INTERVAL: '1h' };
+    try {
+      await registry.heartbeat(agentBody('alpha-00000001', 'alpha', '10.0.1.1', 8000));
+      const mesh = await startMeshDnsProcess({ dir, env });
+      await eventually(async () => (await storedIds()).length === 1, 5000);
+      await registry.heartbeat(agentBody('bravo-00000002', 'bravo', '10.0.1.2', 8000));
+      await eventually(async () => addressesOf(await dig('127.0.0.1', mesh.dnsPort, 'bravo.mesh.local')).join() === '10.0.1.2', 5000);
+      // Served, not yet in the file; /ready says so.
+      expect(await storedIds()).toEqual(['alpha-00000001']);
+      const ready = (await (await fetch(`${mesh.httpUrl}/ready`)).json()) as { registry: { snapshot: { unsaved: boolean } } };
+      expect(ready.registry.snapshot.unsaved).toBe(true);
+
+      await mesh.process.stop(); // SIGTERM: the shutdown sequence, then the registry sync's stop()
+      expect(mesh.process.output()).not.toMatch(/"level":(50|60)/);
+      expect(await storedIds()).toEqual(['alpha-00000001', 'bravo-00000002']);
+
+      await registry.stop();
+      const restarted = await startMeshDnsProcess({ dir, env });
+      await eventually(async () => (await fetch(`${restarted.httpUrl}/ready`)).status === 200, 5000);
+      const answer = await dig('127.0.0.1', restarted.dnsPort, 'bravo.mesh.local');
+      expect(answer.status).toBe('NOERROR');
+      expect(addressesOf(answer)).toEqual(['10.0.1.2']);
+      await restarted.stop();
+    } finally {
+      await registry.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
