@@ -9,6 +9,7 @@ import { RegistryFormatError } from '../../../src/registry/errors.ts';
 import { JsonTokenizer, parseJsonBounded, type JsonEvents } from '../../../src/registry/json-stream.ts';
 import { projectAgentsBody } from '../../../src/registry/projection.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
+import { seededRandom } from '../../support/seeded-random.ts';
 
 const corpus = (name: string) => readFileSync(new URL(`./corpus/${name}`, import.meta.url));
 const realAgents = corpus('real-agents.json');
@@ -256,6 +257,44 @@ describe('agents body reader: hostile and broken bodies', () => {
     expect(formatError(() => readAgentsBody(Buffer.concat([bytes('{"agents":null,"'), Buffer.from([0xc3]), bytes('":1}')]))).code).toBe('NOT_JSON');
     const text = '{"agents":[{"id":"\\u0061-1","name":"\\ud83d\\ude00","status":"healthy","endpoint":"http://10.0.0.1:80","version":"\\ud800x\\n\\/"}]}';
     expect(read(text).agents![0]).toMatchObject({ id: 'a-1', name: '😀', version: '\ufffdx\n/' });
+  });
+});
+
+describe('agents read into reused drafts (onAgent) against agents read into their own objects', () => {
+  it('gives the same agents for 300 random bodies, whatever the chunk size: optional fields, capabilities and tags come and go', () => {
+    const random = seededRandom(90);
+    const words = ['healthy', 'unhealthy', '1.0.0', '2.1.0', 'python', 'java', 'mcp_agent', 'api', 'weather', 'geo', 'prod', 'x'.repeat(70), 'é', ''];
+    const limits = { ...DEFAULT_AGENTS_BODY_LIMITS, maxCapabilitiesPerAgent: 4, maxTagsPerCapability: 3 };
+    for (let round = 0; round < 300; round++) {
+      const agents = Array.from({ length: random.int(8) }, (_, index) => {
+        const agent: Record<string, unknown> = { id: `agent-${round}-${index}`, name: random.pick(words), status: random.pick(['healthy', 'healthy', 'unhealthy']), endpoint: `http://10.0.${round & 0xff}.${index}:80` };
+        for (const key of ['version', 'runtime', 'agent_type']) {
+          const roll = random.int(3);
+          if (roll === 1) agent[key] = random.pick(words);
+          else if (roll === 2) agent[key] = null;
+        }
+        const roll = random.int(4);
+        if (roll === 1) agent['capabilities'] = null;
+        else if (roll >= 2) {
+          agent['capabilities'] = Array.from({ length: random.int(7) }, () => {
+            const capability: Record<string, unknown> = { name: random.pick(words), description: 'skipped' };
+            if (random.int(2) === 1) capability['version'] = random.int(2) === 1 ? random.pick(words) : null;
+            const tags = random.int(3);
+            if (tags === 1) capability['tags'] = null;
+            else if (tags === 2) capability['tags'] = Array.from({ length: random.int(5) }, () => random.pick(words));
+            return capability;
+          });
+        }
+        return agent;
+      });
+      const text = bytes(JSON.stringify({ agents, count: agents.length }));
+      const copies: unknown[] = [];
+      const reader = new AgentsBodyReader(limits, (agent) => copies.push(structuredClone(agent)));
+      const chunk = 1 + random.int(64);
+      for (let offset = 0; offset < text.length; offset += chunk) reader.write(text.subarray(offset, offset + chunk));
+      reader.end();
+      expect(copies, `round ${round}`).toEqual(readAgentsBody(text, limits).agents ?? []);
+    }
   });
 });
 
