@@ -331,19 +331,25 @@ describe('registry sync: agents turning unhealthy', () => {
   });
 });
 
-describe('registry sync: registry down', () => {
-  let registry: TestRegistry;
-  let dir: string;
+/** A real registry and a temporary directory for one describe block, both gone after it. */
+function registryAndDirectory(prefix: string): { readonly registry: TestRegistry; readonly dir: string } {
+  const held = {} as { registry: TestRegistry; dir: string };
   beforeAll(async () => {
-    registry = await startRegistry();
-    dir = await mkdtemp(join(tmpdir(), 'mesh-dns-sync-it-'));
+    held.registry = await startRegistry();
+    held.dir = await mkdtemp(join(tmpdir(), prefix));
   });
   afterAll(async () => {
-    await registry.stop();
-    await rm(dir, { recursive: true, force: true });
+    await held.registry.stop();
+    await rm(held.dir, { recursive: true, force: true });
   });
+  return held;
+}
+
+describe('registry sync: registry down', () => {
+  const setup = registryAndDirectory('mesh-dns-sync-it-');
 
   it('keeps serving after the registry dies, and restarts from the snapshot while it is down', async () => {
+    const { registry, dir } = setup;
     const snapshotPath = join(dir, 'state', 'registry-snapshot.json');
     await registry.heartbeat(agentBody('weather-a1b2c3d4', 'weather', '10.0.0.11', 8081, [{ capability: 'weather_forecast' }]));
     await registry.heartbeat(agentBody('geo-0c1d2e3f', 'geo', 'fd00::12', 9090));
@@ -380,22 +386,14 @@ describe('registry sync: registry down', () => {
 });
 
 describe('registry sync: snapshot writes spaced by snapshotInterval', () => {
-  let registry: TestRegistry;
-  let dir: string;
-  beforeAll(async () => {
-    registry = await startRegistry();
-    dir = await mkdtemp(join(tmpdir(), 'mesh-dns-sync-interval-'));
-  });
-  afterAll(async () => {
-    await registry.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const setup = registryAndDirectory('mesh-dns-sync-interval-');
 
   const INTERVAL_MS = 1500;
   const writes = (register: Registry, result: 'success' | 'failure') => metricValue(register, 'meshdns_registry_snapshot_writes_total', { result });
   const storedIds = async (path: string) => (await loadSnapshot(path)).snapshot?.agents.map((agent) => agent.id);
 
   it('writes the first projection at once, later changes together once the interval has passed, and what is left at stop', async () => {
+    const { registry, dir } = setup;
     const snapshotPath = join(dir, 'spaced', 'registry-snapshot.json');
     await registry.heartbeat(agentBody('alpha-00000001', 'alpha', '10.0.1.1', 8000));
     const { sync, register, changes } = createSync(registry.url, { snapshotPath, snapshotIntervalMs: INTERVAL_MS });
@@ -435,6 +433,7 @@ describe('registry sync: snapshot writes spaced by snapshotInterval', () => {
   });
 
   it('retries a snapshot it cannot write once per interval, not once per poll', async () => {
+    const { registry, dir } = setup;
     const blocker = join(dir, 'blocker');
     await writeFile(blocker, 'a file where the snapshot directory should be');
     const snapshotPath = join(blocker, 'registry-snapshot.json');
