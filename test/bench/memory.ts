@@ -7,7 +7,8 @@
  *   npm run bench:memory -- --snapshot                    # + a heap snapshot at the end, top constructors
  *   npm run bench:memory -- --node-flags=--max-semi-space-size=1   # other Node flags (default: bin/mesh-dns's; --node-flags= for none)
  *   npm run bench:memory -- --main /path/in/the/repo/dist/main.js   # another build (it resolves node_modules from there)
- *   npm run bench:memory -- --env MALLOC_ARENA_MAX=2 --env …  # extra environment for every mesh-dns started (repeatable)
+ *   npm run bench:memory -- --env MALLOC_ARENA_MAX=1 --env …  # environment of every mesh-dns started over what
+ *                                                         # bin/mesh-dns exports (repeatable; KEY= removes KEY)
  *   npm run bench:memory -- --snapshot --keep-snapshot /tmp/x.heapsnapshot     # keep the snapshot for a retainer analysis
  *   npm run bench:memory -- --later 60                    # watch RSS 60 s after the last step (default 30)
  *
@@ -33,7 +34,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { shippedNodeFlags } from './servers.ts';
+import { shippedEnvironment, shippedNodeFlags, withEnvironment } from './servers.ts';
 import { fillCache } from '../support/forward-fill.ts';
 import { startKnot, type KnotServer } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
@@ -65,11 +66,8 @@ const CACHE_ENTRIES = Number(values.cache);
 const RUNS = Number(values.runs);
 const NODE_FLAGS = values['node-flags'] === undefined ? shippedNodeFlags(REPO_ROOT) : values['node-flags'].split(/\s+/).filter(Boolean);
 const SETTLE_MS = 1500;
-const EXTRA_ENV: Record<string, string> = Object.fromEntries(values.env.map((pair) => {
-  const at = pair.indexOf('=');
-  if (at <= 0) throw new Error(`--env ${pair}: expected KEY=VALUE`);
-  return [pair.slice(0, at), pair.slice(at + 1)];
-}));
+/** What bin/mesh-dns exports before it execs node (MALLOC_ARENA_MAX), with --env applied (KEY= removes KEY). */
+const LAUNCHER_ENV = withEnvironment(shippedEnvironment(REPO_ROOT), values.env);
 
 if (!values.main) execFileSync(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 'tsconfig.build.json')]);
 const DIST_MAIN = values.main ?? join(REPO_ROOT, 'dist/main.js');
@@ -99,7 +97,7 @@ const SERVED_QUERIES = 5000;
 
 /** Idle RSS, then RSS after SERVED_QUERIES answered from local data (8 in flight). */
 async function meshDnsIdleRss(env: NodeJS.ProcessEnv = {}): Promise<{ idle: number; served: number }> {
-  const mesh = await startMeshDnsProcess({ wrap: shipped, env: { MESH_DNS_LOG_LEVEL: 'warn', ...env, ...EXTRA_ENV } });
+  const mesh = await startMeshDnsProcess({ wrap: shipped, env: { MESH_DNS_LOG_LEVEL: 'warn', ...env, ...LAUNCHER_ENV } });
   try {
     await sleep(SETTLE_MS);
     const idle = rssOf(mesh.process.pid).rssMiB;
@@ -219,7 +217,7 @@ function importCost(code: string): number {
   return Number(execFileSync(NODE_BINARY, [...NODE_FLAGS, '--expose-gc', '--input-type=module', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' }).trim());
 }
 
-console.log(`mesh-dns memory (${DIST_MAIN}), node ${process.version}${NODE_FLAGS.length > 0 ? ` ${NODE_FLAGS.join(' ')}` : ''}${values.env.length > 0 ? `, env ${values.env.join(' ')}` : ''}, ${new Date().toISOString()}, loopback only`);
+console.log(`mesh-dns memory (${DIST_MAIN}), node ${process.version}${NODE_FLAGS.length > 0 ? ` ${NODE_FLAGS.join(' ')}` : ''}${Object.keys(LAUNCHER_ENV).length > 0 ? `, env ${Object.entries(LAUNCHER_ENV).map(([key, value]) => `${key}=${value}`).join(' ')}` : ''}, ${new Date().toISOString()}, loopback only`);
 try {
   const bare: number[] = [];
   const idle: number[] = [];
@@ -244,7 +242,7 @@ try {
       MESH_DNS_UPSTREAMS: `127.0.0.1:${knot.port}`, MESH_DNS_CACHE_SIZE: String(Math.max(CACHE_ENTRIES, 10_000)),
       // Room for every entry: the byte bound (64 MiB default) would otherwise evict before the count does.
       MESH_DNS_CACHE_MAX_BYTES: String(4 * 1024 * 1024 * 1024),
-      ...EXTRA_ENV,
+      ...LAUNCHER_ENV,
     },
   });
   await sleep(SETTLE_MS);

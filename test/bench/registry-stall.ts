@@ -14,8 +14,10 @@
  *   npm run bench:registry                                    # 10,000 and 20,000 agents, vs main
  *   npx node test/bench/registry-stall.ts --agents 10000 --phase 10 --rounds 1 --baseline none
  *   npm run bench:registry -- --baseline HEAD --baseline-flags=--max-semi-space-size=1   # one build, two flag sets
- * Each mesh-dns runs with the Node flags of bin/mesh-dns (as the image runs it) unless --node-flags /
- * --baseline-flags say otherwise.
+ * Each mesh-dns runs with the Node flags and the environment of bin/mesh-dns (as the image runs it)
+ * unless --node-flags / --baseline-flags and --env / --baseline-env (KEY=VALUE, repeatable; KEY=
+ * removes KEY: --baseline-env MALLOC_ARENA_MAX= measures without the launcher's malloc setting) say
+ * otherwise.
  *
  * The machine may be shared: phases of the two servers are interleaved round by round, so load
  * from elsewhere hits both alike; the in-process stall figure is the least load-sensitive one.
@@ -27,7 +29,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { shippedNodeFlags } from './servers.ts';
+import { shippedEnvironment, shippedNodeFlags, withEnvironment } from './servers.ts';
 import { NODE_BINARY, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { agentBody, startRegistry, type TestRegistry } from '../support/registry.ts';
@@ -44,6 +46,10 @@ const { values } = parseArgs({
     'node-flags': { type: 'string' },
     /** Node flags of the baseline's mesh-dns (default: --node-flags). */
     'baseline-flags': { type: 'string' },
+    /** Environment of this build's mesh-dns over bin/mesh-dns's exports (KEY=VALUE; KEY= removes KEY). */
+    env: { type: 'string', multiple: true, default: [] },
+    /** The same for the baseline (default: --env). */
+    'baseline-env': { type: 'string', multiple: true },
   },
 });
 const AGENT_COUNTS = values.agents.split(',').map(Number);
@@ -59,6 +65,8 @@ interface Server {
   main: string;
   /** Node flags before the build's dist/main.js. */
   flags: string[];
+  /** What the launcher would export (bin/mesh-dns), with --env / --baseline-env applied. */
+  env: Record<string, string>;
 }
 
 /** tsc of a tree into its dist/; the baseline is `git archive <ref>` beside node_modules. */
@@ -204,6 +212,7 @@ async function measureCount(count: number, servers: Server[]): Promise<void> {
           MCP_MESH_NETWORK_TIMEOUT: '20s',
           MESH_DNS_REGISTRY_POLL_INTERVAL: `${POLL_MS}ms`,
           BENCH_LOOP_STALL_FILE: loopFile,
+          ...server.env,
         },
         wrap: (command) => [NODE_BINARY, ...server.flags, '--import', PROBE, server.main, ...command.slice(2)],
       });
@@ -285,9 +294,12 @@ try {
   const splitFlags = (text: string) => text.split(/\s+/).filter(Boolean);
   const flags = values['node-flags'] === undefined ? shippedNodeFlags(REPO_ROOT) : splitFlags(values['node-flags']);
   const baselineFlags = values['baseline-flags'] === undefined ? flags : splitFlags(values['baseline-flags']);
-  if (values.baseline !== 'none') servers.push({ label: values.baseline.slice(0, 8), main: build(values.baseline), flags: baselineFlags });
-  servers.push({ label: 'this', main: build(null), flags });
-  for (const server of servers) console.log(`${server.label}: node ${server.flags.join(' ') || '(no flags)'} ${server.main}`);
+  const env = withEnvironment(shippedEnvironment(REPO_ROOT), values.env);
+  const baselineEnv = values['baseline-env'] === undefined ? env : withEnvironment(shippedEnvironment(REPO_ROOT), values['baseline-env']);
+  if (values.baseline !== 'none') servers.push({ label: values.baseline.slice(0, 8), main: build(values.baseline), flags: baselineFlags, env: baselineEnv });
+  servers.push({ label: 'this', main: build(null), flags, env });
+  const envText = (server: Server) => Object.entries(server.env).map(([key, value]) => `${key}=${value} `).join('');
+  for (const server of servers) console.log(`${server.label}: ${envText(server)}node ${server.flags.join(' ') || '(no flags)'} ${server.main}`);
   console.log(`node ${process.version}, mcp-mesh-registry from @mcpmesh/cli-linux-x64, loopback only; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   for (const count of AGENT_COUNTS) await measureCount(count, servers);
 } finally {

@@ -45,6 +45,9 @@
  *                    `mesh-dns-main` beside mesh-dns, same flags, same run (before/after)
  *   --main-flags=F   Node flags of `mesh-dns-main` instead of --mesh-dns-flags: with --main
  *                    dist/main.js, one build under two flag sets in one run
+ *   --mesh-dns-env=K=V,…  environment of mesh-dns (both builds) over what bin/mesh-dns exports
+ *                    (MALLOC_ARENA_MAX=2 today); K= removes K: --mesh-dns-env=MALLOC_ARENA_MAX=
+ *   --main-env=K=V,… the same for `mesh-dns-main` (default: --mesh-dns-env's)
  *   --trace-gc       Node servers run with --trace-gc; each round notes the GC pauses of the
  *                    measured run (count, total, longest; scavenges and full GCs apart)
  *   --cpu-prof DIR   Node servers write a CPU profile per run under DIR (node --cpu-prof)
@@ -118,10 +121,12 @@ import {
 import {
   SERVER_NAMES,
   meshDnsNode,
+  shippedEnvironment,
   shippedNodeFlags,
   startServer,
   startUpstream,
   unavailableReason,
+  withEnvironment,
   waitForAnswer,
 } from './servers.ts';
 import type { ServerName, ServerSetup, StartContext, Upstream } from './servers.ts';
@@ -149,6 +154,10 @@ interface Options {
   meshDnsFlags: string[];
   /** Node flags for mesh-dns-main (--main-flags; default: meshDnsFlags). */
   mainFlags: string[];
+  /** Environment of mesh-dns from its launcher, with --mesh-dns-env applied. */
+  meshDnsEnv: Record<string, string>;
+  /** The same for mesh-dns-main (--main-env; default: meshDnsEnv). */
+  mainEnv: Record<string, string>;
   percentiles: boolean;
   json: string | undefined;
   keep: boolean;
@@ -200,6 +209,8 @@ function parseOptions(argv: string[]): Options {
         pin: { type: 'boolean' },
         'mesh-dns-flags': { type: 'string' },
         'main-flags': { type: 'string' },
+        'mesh-dns-env': { type: 'string' },
+        'main-env': { type: 'string' },
         percentiles: { type: 'boolean' },
         json: { type: 'string' },
         keep: { type: 'boolean' },
@@ -251,6 +262,16 @@ function parseOptions(argv: string[]): Options {
   if (mainBuild !== undefined && only.includes('mesh-dns') && !only.includes('mesh-dns-main')) only.push('mesh-dns-main');
   const meshDnsFlags = str('mesh-dns-flags');
   const mainFlags = str('main-flags');
+  const envPairs = (text: string | undefined): string[] => (text ?? '').split(',').map((pair) => pair.trim()).filter(Boolean);
+  const launcherEnv = (option: 'mesh-dns-env' | 'main-env', pairs: string[]): Record<string, string> => {
+    try {
+      return withEnvironment(shippedEnvironment(REPO_ROOT), pairs);
+    } catch (e) {
+      throw new UsageError(`--${option}: ${(e as Error).message}`);
+    }
+  };
+  const meshDnsEnv = launcherEnv('mesh-dns-env', envPairs(str('mesh-dns-env')));
+  const mainEnv = str('main-env') === undefined ? meshDnsEnv : launcherEnv('main-env', envPairs(str('main-env')));
   for (const s of only) {
     if (!(SERVER_NAMES as readonly string[]).includes(s)) {
       throw new UsageError(`--only: unknown server ${s} (known: ${SERVER_NAMES.join(', ')})`);
@@ -281,6 +302,8 @@ function parseOptions(argv: string[]): Options {
     pin: bool('pin', false),
     meshDnsFlags: meshDnsFlags === undefined ? shippedNodeFlags(REPO_ROOT) : meshDnsFlags.split(/\s+/).filter(Boolean),
     mainFlags: (mainFlags ?? meshDnsFlags)?.split(/\s+/).filter(Boolean) ?? shippedNodeFlags(REPO_ROOT),
+    meshDnsEnv,
+    mainEnv,
     percentiles: bool('percentiles', true),
     json: str('json'),
     keep: bool('keep', false),
@@ -818,7 +841,7 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'mesh-dns-bench-'));
   const ctx: StartContext = {
-    dir, repoRoot: REPO_ROOT, pin: opts.pin, tag: '', meshDnsFlags: opts.meshDnsFlags, mainFlags: opts.mainFlags, traceGc: opts.traceGc,
+    dir, repoRoot: REPO_ROOT, pin: opts.pin, tag: '', meshDnsFlags: opts.meshDnsFlags, mainFlags: opts.mainFlags, meshDnsEnv: opts.meshDnsEnv, mainEnv: opts.mainEnv, traceGc: opts.traceGc,
     ...(opts.mainBuild !== undefined ? { mainBuild: opts.mainBuild } : {}),
     ...(opts.cpuProfDir !== undefined ? { cpuProfDir: opts.cpuProfDir } : {}),
   };
@@ -831,7 +854,8 @@ async function main(): Promise<number> {
     `versions: node ${machine.node} (mesh-dns runs on ${machine.meshDnsNode}), dnsperf ${machine.dnsperf}, dnsmasq ${machine.dnsmasq}, unbound ${machine.unbound}, knotd ${machine.knotd}, mesh-dns git ${machine.gitHead}`,
   );
   console.log(`scratch: ${dir}`);
-  console.log(`mesh-dns node flags: ${opts.meshDnsFlags.join(' ') || '(none)'}${opts.mainBuild ? `; mesh-dns-main: ${opts.mainBuild}, flags ${opts.mainFlags.join(' ') || '(none)'}` : ''}`);
+  const envText = (env: Record<string, string>) => Object.entries(env).map(([key, value]) => `${key}=${value}`).join(' ') || '(none)';
+  console.log(`mesh-dns node flags: ${opts.meshDnsFlags.join(' ') || '(none)'}, env ${envText(opts.meshDnsEnv)}${opts.mainBuild ? `; mesh-dns-main: ${opts.mainBuild}, flags ${opts.mainFlags.join(' ') || '(none)'}, env ${envText(opts.mainEnv)}` : ''}`);
 
   const mesh = meshZone(opts.names);
   const plans: Record<ScenarioName, ScenarioPlan> = {

@@ -36,6 +36,10 @@ export interface StartContext {
   meshDnsFlags: readonly string[];
   /** Node flags of the mesh-dns-main build (run.ts --main-flags); by default meshDnsFlags. */
   mainFlags?: readonly string[];
+  /** Environment bin/mesh-dns sets before it execs node (malloc tuning), for mesh-dns: by default shippedEnvironment(). */
+  meshDnsEnv: Readonly<Record<string, string>>;
+  /** The same for the mesh-dns-main build (run.ts --main-env); by default meshDnsEnv. */
+  mainEnv?: Readonly<Record<string, string>>;
   /** Distinguishes config/log file names between scenarios and rounds. */
   tag: string;
   /** dist/main.js of the `mesh-dns-main` build (run.ts --main); absent: that server is unavailable. */
@@ -61,6 +65,40 @@ export function shippedNodeFlags(repoRoot: string): string[] {
   }
   const exec = /^exec node((?: [^\s"]+)*) "\$here\/\.\.\/dist\/main\.js"/m.exec(text);
   return exec ? exec[1]!.split(' ').filter(Boolean) : [];
+}
+
+/**
+ * The environment mesh-dns ships with: every `export NAME="${NAME-value}"` (or `:-`) line of bin/mesh-dns
+ * (today MALLOC_ARENA_MAX=2), as NAME → value, so the benches start dist/main.js the way the
+ * launcher would. {} when there is no launcher.
+ */
+export function shippedEnvironment(repoRoot: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(join(repoRoot, 'bin', 'mesh-dns'), 'utf8');
+  } catch {
+    return {};
+  }
+  const env: Record<string, string> = {};
+  for (const [, name, value] of text.matchAll(/^export ([A-Z_][A-Z0-9_]*)="\$\{\1:?-([^}"]*)\}"$/gm)) env[name!] = value!;
+  return env;
+}
+
+/**
+ * `KEY=VALUE` pairs (a bench option) over `base`: an empty VALUE removes KEY, so
+ * `--mesh-dns-env=MALLOC_ARENA_MAX=` measures the process without the launcher's setting.
+ */
+export function withEnvironment(base: Readonly<Record<string, string>>, pairs: readonly string[]): Record<string, string> {
+  const env = { ...base };
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`${pair}: expected KEY=VALUE`);
+    const key = pair.slice(0, at);
+    const value = pair.slice(at + 1);
+    if (value === '') delete env[key];
+    else env[key] = value;
+  }
+  return env;
 }
 
 /** Flags every Node server of the bench gets: a CPU profile and GC tracing when asked for. */
@@ -279,8 +317,12 @@ export async function startServer(name: ServerName, setup: ServerSetup, ctx: Sta
       const inherited = Object.fromEntries(
         Object.entries(process.env).filter(([k]) => !k.startsWith('MESH_DNS_') && !k.startsWith('MCP_MESH_')),
       );
+      // Inherited values of the launcher's variables give way to the ones this build is measured with.
+      const launcherEnv = name === 'mesh-dns-main' ? (ctx.mainEnv ?? ctx.meshDnsEnv) : ctx.meshDnsEnv;
+      for (const key of Object.keys(shippedEnvironment(ctx.repoRoot))) delete inherited[key];
       const env = {
         ...inherited,
+        ...launcherEnv,
         MESH_DNS_LISTEN: `127.0.0.1:${port}`,
         MESH_DNS_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
         // Never the machine's resolv.conf: upstreams only where the scenario configures them.

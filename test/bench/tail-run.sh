@@ -8,7 +8,7 @@
 #
 #   flock /tmp/bench.lock test/bench/tail-run.sh mesh-dns|bare|dnsmasq [SECONDS] [QPS] [-- NODE FLAGS]
 #   (mesh-dns runs dist/main.js: npm run build first; MESH_DNS_DIST=/other/dist for another build;
-#   without NODE FLAGS mesh-dns gets those of bin/mesh-dns)
+#   without NODE FLAGS mesh-dns gets those of bin/mesh-dns, and its exported environment)
 # Files stay in TAIL_DIR (default /tmp/mesh-dns-tail): <tag>.client, <tag>.probe, <tag>.log.
 set -eu
 server=$1; secs=${2:-5}; qps=${3:-20000}
@@ -29,6 +29,8 @@ tag=$server-$(date +%H%M%S); out=$dir/$tag
 flags=("$@")
 if [ $server = mesh-dns ] && [ ${#flags[@]} -eq 0 ]; then
   read -ra flags <<<"$(sed -n 's/^exec node \(.*\) "\$here\/\.\.\/dist\/main\.js".*/\1/p' "$repo/bin/mesh-dns")"
+  # and its environment (MALLOC_ARENA_MAX): the launcher's own export lines
+  eval "$(grep '^export ' "$repo/bin/mesh-dns")"
 fi
 # Wait (up to 60 s) until the machine is idle: < 25% of one core busy over 1 s.
 busy() { read -r _ u1 n1 s1 _ _ q1 sq1 _ </proc/stat; sleep 1; read -r _ u2 n2 s2 _ _ q2 sq2 _ </proc/stat; echo $((u2 + n2 + s2 + q2 + sq2 - u1 - n1 - s1 - q1 - sq1)); }

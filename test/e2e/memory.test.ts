@@ -73,10 +73,13 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
     // no shell stays behind it.
     const exe = readlinkSync(`/proc/${mesh.process.pid}/exe`);
     const argv = readFileSync(`/proc/${mesh.process.pid}/cmdline`, 'utf8').split('\0');
+    const environ = readFileSync(`/proc/${mesh.process.pid}/environ`, 'utf8').split('\0');
     await mesh.stop();
     expect(exe).toBe(realpathSync(NODE_BINARY));
     expect(argv).toContain('--max-semi-space-size=1');
     expect(argv).toContain('--heap-growing-percent=20');
+    // glibc reads it at the process's first malloc: it must be in node's own environment.
+    expect(environ).toContain('MALLOC_ARENA_MAX=2');
     console.log(`bare node ${bare.toFixed(1)} MiB, mesh-dns idle ${idle.toFixed(1)} MiB (+${(idle - bare).toFixed(1)})`);
     expect(idle - bare).toBeLessThanOrEqual(IDLE_ABOVE_BARE_NODE_MIB);
   }, 60_000);
@@ -109,6 +112,15 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
       await knot.stop();
     }
   }, 120_000);
+
+  it("leaves an operator's MALLOC_ARENA_MAX as it is: a value, or empty for glibc's default", async () => {
+    for (const value of ['8', '']) {
+      const mesh = await startMeshDnsProcess({ wrap: shipped, env: { ...SHIPPED_ENV, MALLOC_ARENA_MAX: value } });
+      const environ = readFileSync(`/proc/${mesh.process.pid}/environ`, 'utf8').split('\0');
+      await mesh.stop();
+      expect(environ.filter((entry) => entry.startsWith('MALLOC_ARENA_MAX='))).toEqual([`MALLOC_ARENA_MAX=${value}`]);
+    }
+  }, 60_000);
 
   it('keeps no start-only or unused module resident: no yaml, undici, TLS/HTTP2, prom-client index, dns2 index', async () => {
     const listFile = join(BUILD_DIR, 'loaded-modules.json');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { gcPauses } from '../bench/gc-trace.ts';
-import { shippedNodeFlags } from '../bench/servers.ts';
+import { shippedEnvironment, shippedNodeFlags, withEnvironment } from '../bench/servers.ts';
 import { skipWithout } from '../support/tools.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -85,6 +85,27 @@ describe('bench helpers', () => {
       const line = /^exec node .*$/m.exec(readFileSync(join(REPO, 'bin', 'mesh-dns'), 'utf8'))![0];
       expect(line).toBe(`exec node ${shippedNodeFlags(REPO).join(' ')} "$here/../dist/main.js" "$@"`);
       expect(shippedNodeFlags(REPO).length).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('shippedEnvironment reads what bin/mesh-dns exports, and --env style pairs override or remove it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-env-'));
+    try {
+      mkdirSync(join(dir, 'bin'));
+      writeFileSync(join(dir, 'bin', 'mesh-dns'), '#!/bin/sh\n# export NOT_THIS="${NOT_THIS:-1}"\nexport MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"\nexport OTHER="${WRONG:-3}"\nexport UV_X="${UV_X:-a b}"\nexec node "$here/../dist/main.js" "$@"\n');
+      // A default under another variable's name is not a default of this one: left out.
+      expect(shippedEnvironment(dir)).toEqual({ MALLOC_ARENA_MAX: '2', UV_X: 'a b' });
+      expect(withEnvironment({ MALLOC_ARENA_MAX: '2' }, ['MALLOC_ARENA_MAX=1', 'X=y=z'])).toEqual({ MALLOC_ARENA_MAX: '1', X: 'y=z' });
+      expect(withEnvironment({ MALLOC_ARENA_MAX: '2' }, ['MALLOC_ARENA_MAX='])).toEqual({});
+      expect(() => withEnvironment({}, ['=1'])).toThrow(/expected KEY=VALUE/);
+      rmSync(join(dir, 'bin', 'mesh-dns'));
+      expect(shippedEnvironment(dir)).toEqual({});
+      // This repository: every export line of the launcher the image runs is one the benches apply.
+      const exports = readFileSync(join(REPO, 'bin', 'mesh-dns'), 'utf8').split('\n').filter((line) => line.startsWith('export '));
+      expect(exports.length).toBeGreaterThan(0);
+      expect(Object.keys(shippedEnvironment(REPO))).toHaveLength(exports.length);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
