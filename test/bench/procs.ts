@@ -288,15 +288,18 @@ export function readUdpRcvbufErrors(): number | null {
   }
 }
 
-/** Busy and total CPU seconds of the whole machine (all cores) from /proc/stat. */
-export function readSystemCpu(): { busyS: number; totalS: number } | null {
+/**
+ * Busy and total CPU seconds of the whole machine (all cores) from /proc/stat. Busy includes
+ * steal: time the hypervisor ran something else while this guest's vCPU had work (stealS apart).
+ */
+export function readSystemCpu(): { busyS: number; totalS: number; stealS: number } | null {
   try {
     const first = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
     const v = first.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
     if (v.length < 8 || v.some((x) => !Number.isFinite(x))) return null;
     const total = v.reduce((a, b) => a + b, 0);
     const idle = v[3]! + v[4]!;
-    return { busyS: (total - idle) / ticksPerSecond(), totalS: total / ticksPerSecond() };
+    return { busyS: (total - idle) / ticksPerSecond(), totalS: total / ticksPerSecond(), stealS: v[7]! / ticksPerSecond() };
   } catch {
     return null;
   }

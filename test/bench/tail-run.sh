@@ -4,7 +4,8 @@
 # per second for SECONDS with tail-client.c on CPU 1, and print tail-analyze.ts's summary: the
 # percentiles, the GC pauses of the run, the main thread's CPU split, and what each slow answer
 # (> 250 µs) waited for. Also the server's run-queue wait over the run (/proc/PID/schedstat: time
-# it was runnable but another process had CPU 0 — the machine's own noise).
+# it was runnable but another process had CPU 0 — the machine's own noise) and CPU 0's steal time
+# (/proc/stat: the host's noise, which the guest does not schedule).
 #
 #   flock /tmp/bench.lock test/bench/tail-run.sh mesh-dns|bare|dnsmasq [SECONDS] [QPS] [-- NODE FLAGS]
 #   (mesh-dns runs dist/main.js: npm run build first; MESH_DNS_DIST=/other/dist for another build;
@@ -53,8 +54,12 @@ taskset -c 1 "$dir/tail-client" $port "$qps" 2 1000 mesh.local "$out.warmup" 2>/
 probe() { if [ $server != dnsmasq ]; then kill -USR2 $pid; sleep 0.3; fi; }
 probe # start the records afresh
 read -r _ wait0 _ </proc/$pid/schedstat
+steal0=$(awk '/^cpu0 /{print $9}' /proc/stat)
 taskset -c 1 "$dir/tail-client" $port "$qps" "$secs" 1000 mesh.local "$out.client" 2>/dev/null
 read -r _ wait1 _ </proc/$pid/schedstat
+steal1=$(awk '/^cpu0 /{print $9}' /proc/stat)
 probe # write them
-echo "$tag: run-queue wait over the run $(( (wait1 - wait0) / 1000000 )) ms (files in $dir)"
+# Steal: CPU 0's time the hypervisor gave to someone else while this guest had work there; the
+# guest's scheduler does not see it (no run-queue wait), the server just does not run.
+echo "$tag: run-queue wait over the run $(( (wait1 - wait0) / 1000000 )) ms, CPU 0 steal $(( (steal1 - steal0) * 1000 / $(getconf CLK_TCK) )) ms (files in $dir)"
 "$node" "$here/tail-analyze.ts" "$out.client" $([ $server != dnsmasq ] && echo "$out.probe")
