@@ -50,6 +50,15 @@ export interface StartContext {
   traceGc: boolean;
 }
 
+/** bin/mesh-dns of the checkout at `repoRoot`, '' when it has none. */
+function launcherText(repoRoot: string): string {
+  try {
+    return readFileSync(join(repoRoot, 'bin', 'mesh-dns'), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * The Node flags mesh-dns ships with: those of the `exec node … "$here/../dist/main.js"` line of
  * bin/mesh-dns, the command the image's ENTRYPOINT and the npm bin run (today
@@ -57,13 +66,7 @@ export interface StartContext {
  * there is no such launcher line.
  */
 export function shippedNodeFlags(repoRoot: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(join(repoRoot, 'bin', 'mesh-dns'), 'utf8');
-  } catch {
-    return [];
-  }
-  const exec = /^exec node((?: [^\s"]+)*) "\$here\/\.\.\/dist\/main\.js"/m.exec(text);
+  const exec = /^exec node((?: [^\s"]+)*) "\$here\/\.\.\/dist\/main\.js"/m.exec(launcherText(repoRoot));
   return exec ? exec[1]!.split(' ').filter(Boolean) : [];
 }
 
@@ -73,14 +76,8 @@ export function shippedNodeFlags(repoRoot: string): string[] {
  * launcher would. {} when there is no launcher.
  */
 export function shippedEnvironment(repoRoot: string): Record<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(join(repoRoot, 'bin', 'mesh-dns'), 'utf8');
-  } catch {
-    return {};
-  }
   const env: Record<string, string> = {};
-  for (const [, name, value] of text.matchAll(/^export ([A-Z_][A-Z0-9_]*)="\$\{\1:?-([^}"]*)\}"$/gm)) env[name!] = value!;
+  for (const [, name, value] of launcherText(repoRoot).matchAll(/^export ([A-Z_][A-Z0-9_]*)="\$\{\1:?-([^}"]*)\}"$/gm)) env[name!] = value!;
   return env;
 }
 
