@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RRType } from '../../../src/wire/constants.ts';
 import {
   encodeNameAgainstQuestion, encodePlainName, isInZone, labelCount, parentName, plainNameWireLength,
-  readQuestionName, skipRecordName,
+  readQuestionName, recentNameInSlot, recentNameSlotOf, skipRecordName,
 } from '../../../src/wire/name.ts';
 import { decode, encodeName } from '../../support/dns-messages.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
@@ -124,6 +124,49 @@ describe('readQuestionName: recent names are the same string again (recentName)'
         expect(parsed).toMatchObject({ name: names[index]!.toLowerCase() });
       }
     }
+  });
+});
+
+describe('recentName: two names that share a slot do not replace each other on every query', () => {
+  // Each replacement stored a new young string into the long-lived table: alive at the next
+  // scavenge, copied, then promoted (issue 9 item 3). The name asked for more often keeps the slot.
+  const collidingPair = (): [string, string] => {
+    const bySlot = new Map<number, string>();
+    for (let index = 0; ; index++) {
+      const name = `svc-${index}.collide.test`;
+      const other = bySlot.get(recentNameSlotOf(name));
+      if (other !== undefined) return [other, name];
+      bySlot.set(recentNameSlotOf(name), name);
+    }
+  };
+  const ask = (name: string) => readQuestionName(atQuestion(encodeName(name)), 12);
+
+  it('keeps the name that holds the slot while the two alternate, and answers both correctly', () => {
+    const [first, second] = collidingPair();
+    const slot = recentNameSlotOf(first);
+    expect(recentNameSlotOf(second)).toBe(slot);
+    expect(ask(first)).toMatchObject({ name: first });
+    expect(recentNameInSlot(slot)).toBe(first);
+    for (let round = 0; round < 100; round++) {
+      expect(ask(second)).toMatchObject({ name: second });
+      expect(ask(first)).toMatchObject({ name: first });
+      expect(recentNameInSlot(slot)).toBe(first);
+    }
+  });
+
+  it('gives the slot to a name asked for more often than the one holding it, after a few misses', () => {
+    const [first, second] = collidingPair();
+    const slot = recentNameSlotOf(first);
+    for (let round = 0; round < 10; round++) ask(first);
+    let misses = 0;
+    while (recentNameInSlot(slot) !== second) {
+      expect(ask(second)).toMatchObject({ name: second });
+      misses++;
+      expect(misses).toBeLessThanOrEqual(4);
+    }
+    expect(misses).toBeGreaterThan(1);
+    expect(ask(second)).toMatchObject({ name: second });
+    expect(recentNameInSlot(slot)).toBe(second);
   });
 });
 
