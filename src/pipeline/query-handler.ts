@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import { Rcode, typeName } from '../wire/constants.ts';
-import { parseRequestInto } from '../wire/request.ts';
+import { EMPTY_MESSAGE, parseRequestInto } from '../wire/request.ts';
 import { assembleRejection, assembleResponse, rcodeOnly, responseSizeLimit, type ResponseSettings } from '../wire/response.ts';
 import type { QueryMetrics } from './metrics.ts';
 import { runPipeline } from './pipeline.ts';
@@ -144,7 +144,12 @@ export function createQueryHandler(options: QueryHandlerOptions): QueryHandler {
       if (request.message === message) request.message = Buffer.from(message);
       return finishLater(context, result, startedAt);
     }
-    return finish(context, result, startedAt, client.responseBuffer);
+    const response = finish(context, result, startedAt, client.responseBuffer);
+    // The reused request must not keep this datagram: a long-lived object pointing at a young
+    // Buffer keeps it and its ArrayBuffer alive through the next scavenge, then promoted, one
+    // per scavenge (issue 9 item 3).
+    request.message = EMPTY_MESSAGE;
+    return response;
   };
 }
 

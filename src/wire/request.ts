@@ -73,7 +73,8 @@ export function copyRequest(request: DnsRequest): DnsRequest {
   return copy;
 }
 
-const EMPTY_MESSAGE = Buffer.alloc(0);
+/** What a reused request holds between queries (query-handler.ts), and a new one's message. */
+export const EMPTY_MESSAGE = Buffer.alloc(0);
 const SHORT_HEADER: RequestRejection = Object.freeze({ action: 'drop', reason: 'short_header' });
 const RESPONSE_PACKET: RequestRejection = Object.freeze({ action: 'drop', reason: 'response_packet' });
 
