@@ -34,7 +34,7 @@ type DefaultMetric = (registry: PromClient.Registry, config: { prefix: string; e
  * any 'gc' observer, even one that only adds up durations, makes Node build an entry per
  * collection that is still alive at the next scavenge: ~4.4 KiB copied and promoted per scavenge
  * at 20k qps (a scavenge every ~60 ms with the 1 MiB young generation), scavenges of 0.45 instead
- * of 0.38 ms (issue 9 item 3; README, Latency tail). Run with --trace-gc to see the collections.
+ * of 0.38 ms (issue 9 item 3; README, Performance). Run with --trace-gc to see the collections.
  */
 const DEFAULT_METRIC_MODULES = [
   'processStartTime', 'osMemoryHeap', 'processOpenFileDescriptors', 'processMaxFileDescriptors', 'eventLoopLag',
