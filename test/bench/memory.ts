@@ -11,6 +11,7 @@
  *                                                         # bin/mesh-dns exports (repeatable; KEY= removes KEY)
  *   npm run bench:memory -- --snapshot --keep-snapshot /tmp/x.heapsnapshot     # keep the snapshot for a retainer analysis
  *   npm run bench:memory -- --later 60                    # watch RSS 60 s after the last step (default 30)
+ *   npm run bench:memory -- --smaps                       # + anonymous memory by kind of mapping at each step
  *
  * Rows (VmRSS from /proc/<pid>/status after the process settled; medians of --runs for the idle rows):
  *   bare node          `node -e 'setInterval(…)'`: Node's own floor on this machine.
@@ -35,6 +36,7 @@ import { copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shippedEnvironment, shippedNodeFlags, withEnvironment } from './servers.ts';
+import { anonymousByMapping } from './smaps.ts';
 import { fillCache } from '../support/forward-fill.ts';
 import { startKnot, type KnotServer } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
@@ -59,6 +61,8 @@ const { values } = parseArgs({
     'keep-snapshot': { type: 'string' },
     /** Seconds to keep watching RSS after the last step, registry polls going on (0: none). */
     later: { type: 'string', default: '30' },
+    /** Also print where the anonymous memory is, by kind of mapping (/proc/<pid>/smaps), at each step. */
+    smaps: { type: 'boolean', default: false },
   },
 });
 const AGENTS = Number(values.agents);
@@ -134,7 +138,10 @@ async function breakdown(mesh: MeshDnsProcess): Promise<string> {
   const heapTotal = await metricMiB('meshdns_nodejs_heap_size_total_bytes');
   const heapUsed = await metricMiB('meshdns_nodejs_heap_size_used_bytes');
   const external = await metricMiB('meshdns_nodejs_external_memory_bytes');
-  return `anonymous ${mib(kib('Anonymous'))}, file ${mib(kib('Rss') - kib('Anonymous'))}; V8 heap ${mib(heapTotal)} committed, ${mib(heapUsed)} used; external ${mib(external)}`;
+  const line = `anonymous ${mib(kib('Anonymous'))}, file ${mib(kib('Rss') - kib('Anonymous'))}; V8 heap ${mib(heapTotal)} committed, ${mib(heapUsed)} used; external ${mib(external)}`;
+  if (!values.smaps) return line;
+  const byKind = [...anonymousByMapping(readFileSync(`/proc/${mesh.process.pid}/smaps`, 'utf8'))].sort((a, b) => b[1] - a[1]);
+  return `${line}\n    anonymous by mapping: ${byKind.map(([kind, kib]) => `${kind} ${mib(kib / 1024)}`).join(', ')}`;
 }
 
 /** Registers agents up to `count`, waits until mesh-dns answers the last one, asks every name once. */
@@ -248,6 +255,7 @@ try {
   await sleep(SETTLE_MS);
   const empty = rssOf(mesh.process.pid).rssMiB;
   row('mesh-dns + real registry, 0 agents', empty);
+  if (values.smaps) console.log(`    ${await breakdown(mesh)}`);
   const first = Math.min(1000, AGENTS);
   await loadAgents(registry, mesh, 0, first);
   await sleep(SETTLE_MS);
