@@ -128,6 +128,14 @@ export function usableAnswer(response: Buffer): IndexedMessage | 'malformed' | '
   return indexed.rcode > 0xf ? 'extended_rcode' : indexed;
 }
 
+/**
+ * What a forward's AbortController is aborted with when the forward is over (answered, failed, or
+ * at its deadline): the tries still listening close their sockets. One constant: abort() without
+ * a reason builds a DOMException, with a captured stack, on every forward (~0.5 KB of the ~20 KB
+ * a forward allocates; heap sampling, 2026-12-03). Nothing reads the reason.
+ */
+const FORWARD_OVER: Error = Object.freeze(new Error('forward over: closing the tries still listening'));
+
 export function createForwarder(options: ForwarderOptions): Forwarder {
   const policy = options.policy ?? FORWARDER_DEFAULTS.policy;
   const tryTimeoutMs = options.tryTimeoutMs ?? FORWARDER_DEFAULTS.tryTimeoutMs;
@@ -241,7 +249,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const deadlineAt = started + deadlineMs;
     const controller = new AbortController();
     active.add(controller);
-    const deadlineTimer = setTimeout(() => controller.abort(), deadlineMs);
+    const deadlineTimer = setTimeout(() => controller.abort(FORWARD_OVER), deadlineMs);
     let sawTimeout = false;
     let lastFailure: ForwardFailureReason = 'network';
     // Tries still listening. A try that passes `tryTimeoutMs` counts as a timeout for its
@@ -336,7 +344,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       clearTimeout(deadlineTimer);
       clearTimeout(overdueTimer);
       // Answered or given up: close whatever is still listening.
-      controller.abort();
+      controller.abort(FORWARD_OVER);
       active.delete(controller);
     }
     if (closed) return forwardFailure('network');
