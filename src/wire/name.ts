@@ -114,8 +114,9 @@ export function readQuestionNameString(message: Buffer, offset: number): string 
  * every query, and each replacement was a new young string stored into this long-lived table:
  * with 1,000 names in the 4,096 slots, ~4.7 KiB of such strings were alive at every scavenge and
  * were copied and then promoted (1 MiB young generation, 20k qps; issue 9 item 3: with the
- * handler alone on a socket, scavenges of 0.33–0.42 ms against 0.19–0.25 ms answering a constant). Now the name asked for more often keeps the slot and the other one
- * gets a string of its own each time, which dies young.
+ * handler alone on a socket, scavenges of 0.33–0.42 ms against 0.19–0.25 ms answering a
+ * constant). Now the name asked for more often keeps the slot and the other one gets a string of
+ * its own each time, which dies young.
  */
 const RECENT_NAME_SLOTS = 4096;
 const RECENT_NAME_MAX_LENGTH = 64;

@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shippedEnvironment, shippedNodeFlags, withEnvironment } from './servers.ts';
 import { anonymousByMapping } from './smaps.ts';
-import { fillCache } from '../support/forward-fill.ts';
+import { fillCache, WILDCARD_TEST_ZONE } from '../support/forward-fill.ts';
 import { startKnot, type KnotServer } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, REPO_ROOT, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
@@ -241,7 +241,7 @@ try {
   row(`  … after serving ${SERVED_QUERIES} queries`, median(served), `${runs(served)}; ${(median(served) - median(bare)).toFixed(1)} MiB above the floor`);
 
   const registry = await startRegistry({ timeoutThreshold: 3600 });
-  const knot: KnotServer = await startKnot({ zones: [{ origin: 'example.test', text: '$TTL 3600\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n* A 192.0.2.1\n' }] });
+  const knot: KnotServer = await startKnot({ zones: [WILDCARD_TEST_ZONE] });
   const mesh = await startMeshDnsProcess({
     wrap: (command) => shipped(command).flatMap((part) => (part === DIST_MAIN && values.snapshot ? ['--heapsnapshot-signal=SIGUSR2', part] : [part])),
     env: {

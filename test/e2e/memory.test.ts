@@ -16,7 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fillCache } from '../support/forward-fill.ts';
+import { fillCache, WILDCARD_TEST_ZONE } from '../support/forward-fill.ts';
 import { startKnot } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, REPO_ROOT, startMeshDnsProcess } from '../support/mesh-dns.ts';
 import { stopAllProcesses } from '../support/processes.ts';
@@ -95,7 +95,7 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
   // 896 B as shipped; 1,671–1,840 B in three runs without --heap-growing-percent=20, which this
   // bound fails.
   it(`keeps a burst of ${BURST_NAMES} forwarded names within ${BURST_RSS_PER_NAME_BYTES} B of RSS per name`, async () => {
-    const knot = await startKnot({ zones: [{ origin: 'example.test', text: '$TTL 3600\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n* A 192.0.2.1\n' }] });
+    const knot = await startKnot({ zones: [WILDCARD_TEST_ZONE] });
     const mesh = await startMeshDnsProcess({
       wrap: shipped,
       env: { ...SHIPPED_ENV, MESH_DNS_UPSTREAMS: `127.0.0.1:${knot.port}`, MESH_DNS_CACHE_SIZE: String(2 * BURST_NAMES) },
@@ -123,7 +123,7 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
   // added 14-20 MiB with Maglev (2026-12-03, three runs; +12-19 MiB of it malloc's arenas), 2.9-3.5
   // MiB without. The cache's own share of 2,000 names is ~0.5 MiB.
   it(`keeps the first ${FIRST_FORWARDS} forwarded names within ${FIRST_FORWARDS_RSS_MIB} MiB of RSS`, async () => {
-    const knot = await startKnot({ zones: [{ origin: 'example.test', text: '$TTL 3600\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n* A 192.0.2.1\n' }] });
+    const knot = await startKnot({ zones: [WILDCARD_TEST_ZONE] });
     const mesh = await startMeshDnsProcess({ wrap: shipped, env: { ...SHIPPED_ENV, MESH_DNS_UPSTREAMS: `127.0.0.1:${knot.port}` } });
     try {
       await sleep(SETTLE_MS);

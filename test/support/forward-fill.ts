@@ -2,6 +2,13 @@
 // test's burst (issue 9 item 4) send the same load. Loopback only.
 
 import dgram from 'node:dgram';
+import type { KnotZone } from './knot.ts';
+
+/** The zone fillCache's names are answered from: every name under example.test has an A record. */
+export const WILDCARD_TEST_ZONE: KnotZone = {
+  origin: 'example.test',
+  text: '$TTL 3600\n@ SOA ns hostmaster 1 3600 600 86400 60\n@ NS ns\nns A 192.0.2.53\n* A 192.0.2.1\n',
+};
 
 /**
  * Sends `count` distinct A queries (h-<i>.example.test) to 127.0.0.1:`port` with at most `window`
