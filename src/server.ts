@@ -80,7 +80,8 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     metrics: createRegistryMetrics(metricsRegistry),
     onChange: (snapshot) => {
       zone.setInstances(snapshot.agents, snapshot.changed);
-      logger.info({ source: snapshot.source, serial: zone.current().serial, ...zone.current().stats }, 'zone updated');
+      if (zone.servesProjection()) logger.info({ source: snapshot.source, serial: zone.current().serial, ...zone.current().stats }, 'zone updated');
+      else logger.info({ source: snapshot.source, agents: snapshot.agents.length }, 'zone being built in slices; mesh names are answered SERVFAIL (not ready) until it is served');
     },
   });
   if (!registry) logger.warn('no registry URL configured (MCP_MESH_REGISTRY_URL): serving static records only');
@@ -89,7 +90,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
   if (!recursion) logger.warn('no upstreams: names outside the mesh zone will be REFUSED');
   const stages = createQueryPipeline({
     rateLimit: setUpRateLimit(config, metricsRegistry),
-    zone: { current: (view) => zone.current(view), ready: () => registry === null || registry.state().ready },
+    zone: { current: (view) => zone.current(view), ready: () => registry === null || zoneReady(zone, registry) },
     chaosVersion: config.chaos.version,
     access: { ...config.access, viewNetworks: config.views.list.map((view) => view.networks), unmatchedView: zone.unmatchedView() },
     localNames: config.names,
@@ -229,6 +230,14 @@ async function bindPair(address: ListenAddress, wiring: ListenerWiring, logger: 
   }
 }
 
+/**
+ * Ready to answer mesh names: the registry (or its snapshot) gave a projection and the served zone
+ * holds it. The zone may still be building it in slices after the sync is ready (holder.ts).
+ */
+function zoneReady(zone: ZoneHolder, registry: RegistrySync): boolean {
+  return registry.state().ready && zone.servesProjection();
+}
+
 function readiness(zone: ZoneHolder, registry: RegistrySync | null, listeners: readonly DnsListener[], recursion: Recursion | null, phase: ShutdownPhase) {
   const zones = zone.current();
   const registryState = registry?.state() ?? null;
@@ -236,11 +245,11 @@ function readiness(zone: ZoneHolder, registry: RegistrySync | null, listeners: r
   // still answers those that come); /health stays 200, the process is not broken.
   const stopping = phase !== 'serving';
   return {
-    ready: !stopping && (registryState === null || registryState.ready),
+    ready: !stopping && (registry === null || zoneReady(zone, registry)),
     detail: {
       ...(stopping ? { shutdown: { phase, detail: phase === 'lame_duck' ? 'shutting down: still answering queries until the lame duck ends' : 'shutting down: finishing queries in flight' } } : {}),
       registry: registryState ?? { configured: false },
-      zone: { serial: zones.serial, ...zones.stats },
+      zone: { serial: zones.serial, ...zones.stats, ...(zone.buildingInSlices() ? { building: zone.servesProjection() ? 'a rebuild beside the served zone' : 'the first projection, not served yet' } : {}) },
       listeners: listeners.map((listener) => listener.description),
       upstreams: recursion?.forwarder.state() ?? [],
       cache: recursion?.cache?.stats() ?? null,

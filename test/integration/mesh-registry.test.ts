@@ -3,16 +3,20 @@
 // stops heartbeating turns unhealthy in 3–4 s (reference §4.2); live agents are pinged every
 // second like the SDKs do (HEAD /heartbeat/{id}).
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSnapshot } from '../../src/registry/snapshot-store.ts';
+import type { AgentProjection, StoredSnapshot } from '../../src/registry/types.ts';
+import { Rcode } from '../../src/wire/constants.ts';
+import { buildQuery, decode } from '../support/dns-messages.ts';
 import { addressesOf, dig } from '../support/dig.ts';
 import { eventually, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
-import { stopAllProcesses } from '../support/processes.ts';
+import { freePort, stopAllProcesses } from '../support/processes.ts';
 import { agentBody, startRegistry, type TestRegistry } from '../support/registry.ts';
 import { skipUnless } from '../support/tools.ts';
+import { queryUdp } from '../support/udp-query.ts';
 
 const POLL_MS = 500;
 const TTL = 7;
@@ -261,4 +265,53 @@ describe.skipIf(SNAPSHOT_AT_STOP_UNAVAILABLE)('the registry snapshot at shutdown
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+// Over 2,000 agents the first zone is built in slices while the event loop runs (zone/holder.ts):
+// until it is swapped in, the zone served holds the static records alone.
+describe('a restart from a large snapshot, the registry down', () => {
+  const AGENTS = 20_000;
+  afterAll(stopAllProcesses);
+
+  it('is not ready, and answers an agent SERVFAIL (EDE 14), never NXDOMAIN, until the zone holding it is served', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mesh-dns-large-snapshot-'));
+    const address = (index: number) => `10.9.${index >> 8}.${index & 0xff}`;
+    const agents: AgentProjection[] = Array.from({ length: AGENTS }, (_, index) => ({
+      id: `agent-${String(index).padStart(5, '0')}-0000`, name: `agent-${index}`, status: 'healthy', scheme: 'http',
+      host: address(index), hostKind: 'ipv4', port: 8000, capabilities: [{ name: `cap_${index % 50}`, version: '', tags: [] }],
+      version: '1.0.0', runtime: 'python', agentType: 'mcp_agent', addresses: [address(index)],
+    }));
+    // Nothing listens there: the registry is down for the whole test.
+    const downRegistry = `http://127.0.0.1:${await freePort()}`;
+    const snapshot: StoredSnapshot = { version: 1, savedAt: new Date().toISOString(), registryUrl: downRegistry, agents };
+    await writeFile(join(dir, 'snapshot.json'), JSON.stringify(snapshot));
+    const mesh = await startMeshDnsProcess({ dir, env: { MCP_MESH_REGISTRY_URL: downRegistry } });
+    const last = AGENTS - 1;
+    const seen: string[] = [];
+    /** What /ready said while the sync was ready (the snapshot loaded) but the zone not served. */
+    const building: string[] = [];
+    for (let id = 1; ; id++) {
+      const response = await fetch(`${mesh.httpUrl}/ready`);
+      const ready = response.status === 200;
+      const detail = (await response.json()) as { registry: { ready: boolean }; zone: { building?: string } };
+      if (!ready && detail.registry.ready) building.push(detail.zone.building ?? 'no building detail');
+      const reply = decode(await queryUdp(mesh.dnsPort, buildQuery({ id, name: `agent-${last}.mesh.local`, edns: {} })));
+      seen.push(`${ready ? 'ready' : 'not ready'} ${reply.rcode}`);
+      expect(reply.rcode, `${seen.length} probes: ${[...new Set(seen)].join(', ')}`).not.toBe(Rcode.NXDOMAIN);
+      if (reply.rcode === Rcode.SERVFAIL) expect(reply.opt?.ede).toEqual({ code: 14, text: 'registry not synced yet' });
+      if (ready) {
+        // /ready said 200 before this query was sent: the agent is served.
+        expect(reply.rcode).toBe(Rcode.NOERROR);
+        expect(reply.answers.map((answer) => answer.address)).toEqual([address(last)]);
+        break;
+      }
+      expect(seen.length).toBeLessThan(5000);
+    }
+    // The probes began while the snapshot was still loading or its zone being built.
+    expect(seen[0]).toBe(`not ready ${Rcode.SERVFAIL}`);
+    expect(building.length).toBeGreaterThan(0);
+    expect(new Set(building)).toEqual(new Set(['the first projection, not served yet']));
+    await mesh.stop();
+    await rm(dir, { recursive: true, force: true });
+  }, 30_000);
 });

@@ -288,6 +288,34 @@ describe('ZoneHolder builds a large zone in slices beside the served one', () =>
     expect(shape(holder.current())).toEqual(shape(compileZone(instances, STATIC, { ...OPTIONS, reverseZones: reverseZonesForCidr('10.0.0.0/8'), serial: holder.current().serial })));
   });
 
+  it('says it serves a projection only once the first one is swapped in, and keeps saying so through a rebuild', async () => {
+    const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC, new Registry(), pino({ level: 'silent' }));
+    expect(holder.servesProjection()).toBe(false);
+    // New static records before any projection rebuild the static zone: still no projection.
+    holder.setStatic({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC);
+    expect(holder.servesProjection()).toBe(false);
+    holder.setInstances(fleet(SLICED_BUILD_THRESHOLD + 1000));
+    expect(holder.buildingInSlices()).toBe(true);
+    expect(holder.servesProjection()).toBe(false);
+    await holder.settled();
+    expect(holder.buildingInSlices()).toBe(false);
+    expect(holder.servesProjection()).toBe(true);
+    // A rebuild beside the served zone (new static records) keeps the served projection.
+    holder.setStatic({ zone: 'mesh.local', ttl: 6, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC);
+    expect(holder.buildingInSlices()).toBe(true);
+    expect(holder.servesProjection()).toBe(true);
+    await holder.settled();
+  });
+
+  it(`serves a projection of at most ${SLICED_BUILD_THRESHOLD} agents, or of none, at once`, () => {
+    for (const count of [0, SLICED_BUILD_THRESHOLD]) {
+      const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC, new Registry(), pino({ level: 'silent' }));
+      holder.setInstances(fleet(count));
+      expect(holder.buildingInSlices()).toBe(false);
+      expect(holder.servesProjection()).toBe(true);
+    }
+  });
+
   it('a newer list arriving during the build is the one swapped in; later changes are incremental', async () => {
     const views = [{ name: 'app', namespaces: ['app'], home: 'app' }];
     const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, STATIC, new Registry(), pino({ level: 'silent' }), { list: views, unmatched: 'refused' });
