@@ -5,7 +5,8 @@
 // 2. otherwise, when a container runtime resolver is configured (Docker's 127.0.0.11, podman's
 //    network gateway; forward/runtime-resolver.ts), relayed there, so compose service names
 //    (`registry`, `postgres`) resolve. Only there: never to the public upstreams;
-// 3. otherwise passed on: local-names answers NXDOMAIN (domain-needed), as before.
+// 3. otherwise passed on: local-names answers NXDOMAIN (domain-needed), as before; but before the
+//    zone holds the agents (not ready), SERVFAIL + EDE 14 as the mesh zone gives.
 // Types that exist at single-label names in the public DNS (NS, SOA, DS, DNSKEY at TLDs) are
 // left to local-names, which forwards them.
 //
@@ -16,7 +17,7 @@ import { RRType } from '../../wire/constants.ts';
 import { answerFromZone } from '../../zone/answer.ts';
 import type { ShortNameMetrics } from '../short-name-metrics.ts';
 import type { PipelineStage, QueryContext, StageAnswer, StageResult } from '../types.ts';
-import type { MeshZoneSource } from './mesh-zone.ts';
+import { notReadyAnswer, type MeshZoneSource } from './mesh-zone.ts';
 
 export interface SingleLabelOptions {
   zone: MeshZoneSource;
@@ -59,6 +60,9 @@ export function createSingleLabelStage(options: SingleLabelOptions): PipelineSta
         const relayed = runtime.resolve(context, next);
         return relayed instanceof Promise ? relayed.then((answer) => answer && counted(answer)) : relayed && counted(relayed);
       }
+      // Before the zone holds the agents, the NXDOMAIN local-names would give is not known to be
+      // true (and clients cache it): the mesh zone's not-ready answer. Not counted as nxdomain.
+      if (options.domainNeeded && context.meshAllowed && view >= 0 && !source.ready()) return notReadyAnswer();
       if (options.domainNeeded) metrics.singleLabel.nxdomain++;
       return null;
     },

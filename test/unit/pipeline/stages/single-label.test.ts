@@ -55,6 +55,15 @@ describe('single-label stage', () => {
     expect(www.answers.map((record) => [record.name, record.type])).toEqual([['www', RRType.CNAME], ['hello.mesh.local', RRType.A]]);
   });
 
+  it('answers a single label it cannot find SERVFAIL + EDE 14 until the zone is ready, not a cacheable NXDOMAIN; a static name answers meanwhile', async () => {
+    const { ask, setReady } = makeHandler({ instances: [], records, ready: false });
+    const early = await ask({ name: 'weather', type: 'A', edns: {} });
+    expect([early.rcode, early.opt?.ede]).toEqual([Rcode.SERVFAIL, { code: 14, text: 'registry not synced yet' }]);
+    expect((await ask({ name: 'hello', type: 'A' })).answers.map((record) => record.address)).toEqual(['192.0.2.10']);
+    setReady(true);
+    expect((await ask({ name: 'weather', type: 'A' })).rcode).toBe(Rcode.NXDOMAIN);
+  });
+
   it('keeps NXDOMAIN for a single label nobody has (domain-needed), and forwards TLD infrastructure types as before', async () => {
     const { ask } = makeHandler({ instances, records });
     expect((await ask({ name: 'nobody', type: 'A' })).rcode).toBe(Rcode.NXDOMAIN);
