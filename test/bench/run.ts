@@ -34,7 +34,7 @@
  * measured dnsperf run → RSS from /proc/<pid>/status and CPU time from /proc/<pid>/stat → stop.
  * A server whose binary / entry point is missing is skipped with the reason. mesh-dns runs as it
  * ships (dist/main.js, built at the start of the run, with the Node flags of bin/mesh-dns, the
- * command the image runs: --max-semi-space-size=1 --heap-growing-percent=20 --no-maglev today): running src/*.ts directly would add Node's
+ * command the image runs: --max-semi-space-size=1 --heap-growing-percent=20 --no-maglev --no-turbofan today): running src/*.ts directly would add Node's
  * type-stripping compiler, ~30 MiB of RSS, to its figures, and without the flag its young
  * generation (and so the length of each scavenge, the tail) would not be the one that ships.
  *
