@@ -118,9 +118,10 @@ async function main(): Promise<number> {
 
 /**
  * bin/mesh-dns starts node with --no-turbofan: loading ~90 modules makes the ES module loader's own
- * functions hot, and optimising them paged ~7 MiB of TurboFan's code in the node binary in, for code
- * that never runs again (idle 66.8 -> 60.0 MiB, README Memory). Once started, TurboFan is turned on,
- * so what serves queries and polls the registry is optimised as before (its code comes in then).
+ * functions hot, and optimising them paged ~6 MiB of TurboFan's code in the node binary in, for code
+ * that never runs again (idle without a registry 66.2-66.8 -> 59.8-59.9 MiB, README Memory). Once
+ * started, TurboFan is turned on, so what serves queries and polls the registry is optimised as
+ * before (its code comes in then: with a registry, within seconds).
  * A `node --no-turbofan` run by hand gets it on as well: --max-opt=1 keeps it off for good.
  */
 function startOptimizingCompiler(): void {

@@ -419,7 +419,7 @@ describe('start failures: one line on stderr, the exit code of their kind (READM
   // Unprivileged processes may bind port 53 here (net.ipv4.ip_unprivileged_port_start ≤ 53), so no
   // permission error can be provoked as this user.
   const PORT_53_OPEN = !isRoot() && unprivilegedPortStart() <= 53;
-  if (PORT_53_OPEN) reportSkip('permission denied on port 53', `ip_unprivileged_port_start is ${unprivilegedPortStart()} here, so any user may bind it. To run it: run the suite as root, as CI does (it then runs mesh-dns as nobody), or set net.ipv4.ip_unprivileged_port_start above 53`);
+  if (PORT_53_OPEN) reportSkip('permission denied on port 53', `ip_unprivileged_port_start is ${unprivilegedPortStart()} here, so any user may bind it. To run it: run the suite as root (sudo npm run test:all; it then runs mesh-dns as nobody), or set net.ipv4.ip_unprivileged_port_start above 53`);
   it.skipIf(PORT_53_OPEN)('permission denied on port 53 (no CAP_NET_BIND_SERVICE): exit 77, naming the address', async () => {
     await expectStartFailure(serverConfig({ dns: 53, http: 0 }, { listen: ['127.0.0.1:53'] }).replace(/http: "[^"]*"/, 'http: "off"'), EX_NOPERM,
       /^mesh-dns: cannot start: cannot listen on UDP 127\.0\.0\.1:53: permission denied \(ports below 1024 need root or CAP_NET_BIND_SERVICE\) \(EACCES\)$/, { uid: asUser });

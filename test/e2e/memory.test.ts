@@ -16,6 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shippedNodeFlags } from '../bench/servers.ts';
 import { fillCache, WILDCARD_TEST_ZONE } from '../support/forward-fill.ts';
 import { startKnot } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, REPO_ROOT, startMeshDnsProcess } from '../support/mesh-dns.ts';
@@ -152,17 +153,13 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
   // bin/mesh-dns starts node with --no-turbofan, so that optimising the module loader during start
   // does not page TurboFan's code in (idle ~7 MiB lower), and main.ts turns TurboFan on once the
   // server has started. Were that second half lost, every query would run unoptimised code (the
-  // idle test would still pass): the launcher's own command line is run again with --trace-opt.
+  // idle test would still pass): the launcher's flags are run again with --trace-opt.
   it('turns TurboFan on once started, and not before: the query path is optimised, the module loader is not', async () => {
     const knot = await startKnot({ zones: [WILDCARD_TEST_ZONE] });
-    const launched = await startMeshDnsProcess({ wrap: shipped, env: SHIPPED_ENV });
-    const argv = readFileSync(`/proc/${launched.process.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    await launched.stop();
-    const script = argv.findIndex((part) => part.endsWith('/dist/main.js'));
-    const flags = argv.slice(1, script);
+    const flags = shippedNodeFlags(PACKAGE_DIR);
     expect(flags).toContain('--no-turbofan');
     const mesh = await startMeshDnsProcess({
-      wrap: (command) => [NODE_BINARY, ...flags, '--trace-opt', argv[script]!, ...command.slice(command.indexOf(MAIN) + 1)],
+      wrap: (command) => [NODE_BINARY, ...flags, '--trace-opt', join(BUILD_DIR, 'main.js'), ...command.slice(command.indexOf(MAIN) + 1)],
       env: { ...SHIPPED_ENV, MESH_DNS_LOG_LEVEL: 'info', MESH_DNS_UPSTREAMS: `127.0.0.1:${knot.port}` },
     });
     try {

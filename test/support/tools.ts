@@ -24,14 +24,14 @@ export function isRoot(): boolean {
 /**
  * Why a test cannot run here and what makes it run, or null when it can. The plan is always one
  * of two: the tools come from test/setup-system.sh (`npm run test:setup`, which `npm run test:all`
- * and CI run first); root from running the suite as root, as CI does.
+ * and CI run first); root from running the suite as root (the tests make network namespaces).
  */
 export function requirementsProblem(tools: readonly string[], options: { root?: boolean } = {}): string | null {
   const problems: string[] = [];
   const plans: string[] = [];
   if (options.root && !isRoot()) {
     problems.push('needs root');
-    plans.push('run the suite as root, as CI does (sudo npm run test:all)');
+    plans.push('run the suite as root (sudo npm run test:all): the test makes network namespaces with unshare');
   }
   const missing = tools.filter((tool) => !toolAvailable(tool));
   if (missing.length > 0) {
