@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { ConfigError, loadConfig, resolveConfigPath, type LoadedConfig } from './config/load.ts';
 import { loadConfigInChild } from './config/load-in-child.ts';
 import { chooseUpstreams, timingVerdicts } from './forward/setup.ts';
@@ -18,6 +18,7 @@ import { stopOnSignals } from './lifecycle.ts';
 import { NoListenerError, startMeshDns } from './server.ts';
 import { runHealthcheck } from './cli/healthcheck.ts';
 import { runResolvConfCommand } from './cli/resolv-conf.ts';
+import { turnOnCompilerWhenBusy } from './runtime/optimizing-compiler.ts';
 
 /** sysexits(3) codes where one fits. */
 const ExitCode = {
@@ -95,7 +96,7 @@ async function main(): Promise<number> {
   } catch (error) {
     return startFailure(error);
   }
-  startOptimizingCompiler();
+  startOptimizingCompilerWhenBusy(logger);
   const configPath = resolveConfigPath(args.config, process.env);
 
   // Reloads run one after another, in the order the signals came.
@@ -117,15 +118,21 @@ async function main(): Promise<number> {
 }
 
 /**
- * bin/mesh-dns starts node with --no-turbofan: loading ~90 modules makes the ES module loader's own
- * functions hot, and optimising them paged ~6 MiB of TurboFan's code in the node binary in, for code
- * that never runs again (idle without a registry 66.2-66.8 -> 59.8-59.9 MiB, README Memory). Once
- * started, TurboFan is turned on, so what serves queries and polls the registry is optimised as
- * before (its code comes in then: with a registry, within seconds).
- * A `node --no-turbofan` run by hand gets it on as well: --max-opt=1 keeps it off for good.
+ * bin/mesh-dns starts node with --no-turbofan; TurboFan comes on once the server is busy
+ * (src/runtime/optimizing-compiler.ts says why and how busy). A `node --no-turbofan` run by hand
+ * gets the same; without the flag TurboFan is on from the start, and --max-opt=1 keeps it off.
  */
-function startOptimizingCompiler(): void {
-  if (process.execArgv.includes('--no-turbofan')) setFlagsFromString('--turbofan');
+function startOptimizingCompilerWhenBusy(logger: Logger): void {
+  if (!process.execArgv.includes('--no-turbofan')) return;
+  turnOnCompilerWhenBusy({
+    cpuMicros: () => {
+      const used = process.cpuUsage();
+      return used.user + used.system;
+    },
+    now: () => performance.now(),
+    turnOn: () => setFlagsFromString('--turbofan'),
+    onTurnedOn: (cpuMicros, elapsedMs) => logger.info({ cpuMs: Math.round(cpuMicros / 1000), overMs: Math.round(elapsedMs) }, 'busy: optimising compiler (TurboFan) turned on'),
+  });
 }
 
 /** One line on stderr and the exit code of its kind; anything unexpected is rethrown (a bug). */
