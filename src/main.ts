@@ -5,11 +5,12 @@
 // which kind it is (the README's table), so a supervisor can tell "fix the config" (78, restarting
 // will not help) from "the port is taken" (69, it may be free soon). Only a bug prints a stack.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import pino, { type Logger } from 'pino';
 import { ConfigError, loadConfig, resolveConfigPath, type LoadedConfig } from './config/load.ts';
+import type { MeshDnsConfig } from './config/options.ts';
 import { loadConfigInChild } from './config/load-in-child.ts';
 import { chooseUpstreams, timingVerdicts } from './forward/setup.ts';
 import { upstreamName } from './forward/types.ts';
@@ -18,7 +19,7 @@ import { stopOnSignals } from './lifecycle.ts';
 import { NoListenerError, startMeshDns } from './server.ts';
 import { runHealthcheck } from './cli/healthcheck.ts';
 import { runResolvConfCommand } from './cli/resolv-conf.ts';
-import { turnOnCompilerWhenBusy } from './runtime/optimizing-compiler.ts';
+import { LARGE_SNAPSHOT_BYTES, turnOnCompilerWhenBusy } from './runtime/optimizing-compiler.ts';
 
 /** sysexits(3) codes where one fits. */
 const ExitCode = {
@@ -90,13 +91,14 @@ async function main(): Promise<number> {
   // A DNS server must not die on a bug in one query path: log it, count it, keep serving.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 
+  const optimizedFromStart = optimizeLargeSnapshotLoad(loaded.config, logger);
   let server;
   try {
     server = await startMeshDns(loaded, logger);
   } catch (error) {
     return startFailure(error);
   }
-  startOptimizingCompilerWhenBusy(logger);
+  if (!optimizedFromStart) optimizeOnceBusy(logger);
   const configPath = resolveConfigPath(args.config, process.env);
 
   // Reloads run one after another, in the order the signals came.
@@ -119,11 +121,25 @@ async function main(): Promise<number> {
 
 /**
  * bin/mesh-dns starts node with --no-turbofan; TurboFan comes on once the server is busy
- * (src/runtime/optimizing-compiler.ts says why and how busy). A `node --no-turbofan` run by hand
- * gets the same; without the flag TurboFan is on from the start, and --max-opt=1 keeps it off.
+ * (src/runtime/optimizing-compiler.ts says why and how busy), or before start-up when it is about
+ * to load a large registry snapshot. A `node --no-turbofan` run by hand gets the same; without the
+ * flag TurboFan is on from the start, and --max-opt=1 keeps it off.
  */
-function startOptimizingCompilerWhenBusy(logger: Logger): void {
-  if (!process.execArgv.includes('--no-turbofan')) return;
+const turbofanDeferred = process.execArgv.includes('--no-turbofan');
+
+/** Before start-up: true when it turned TurboFan on for a registry snapshot of LARGE_SNAPSHOT_BYTES or more. */
+function optimizeLargeSnapshotLoad(config: MeshDnsConfig, logger: Logger): boolean {
+  if (!turbofanDeferred || config.registry.url === '' || config.registry.snapshotPath === '') return false;
+  const bytes = snapshotBytes(config.registry.snapshotPath);
+  if (bytes < LARGE_SNAPSHOT_BYTES) return false;
+  setFlagsFromString('--turbofan');
+  logger.info({ snapshotBytes: bytes }, 'large registry snapshot to load: optimising compiler (TurboFan) turned on');
+  return true;
+}
+
+/** Once started: TurboFan on the first time the server is busy. */
+function optimizeOnceBusy(logger: Logger): void {
+  if (!turbofanDeferred) return;
   turnOnCompilerWhenBusy({
     cpuMicros: () => {
       const used = process.cpuUsage();
@@ -131,8 +147,16 @@ function startOptimizingCompilerWhenBusy(logger: Logger): void {
     },
     now: () => performance.now(),
     turnOn: () => setFlagsFromString('--turbofan'),
-    onTurnedOn: (cpuMicros, elapsedMs) => logger.info({ cpuMs: Math.round(cpuMicros / 1000), overMs: Math.round(elapsedMs) }, 'busy: optimising compiler (TurboFan) turned on'),
+    onTurnedOn: (cpuMicros) => logger.info({ cpuMsInLastSecond: Math.round(cpuMicros / 1000) }, 'busy: optimising compiler (TurboFan) turned on'),
   });
+}
+
+function snapshotBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0; // none yet, or unreadable: start-up says which
+  }
 }
 
 /** One line on stderr and the exit code of its kind; anything unexpected is rethrown (a bug). */

@@ -1,15 +1,22 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BUSY_CHECK_INTERVAL_MS, BUSY_CPU_SHARE, isBusy, turnOnCompilerWhenBusy } from '../../../src/runtime/optimizing-compiler.ts';
+import {
+  BUSY_CHECK_INTERVAL_MS, BUSY_CPU_MICROS, BUSY_WINDOW_MS, cpuOverWindow, turnOnCompilerWhenBusy, type CpuReading,
+} from '../../../src/runtime/optimizing-compiler.ts';
 
-describe('isBusy', () => {
-  it('is the CPU share of one core over the elapsed time, from the threshold up', () => {
-    const threshold = 1_000 * 1_000 * BUSY_CPU_SHARE; // µs of CPU in one second
-    expect(isBusy(threshold - 1, 1_000)).toBe(false);
-    expect(isBusy(threshold, 1_000)).toBe(true);
-    // A blocked event loop stretches the interval: the share, not the sum, decides.
-    expect(isBusy(threshold, 2_000)).toBe(false);
-    expect(isBusy(2 * threshold, 2_000)).toBe(true);
-    expect(isBusy(threshold, 0)).toBe(false);
+describe('cpuOverWindow', () => {
+  it('is the CPU used since the newest reading at or before the window start, and keeps only what the window needs', () => {
+    const readings: CpuReading[] = [{ at: 0, cpuMicros: 0 }];
+    expect(cpuOverWindow(readings, { at: 400, cpuMicros: 10 })).toBe(10);
+    expect(cpuOverWindow(readings, { at: 1_000, cpuMicros: 30 })).toBe(30);
+    // At 1,400 the window starts at 400: the reading at 400 is its base, the one at 0 goes.
+    expect(cpuOverWindow(readings, { at: 1_400, cpuMicros: 70 })).toBe(60);
+    expect(readings.map((reading) => reading.at)).toEqual([400, 1_000, 1_400]);
+  });
+
+  it('spans a blocked event loop whole: a reading long after the last counts everything since', () => {
+    const readings: CpuReading[] = [{ at: 0, cpuMicros: 0 }, { at: 100, cpuMicros: 5 }];
+    expect(cpuOverWindow(readings, { at: 5_000, cpuMicros: 2_000_005 })).toBe(2_000_000);
+    expect(readings.map((reading) => reading.at)).toEqual([100, 5_000]);
   });
 });
 
@@ -19,51 +26,47 @@ describe('turnOnCompilerWhenBusy', () => {
 
   function harness() {
     let cpu = 0;
-    const turnedOn: Array<[number, number]> = [];
+    const turnedOn: number[] = [];
     const turnOn = vi.fn();
-    const watch = turnOnCompilerWhenBusy({
-      cpuMicros: () => cpu,
-      now: () => Date.now(),
-      turnOn,
-      onTurnedOn: (used, elapsed) => turnedOn.push([used, elapsed]),
-    });
+    const watch = turnOnCompilerWhenBusy({ cpuMicros: () => cpu, now: () => Date.now(), turnOn, onTurnedOn: (used) => turnedOn.push(used) });
     return { watch, turnOn, turnedOn, use: (micros: number) => (cpu += micros) };
   }
-
-  it('stays off through idle intervals, however many', () => {
-    const { watch, turnOn, use } = harness();
-    for (let second = 0; second < 60; second++) {
-      use(1_000 * 1_000 * BUSY_CPU_SHARE * 0.9);
+  /** Spends `micros` spread over `ms` of fake time, one interval at a time. */
+  function spend(use: (micros: number) => void, micros: number, ms: number): void {
+    const ticks = ms / BUSY_CHECK_INTERVAL_MS;
+    for (let tick = 0; tick < ticks; tick++) {
+      use(micros / ticks);
       vi.advanceTimersByTime(BUSY_CHECK_INTERVAL_MS);
     }
+  }
+
+  it('stays off through a minute just under the threshold', () => {
+    const { watch, turnOn, use } = harness();
+    spend(use, 60 * BUSY_CPU_MICROS * 0.9, 60_000);
     expect(turnOn).not.toHaveBeenCalled();
     expect(watch.on).toBe(false);
     watch.stop();
+    expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('turns on once, at the end of the first busy interval, and stops watching', () => {
+  it('turns on within one interval of the window reaching the threshold, once, and stops watching', () => {
     const { watch, turnOn, turnedOn, use } = harness();
-    vi.advanceTimersByTime(BUSY_CHECK_INTERVAL_MS);
-    use(80_000);
+    spend(use, 0, 5_000);
+    use(BUSY_CPU_MICROS);
     vi.advanceTimersByTime(BUSY_CHECK_INTERVAL_MS);
     expect(turnOn).toHaveBeenCalledTimes(1);
-    expect(turnedOn).toEqual([[80_000, BUSY_CHECK_INTERVAL_MS]]);
+    expect(turnedOn).toEqual([BUSY_CPU_MICROS]);
     expect(watch.on).toBe(true);
-    use(900_000);
-    vi.advanceTimersByTime(10 * BUSY_CHECK_INTERVAL_MS);
+    spend(use, 10 * BUSY_CPU_MICROS, 10_000);
     expect(turnOn).toHaveBeenCalledTimes(1);
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('counts each interval on its own: idle CPU does not add up to busy', () => {
+  it('needs the CPU within one window: the same amount spread over two stays off', () => {
     const { turnOn, use, watch } = harness();
-    // 40 ms per second for ten seconds is 400 ms in all, but never 5% of any second.
-    for (let second = 0; second < 10; second++) {
-      use(40_000);
-      vi.advanceTimersByTime(BUSY_CHECK_INTERVAL_MS);
-    }
+    spend(use, BUSY_CPU_MICROS * 0.9, BUSY_WINDOW_MS);
+    spend(use, BUSY_CPU_MICROS * 0.9, BUSY_WINDOW_MS);
     expect(turnOn).not.toHaveBeenCalled();
     watch.stop();
-    expect(vi.getTimerCount()).toBe(0);
   });
 });
