@@ -150,8 +150,9 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
   // threads; what Maglev's compilations took from malloc stayed in glibc's arenas: 2,000 names
   // added 14-20 MiB of RSS with Maglev (2026-12-03, three runs; +12-19 MiB of it malloc's arenas),
   // 2.9-3.5 MiB without. The cache's own share of 2,000 names is ~0.5 MiB. Anonymous memory is
-  // what is bounded: since TurboFan is turned on after start (--no-turbofan, the next test), these
-  // forwards are also what pages its code in the node binary in, ~6 MiB of clean, shared file pages.
+  // what is bounded: TurboFan is turned on once the server is busy (--no-turbofan, the next test),
+  // so these forwards are also what pages its code in the node binary in, ~6 MiB of clean, shared
+  // file pages.
   it(`keeps the first ${FIRST_FORWARDS} forwarded names within ${FIRST_FORWARDS_RSS_MIB} MiB of anonymous memory`, async () => {
     const knot = await startKnot({ zones: [WILDCARD_TEST_ZONE] });
     const mesh = await startMeshDnsProcess({ wrap: shipped, env: { ...SHIPPED_ENV, MESH_DNS_UPSTREAMS: `127.0.0.1:${knot.port}` } });
