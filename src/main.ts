@@ -123,7 +123,9 @@ async function main(): Promise<number> {
  * bin/mesh-dns starts node with --no-turbofan; TurboFan comes on once the server is busy
  * (src/runtime/optimizing-compiler.ts says why and how busy), or before start-up when it is about
  * to load a large registry snapshot. A `node --no-turbofan` run by hand gets the same; without the
- * flag TurboFan is on from the start, and --max-opt=1 keeps it off.
+ * flag TurboFan is on from the start. The --max-opt flags do not keep it off beside --no-turbofan:
+ * the --turbofan set here overrides them (--max-opt=1 with the launcher's flags: 52 TurboFan
+ * compilations after a burst of queries, as without it).
  */
 const turbofanDeferred = process.execArgv.includes('--no-turbofan');
 
