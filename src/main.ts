@@ -19,7 +19,7 @@ import { stopOnSignals } from './lifecycle.ts';
 import { NoListenerError, startMeshDns } from './server.ts';
 import { runHealthcheck } from './cli/healthcheck.ts';
 import { runResolvConfCommand } from './cli/resolv-conf.ts';
-import { LARGE_SNAPSHOT_BYTES, turnOnCompilerWhenBusy } from './runtime/optimizing-compiler.ts';
+import { BUSY_WINDOW_MS, LARGE_SNAPSHOT_BYTES, turnOnCompilerWhenBusy } from './runtime/optimizing-compiler.ts';
 
 /** sysexits(3) codes where one fits. */
 const ExitCode = {
@@ -149,7 +149,7 @@ function optimizeOnceBusy(logger: Logger): void {
     },
     now: () => performance.now(),
     turnOn: () => setFlagsFromString('--turbofan'),
-    onTurnedOn: (cpuMicros) => logger.info({ cpuMsInLastSecond: Math.round(cpuMicros / 1000) }, 'busy: optimising compiler (TurboFan) turned on'),
+    onTurnedOn: (cpuMicros) => logger.info({ cpuMs: Math.round(cpuMicros / 1000), windowMs: BUSY_WINDOW_MS }, 'busy: optimising compiler (TurboFan) turned on'),
   });
 }
 
