@@ -16,10 +16,11 @@ import { chooseUpstreams, timingVerdicts } from './forward/setup.ts';
 import { upstreamName } from './forward/types.ts';
 import { ListenError } from './listeners/address.ts';
 import { stopOnSignals } from './lifecycle.ts';
-import { NoListenerError, startMeshDns } from './server.ts';
+import { NoListenerError, startMeshDns, type MeshDnsServer } from './server.ts';
 import { runHealthcheck } from './cli/healthcheck.ts';
 import { runResolvConfCommand } from './cli/resolv-conf.ts';
 import { BUSY_WINDOW_MS, LARGE_SNAPSHOT_BYTES, turnOnCompilerWhenBusy } from './runtime/optimizing-compiler.ts';
+import { memoryReducingCollection, trimHeapWhenQuiet } from './runtime/heap-trim.ts';
 
 /** sysexits(3) codes where one fits. */
 const ExitCode = {
@@ -99,6 +100,7 @@ async function main(): Promise<number> {
     return startFailure(error);
   }
   if (!optimizedFromStart) optimizeOnceBusy(logger);
+  trimHeapOnceQuiet(server, logger);
   const configPath = resolveConfigPath(args.config, process.env);
 
   // Reloads run one after another, in the order the signals came.
@@ -150,6 +152,19 @@ function optimizeOnceBusy(logger: Logger): void {
     now: () => performance.now(),
     turnOn: () => setFlagsFromString('--turbofan'),
     onTurnedOn: (cpuMicros) => logger.info({ cpuMs: Math.round(cpuMicros / 1000), windowMs: BUSY_WINDOW_MS }, 'busy: optimising compiler (TurboFan) turned on'),
+  });
+}
+
+/** A memory-reducing collection after growth, once no query has come for a while (heap-trim.ts says why). */
+function trimHeapOnceQuiet(server: MeshDnsServer, logger: Logger): void {
+  const mib = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
+  trimHeapWhenQuiet({
+    requests: server.requestsSoFar,
+    rss: () => process.memoryUsage.rss(),
+    now: () => performance.now(),
+    collect: memoryReducingCollection(),
+    onUnavailable: () => logger.warn('this V8 offers no memory-reducing collection: memory grown in a burst stays resident'),
+    onTrimmed: ({ rssBefore, rssAfter, pauseMs }) => logger.info({ rssMiBBefore: mib(rssBefore), rssMiBAfter: mib(rssAfter), pauseMs: Math.round(pauseMs) }, 'quiet after growth: heap compacted and returned to the system'),
   });
 }
 

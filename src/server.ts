@@ -33,6 +33,8 @@ export interface MeshDnsServer {
   readonly registry: RegistrySync | null;
   readonly metricsRegistry: Registry;
   readonly handler: QueryHandler;
+  /** DNS requests received so far (what counts as quiet for src/runtime/heap-trim.ts). */
+  requestsSoFar(): number;
   /** Re-applies zone settings and static records from a freshly loaded config (SIGHUP). */
   reload(loaded: LoadedConfig): void;
   /** Stops taking queries, lets in-flight ones finish (up to shutdown.grace), releases everything. */
@@ -159,6 +161,7 @@ export async function startMeshDns(loaded: LoadedConfig, logger: Logger): Promis
     registry,
     metricsRegistry,
     handler,
+    requestsSoFar: queryMetrics.requestsSoFar,
     reload(next) {
       zone.setStatic(zoneSettings(next.config), next.staticRecords);
       logger.info({ zone: next.config.zone.name, records: next.staticRecords.length, serial: zone.current().serial }, 'config reloaded (zone settings and static records; listener changes need a restart)');

@@ -38,6 +38,8 @@ export interface QueryMetrics {
   /** A response whose duration was not measured (the sampled-out synchronous answers). */
   responseUntimed(rcode: number, kind: AnswerKind): void;
   dropped(reason: string): void;
+  /** Requests counted so far, every transport (read about once a second: src/runtime/heap-trim.ts). */
+  requestsSoFar(): number;
 }
 
 export function createQueryMetrics(register: Registry): QueryMetrics {
@@ -119,6 +121,11 @@ export function createQueryMetrics(register: Registry): QueryMetrics {
     responseUntimed: countResponse,
     dropped(reason) {
       drops.labels(reason).inc();
+    },
+    requestsSoFar() {
+      let total = 0;
+      for (const count of requestCounts) total += count;
+      return total;
     },
   };
 }
