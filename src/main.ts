@@ -21,6 +21,7 @@ import { runHealthcheck } from './cli/healthcheck.ts';
 import { runResolvConfCommand } from './cli/resolv-conf.ts';
 import { BUSY_WINDOW_MS, LARGE_SNAPSHOT_BYTES, turnOnCompilerWhenBusy } from './runtime/optimizing-compiler.ts';
 import { memoryReducingCollection, trimHeapWhenQuiet } from './runtime/heap-trim.ts';
+import { createHeapTrimMetrics } from './runtime/metrics.ts';
 
 /** sysexits(3) codes where one fits. */
 const ExitCode = {
@@ -158,13 +159,17 @@ function optimizeOnceBusy(logger: Logger): void {
 /** A memory-reducing collection after growth, once no query has come for a while (heap-trim.ts says why). */
 function trimHeapOnceQuiet(server: MeshDnsServer, logger: Logger): void {
   const mib = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
+  const metrics = createHeapTrimMetrics(server.metricsRegistry);
   trimHeapWhenQuiet({
     requests: server.requestsSoFar,
     rss: () => process.memoryUsage.rss(),
     now: () => performance.now(),
     collect: memoryReducingCollection(),
     onUnavailable: () => logger.warn('this V8 offers no memory-reducing collection: memory grown in a burst stays resident'),
-    onTrimmed: ({ rssBefore, rssAfter, pauseMs }) => logger.info({ rssMiBBefore: mib(rssBefore), rssMiBAfter: mib(rssAfter), pauseMs: Math.round(pauseMs) }, 'quiet after growth: heap compacted and returned to the system'),
+    onTrimmed: ({ rssBefore, rssAfter, pauseMs }) => {
+      metrics.trimmed(pauseMs);
+      logger.info({ rssMiBBefore: mib(rssBefore), rssMiBAfter: mib(rssAfter), pauseMs: Math.round(pauseMs) }, 'quiet after growth: heap compacted and returned to the system');
+    },
   });
 }
 

@@ -208,6 +208,11 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
       // The zone and the cache are whole: the collection freed slack, not data.
       expect(await lastAgentAnswers()).toBe(1);
       expect(trimLines()).toHaveLength(1);
+      // Operators see it on /metrics too: one trim, its pause (the log rounds it to a millisecond).
+      const metrics = await (await fetch(`${mesh.httpUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^meshdns_heap_trims_total 1$/m);
+      const pauseSeconds = Number(/^meshdns_heap_trim_pause_seconds_total (\S+)$/m.exec(metrics)?.[1]);
+      expect(Math.abs(pauseSeconds * 1000 - line.pauseMs)).toBeLessThanOrEqual(0.5);
     } finally {
       ticking = false;
       await ticker;
