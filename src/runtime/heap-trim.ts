@@ -6,18 +6,18 @@
 // this, but it never ran: --trace-memory-reducer printed "high alloc, foreground" every 8 s, the
 // registry's polls (a 10,000-agent body every 2 s) allocating too fast for it to call the isolate
 // idle. One "last resort" collection (V8's gc extension, which compacts every page and releases
-// the pooled ones) took that process to 110-112 MiB, and it stayed there 30 s later. Smaller
+// the pooled ones) took that process to 106-113 MiB, and it stayed there 30 s later. Smaller
 // processes hold less slack: 5,000 agents + 50,000 names gave back 3.3 MiB (91.4 -> 88.1).
 //
-// That collection stops the event loop: 86-88 ms at 10,000 agents + 100,000 names, 43 ms at half
-// that, beyond issue 9's 20 ms for a stall.
+// That collection stops the event loop: 53-88 ms at 10,000 agents + 100,000 names (63 ms for the
+// agents alone, 73 ms for 20,000), 43 ms at half that, beyond issue 9's 20 ms for a stall.
 // So it runs only when no DNS request has come for TRIM_QUIET_MS (a query arriving during it waits
 // for it; a server with steady traffic never trims), only after RSS grew TRIM_GROWTH_BYTES since
 // start or the last trim (a sidecar polling a small registry never does), and at most once per
 // TRIM_MIN_INTERVAL_MS whatever happens. That interval is short because the first trim often comes
 // while a registry's agents are still arriving, before any query; one 5 minutes long kept the trim
 // after the burst of names that followed from running (bench:memory). Each trim is logged with
-// the pause it cost.
+// the pause it cost and counted on /metrics (runtime/metrics.ts).
 
 import { setFlagsFromString } from 'node:v8';
 

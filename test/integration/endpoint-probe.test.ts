@@ -17,7 +17,7 @@ import { agentBody, startRegistry, type TestRegistry } from '../support/registry
 import { skipUnless } from '../support/tools.ts';
 
 // A private network namespace with a veth pair.
-const NAMESPACE_UNAVAILABLE = skipUnless('endpoint probe integration', ['ip', 'dig'], { root: true });
+const NAMESPACE_UNAVAILABLE = skipUnless('endpoint probe integration', ['ip', 'dig'], { root: 'the test makes network namespaces with unshare' });
 
 const NAMESPACE = `mdns-probe-${process.pid}`;
 // Interface names are at most 15 bytes.

@@ -197,7 +197,7 @@ describe.skipIf(DIG_MISSING)('mesh-dns answering from the real MCP Mesh registry
 });
 
 // Root and unshare give mesh-dns its own /etc/hosts.
-const HOSTS_UNAVAILABLE = skipUnless('hostname agents', ['unshare', 'dig'], { root: true });
+const HOSTS_UNAVAILABLE = skipUnless('hostname agents', ['unshare', 'dig'], { root: 'the test gives mesh-dns its own /etc/hosts in a mount namespace (unshare)' });
 
 describe.skipIf(HOSTS_UNAVAILABLE)('agents that advertise a hostname', () => {
   afterAll(stopAllProcesses);

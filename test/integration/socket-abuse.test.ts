@@ -195,7 +195,7 @@ async function sendRaw(source: string, sourcePort: number, payloads: Buffer[]): 
 
 describe.skipIf(skipDig)('UDP abuse: the process stays up and keeps answering', () => {
   // A raw socket, written by python3.
-  const RAW_UNAVAILABLE = skipUnless('source port 0 test', ['python3'], { root: true });
+  const RAW_UNAVAILABLE = skipUnless('source port 0 test', ['python3'], { root: 'the test sends datagrams from source port 0 through a raw socket' });
 
   it.skipIf(RAW_UNAVAILABLE)('datagrams from source port 0 (a query, a FORMERR one, one from a denied source) are dropped and counted', async () => {
     await expectServing();

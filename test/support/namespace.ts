@@ -12,7 +12,7 @@ const run = promisify(execFile);
 
 /** Why namespace tests cannot run here, or null when they can. */
 export function namespaceUnavailable(tools: readonly string[] = []): string | null {
-  return requirementsProblem(['unshare', 'ip', ...tools], { root: true });
+  return requirementsProblem(['unshare', 'ip', ...tools], { root: 'the test makes network namespaces with unshare' });
 }
 
 export async function runInNetworkNamespace(script: string, timeoutMs = 60_000): Promise<string> {

@@ -24,14 +24,14 @@ export function isRoot(): boolean {
 /**
  * Why a test cannot run here and what makes it run, or null when it can. The plan is always one
  * of two: the tools come from test/setup-system.sh (`npm run test:setup`, which `npm run test:all`
- * and CI run first); root from running the suite as root (the tests make network namespaces).
+ * and CI run first); root from running the suite as root. `root` says what the test needs root for.
  */
-export function requirementsProblem(tools: readonly string[], options: { root?: boolean } = {}): string | null {
+export function requirementsProblem(tools: readonly string[], options: { root?: string } = {}): string | null {
   const problems: string[] = [];
   const plans: string[] = [];
   if (options.root && !isRoot()) {
     problems.push('needs root');
-    plans.push('run the suite as root (sudo npm run test:all): the test makes network namespaces with unshare');
+    plans.push(`run the suite as root (sudo npm run test:all): ${options.root}`);
   }
   const missing = tools.filter((tool) => !toolAvailable(tool));
   if (missing.length > 0) {
@@ -65,7 +65,7 @@ export function reportSkip(what: string, problem: string): void {
 }
 
 /** Prints why `what` is skipped and how to run it; true when it must be skipped. */
-export function skipUnless(what: string, tools: readonly string[], options: { root?: boolean } = {}): boolean {
+export function skipUnless(what: string, tools: readonly string[], options: { root?: string } = {}): boolean {
   const problem = requirementsProblem(tools, options);
   if (problem) reportSkip(what, problem);
   return problem !== null;
