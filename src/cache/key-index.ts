@@ -32,7 +32,7 @@
 //
 // Pure data structure: no clock, no I/O (the hash seeds are drawn once, at load).
 
-import { getRandomValues } from 'node:crypto';
+import { random } from '../runtime/random.ts';
 import { OFFSET_SPAN, RecordSlabs, slabNumberOf } from './record-slabs.ts';
 import { resizedArray } from './typed-array-growth.ts';
 
@@ -58,7 +58,8 @@ const INITIAL_SLOTS = 64;
 /** In keyLength: the key is stored as 16-bit code units (a character above U+00FF). */
 const WIDE = 0x8000;
 
-const [EVEN_SEED, ODD_SEED] = getRandomValues(new Uint32Array(2));
+const EVEN_SEED = random.uint32();
+const ODD_SEED = random.uint32();
 
 /**
  * FNV-1a over the key's UTF-16 code units from per-process seeds, in two lanes (even and odd
@@ -69,8 +70,8 @@ const [EVEN_SEED, ODD_SEED] = getRandomValues(new Uint32Array(2));
  */
 export function hashKey(key: string): number {
   const length = key.length;
-  let even = EVEN_SEED! ^ length;
-  let odd = ODD_SEED!;
+  let even = EVEN_SEED ^ length;
+  let odd = ODD_SEED;
   let index = 0;
   for (; index + 1 < length; index += 2) {
     even = Math.imul(even ^ key.charCodeAt(index), 0x01000193);

@@ -25,7 +25,7 @@
 // so that instance can detect a loop through us.
 
 import ipaddr from 'ipaddr.js';
-import { randomBytes } from 'node:crypto';
+import { random } from '../runtime/random.ts';
 import type { ListenAddress } from '../listeners/address.ts';
 import { RRClass, RRType } from '../wire/constants.ts';
 import { encodePlainName } from '../wire/name.ts';
@@ -96,7 +96,7 @@ export interface LoopDetector {
 }
 
 function hexLabel(): string {
-  return randomBytes(HEX_LABEL_LENGTH / 2).toString('hex');
+  return random.hex(HEX_LABEL_LENGTH / 2);
 }
 
 /** The HINFO query for a probe name (RD=1: the upstream must forward it for a loop to show). */

@@ -3,15 +3,15 @@
 // - a fresh socket per query, `connect()`ed to the upstream: the OS picks a random source port
 //   (RFC 5452 §9.2), and the kernel discards datagrams from any other address or port, so the
 //   source check of §9.1 costs nothing here;
-// - a random 16-bit ID from node:crypto (RFC 5452 §9.2: IDs must not be predictable);
+// - a random 16-bit ID from the kernel's CSPRNG (RFC 5452 §9.2: IDs must not be predictable);
 // - a datagram that is not the answer (wrong ID, wrong question: see message.ts) is ignored and
 //   we keep waiting, so a spoofer cannot make the real answer be dropped by answering first;
 // - a timeout, after which the socket is closed, so a late or forged answer finds nobody listening.
 //
 // Every path ends in `finish`, which closes the socket and clears the timer exactly once.
 
-import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
+import { random } from '../runtime/random.ts';
 import { buildUpstreamQuery, isTruncated, matchUpstreamResponse, type ResponseMismatch } from './message.ts';
 import type { UpstreamAddress, UpstreamQuery } from './types.ts';
 
@@ -27,7 +27,7 @@ export interface UdpExchangeOptions {
   timeoutMs: number;
   udpPayloadSize?: number;
   signal?: AbortSignal;
-  /** The ID source; crypto by default. Tests inject a fixed one to forge matching answers. */
+  /** The ID source; randomMessageId by default. Tests inject a fixed one to forge matching answers. */
   randomId?: () => number;
   /** Called for each datagram ignored, with the reason (spoofing or a confused upstream). */
   onMismatch?: (reason: ResponseMismatch) => void;
@@ -37,9 +37,9 @@ const TIMEOUT: ExchangeOutcome = Object.freeze({ kind: 'timeout' });
 const TRUNCATED: ExchangeOutcome = Object.freeze({ kind: 'truncated' });
 const ABORTED: ExchangeOutcome = Object.freeze({ kind: 'aborted' });
 
-/** A uniformly random message ID (RFC 5452 §9.2). randomInt draws from a pooled CSPRNG buffer. */
+/** A uniformly random message ID (RFC 5452 §9.2), from a pool of the kernel's random bytes. */
 export function randomMessageId(): number {
-  return randomInt(0, 0x10000);
+  return random.uint16();
 }
 
 export function networkOutcome(error: unknown): ExchangeOutcome {

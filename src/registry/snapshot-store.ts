@@ -9,7 +9,7 @@
 // Loading never throws, and one bad agent never costs the others: the file may be old, edited or
 // corrupted, so every agent is checked (shape, bounds, every address and host) before it reaches
 // the zone compiler, and a bad one is skipped with a bounded reason.
-import { randomBytes } from 'node:crypto';
+import { random } from '../runtime/random.ts';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import ipaddr from 'ipaddr.js';
@@ -46,7 +46,7 @@ export async function saveSnapshot(path: string, registryUrl: string, agents: re
   const stored: StoredSnapshot = { version: 1, savedAt: now.toISOString(), registryUrl, agents: [...agents] };
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
-  const temp = join(dir, `${tempPrefix(path)}${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const temp = join(dir, `${tempPrefix(path)}${process.pid}.${random.hex(4)}.tmp`);
   try {
     const file = await open(temp, 'wx', 0o644);
     try {

@@ -9,18 +9,10 @@
 // The owner name is ours (name.ts compresses it against the question), and records are
 // encoded when an answer is first asked for, then copied as bytes.
 
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import type dns2 from 'dns2';
 import ipaddr from 'ipaddr.js';
 import { RRClass, RRType } from './constants.ts';
-
-// dns2's package index also loads its servers and clients, and with them node:http2, node:https,
-// node:tls and readline: +7.4 MiB of RSS against +3.4 MiB for packet.js alone (npm run bench:memory,
-// import costs), for code we never run. Its "exports" map offers only the index, so the codec module is loaded by file path, found
-// next to the index (dns2 is pinned to an exact version in package.json).
-const require = createRequire(import.meta.url);
-const Packet = require(join(dirname(require.resolve('dns2')), 'packet.js')) as typeof dns2.Packet;
+import { Packet } from './dns2-packet.ts';
 
 export type ZoneRecord =
   | { type: typeof RRType.A; ttl: number; address: string }

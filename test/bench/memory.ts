@@ -33,7 +33,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shippedEnvironment, shippedNodeFlags, withEnvironment } from './servers.ts';
 import { anonymousByMapping } from './smaps.ts';
@@ -199,7 +199,8 @@ const IMPORTS: { what: string; code: string }[] = [
   { what: "prom-client registry+counter+gauge+histogram", code: "for (const m of ['registry', 'counter', 'gauge', 'histogram']) require(`prom-client/lib/${m}`)" },
   { what: "@opentelemetry/api (prom-client's CPU metric)", code: "require(req.resolve('@opentelemetry/api', { paths: [req.resolve('prom-client')] }))" },
   { what: "dns2 (package index)", code: "require('dns2')" },
-  { what: "dns2 packet.js (the codec only)", code: "require(path.join(path.dirname(req.resolve('dns2')), 'packet.js'))" },
+  { what: "dns2 packet.js (the codec only, with node:crypto)", code: "require(path.join(path.dirname(req.resolve('dns2')), 'packet.js'))" },
+  { what: "dns2 packet.js as mesh-dns loads it (no node:crypto)", code: `await import(${JSON.stringify(join(dirname(DIST_MAIN), 'wire/dns2-packet.js'))})` },
   { what: "yaml", code: "require('yaml')" },
   { what: "pino", code: "require('pino')({ level: 'warn' })" },
   { what: "lru-cache", code: "await import('lru-cache')" },
