@@ -116,7 +116,15 @@ export class IncrementalZone {
   /** Owner → the instances with records there, in list order (kept sorted: no sort per rebuild). */
   readonly #contributors = new Map<string, Contributors>();
   readonly #ownerSkips = new Map<string, SkippedInstance[]>();
-  readonly #publishedIds = new Map<string, number>();
+  /**
+   * Distinct agent ids among the instances (stats.agents) without a Map entry per agent (~44 B at
+   * 10,000 agents): an instance keyed by its id alone (no view domain, with PTR: instanceKey) is
+   * the only one so keyed, so those are counted; ids of the other instances are kept with how many
+   * hold each, and #sharedIds counts those of them that also have an id-keyed instance.
+   */
+  #idKeyedInstances = 0;
+  readonly #otherInstanceIds = new Map<string, number>();
+  #sharedIds = 0;
   #records = 0;
   #epoch = 0;
   #skipsChanged = false;
@@ -227,7 +235,7 @@ export class IncrementalZone {
       const state: InstanceState = { key, instance, position: at, nextPosition: at, epoch, nameClaimed: null, idClaimed: null, nameOwner: null, idOwner: null, owners: NONE, skipped: NONE };
       this.#states.set(key, state);
       this.#claim(state, touchedLabels);
-      this.#publishedIds.set(instance.id, (this.#publishedIds.get(instance.id) ?? 0) + 1);
+      this.#countAgent(state, 1);
       changed.add(state);
     }
     for (const owner of touchedLabels) this.#decideLabel(owner, changed);
@@ -258,7 +266,7 @@ export class IncrementalZone {
 
     let names = 0;
     for (const zone of this.zones.byApex.values()) names += zone.nodes.size;
-    this.zones.stats = { zones: this.zones.byApex.size, names, records: this.#records, agents: this.#publishedIds.size };
+    this.zones.stats = { zones: this.zones.byApex.size, names, records: this.#records, agents: this.#idKeyedInstances + this.#otherInstanceIds.size - this.#sharedIds };
     // The same array when nothing was skipped differently: the holder then skips its skip census.
     if (this.#skipsChanged || full) this.zones.skipped = this.#collectSkipped();
     this.#skipsChanged = false;
@@ -306,9 +314,22 @@ export class IncrementalZone {
       touchedLabels.add(owner);
     }
     for (const owner of state.owners) this.#leave(state, owner, touchedOwners);
-    const count = this.#publishedIds.get(state.instance.id)! - 1;
-    if (count === 0) this.#publishedIds.delete(state.instance.id);
-    else this.#publishedIds.set(state.instance.id, count);
+    this.#countAgent(state, -1);
+  }
+
+  /** Counts an instance held in #states in or out of the distinct ids (see #idKeyedInstances). */
+  #countAgent(state: InstanceState, delta: 1 | -1): void {
+    const id = state.instance.id;
+    if (state.key === id) {
+      this.#idKeyedInstances += delta;
+      if (this.#otherInstanceIds.has(id)) this.#sharedIds += delta;
+      return;
+    }
+    const count = (this.#otherInstanceIds.get(id) ?? 0) + delta;
+    if (count > 0) this.#otherInstanceIds.set(id, count);
+    else this.#otherInstanceIds.delete(id);
+    // The id joined or left the other ids: shared if an id-keyed instance holds it.
+    if ((delta === 1 ? count === 1 : count === 0) && this.#states.get(id)?.key === id) this.#sharedIds += delta;
   }
 
   #leave(state: InstanceState, owner: string, touchedOwners: Set<string>): void {
@@ -370,7 +391,9 @@ export class IncrementalZone {
     this.#forEachRecord(state, null, (_zone, owner) => {
       if (owners.length === 0 || (owners.at(-1) !== owner && !owners.includes(owner))) owners.push(owner);
     }, skipped);
-    state.owners = owners.length === 0 ? NONE : owners;
+    // A copy of the exact length: `owners` grew by push and keeps up to 16 spare slots (~190 B
+    // instead of ~50 per agent, 1.4 MiB at 10,000 agents in zone-heap.ts).
+    state.owners = owners.length === 0 ? NONE : owners.slice();
     state.skipped = skipped.length === 0 ? NONE : skipped;
     if (!sameSkips(skippedBefore, state.skipped)) this.#skipsChanged = true;
   }
@@ -501,9 +524,10 @@ export class IncrementalZone {
   /**
    * A derived node's RRsets, built again from its agents: what #rebuildOwner found when it made
    * the node, because every change to what they contribute rebuilds the owner first (see
-   * DerivedNode). One shared function, so a node holds a pointer to it, not a closure of its own.
+   * DerivedNode). One shared function, reached through the engine's node class (derivedNodeClass).
    */
   readonly #deriveRRsets = (owner: string): RRsetList => groupByType(this.#ownerRecords(owner, []).records);
+  readonly #DerivedNode = derivedNodeClass(this.#deriveRRsets);
 
   /** One owner's RRsets from its base and its contributors, held or derived (see DerivedNode). */
   #rebuildOwner(owner: string): void {
@@ -530,7 +554,7 @@ export class IncrementalZone {
       // records are built again, and the apex's SOA changes with every serial.
       const counts = !this.#base.has(owner) && !this.#staticOwners.has(owner) ? derivedCounts(rrsets) : NOT_DERIVABLE;
       if (counts !== NOT_DERIVABLE) {
-        if (!(target instanceof DerivedNode)) zone.nodes.set(owner, (target = new DerivedNode(owner, this.#deriveRRsets, target.below)));
+        if (!(target instanceof DerivedNode)) zone.nodes.set(owner, (target = new this.#DerivedNode(owner, target.below)));
         target.counts = counts;
       } else {
         if (target instanceof DerivedNode) zone.nodes.set(owner, (target = PinnedNode.below(target.below)));
@@ -636,7 +660,9 @@ export class IncrementalZone {
     this.#claimsByOwner.clear();
     this.#labelSkips.clear();
     this.#contributors.clear();
-    this.#publishedIds.clear();
+    this.#idKeyedInstances = 0;
+    this.#otherInstanceIds.clear();
+    this.#sharedIds = 0;
     for (const owner of touchedOwners) this.#rebuildOwner(owner);
     this.#ownerSkips.clear();
   }
@@ -701,7 +727,7 @@ class PinnedNode extends ZoneNode {
 
 /**
  * An owner name only agents have records at (an agent's name, its id, `_mcp._tcp.<name>`, its PTR,
- * a capability with up to 63 providers: about 4 of the ~5 names per agent). It holds how many
+ * a capability with up to 1,023 providers: 4 of the 5 names per agent, and the capabilities). It holds how many
  * records of each type the owner has, not the records: they are built again from the agents when
  * an answer is encoded (#deriveRRsets), and the encoded answer is what the answer memo keeps.
  * Memory (issue 9 item 4): a held node costs its object, its [type, rrset] array, one array per
@@ -716,33 +742,27 @@ class PinnedNode extends ZoneNode {
  * differential test (test/unit/zone/incremental.test.ts) compares every node and every answer with
  * compileZone's.
  */
-class DerivedNode extends OwnerNode {
+abstract class DerivedNode extends OwnerNode {
   below: number;
-  /** Records per type, 6 bits per type in DERIVED_TYPES order (see derivedCounts). */
+  /** Records per type, in DERIVED_TYPES order and COUNT_BITS widths (see derivedCounts). */
   counts = 0;
-  readonly #owner: string;
-  readonly #derive: (owner: string) => RRsetList;
+  readonly owner: string;
 
-  constructor(owner: string, derive: (owner: string) => RRsetList, below: number) {
+  constructor(owner: string, below: number) {
     super();
-    this.#owner = owner;
-    this.#derive = derive;
+    this.owner = owner;
     this.below = below;
-  }
-
-  rrsets(): RRsetList {
-    return this.#derive(this.#owner);
   }
 
   override get size(): number {
     let size = 0;
-    for (let rest = this.counts; rest !== 0; rest >>>= COUNT_BITS) if ((rest & COUNT_MAX) !== 0) size++;
+    for (let slot = 0; slot < DERIVED_TYPES.length; slot++) if (countAt(this.counts, slot) !== 0) size++;
     return size;
   }
 
   override has(type: number): boolean {
     const slot = DERIVED_TYPES.indexOf(type);
-    return slot >= 0 && ((this.counts >>> (slot * COUNT_BITS)) & COUNT_MAX) !== 0;
+    return slot >= 0 && countAt(this.counts, slot) !== 0;
   }
 
   override get(type: number): ZoneRecord[] | undefined {
@@ -751,33 +771,54 @@ class DerivedNode extends OwnerNode {
 
   *typeCounts(): Generator<[number, number]> {
     for (let slot = 0; slot < DERIVED_TYPES.length; slot++) {
-      const count = (this.counts >>> (slot * COUNT_BITS)) & COUNT_MAX;
+      const count = countAt(this.counts, slot);
       if (count > 0) yield [DERIVED_TYPES[slot]!, count];
     }
   }
+}
+
+/**
+ * The DerivedNode class of one engine: rrsets() reaches the engine through the class, not through
+ * a field of every node (8 B × 40,000 nodes at 10,000 agents). An engine per view, so a few classes.
+ */
+function derivedNodeClass(derive: (owner: string) => RRsetList): new (owner: string, below: number) => DerivedNode {
+  return class extends DerivedNode {
+    rrsets(): RRsetList {
+      return derive(this.owner);
+    }
+  };
 }
 
 /** Nodes the incremental zone puts in its zones. */
 type HeldNode = PinnedNode | DerivedNode;
 
 /**
- * The types agents' records have. 5 × 6 bits of counts stay a small integer (V8's Smi, 31 bits):
- * with 8 bits the PTR slot went past it, and the field of every node became a boxed double (+16 B).
+ * The types agents' records have, and the bits each one's count takes in a derived node's counts.
+ * They add up to 30, so the counts stay a small integer (V8's Smi): with 5 × 8 bits the field of
+ * every node became a boxed double (+16 B). SRV takes 10 (up to 1,023): a capability's owner lists
+ * one SRV per provider, up to OWNER_ANSWER_BUDGET (32 KiB, ~700 SRVs with 30-byte targets). With
+ * 6 bits each, capability owners of over 63 providers were held as records: 14,500 SRV objects of
+ * 72 B at 10,000 agents (test/bench/zone-heap.ts). TXT: one per agent id. An owner past its width
+ * (64 agents on one address: 64 PTRs) is held.
  */
 const DERIVED_TYPES: readonly number[] = [RRType.A, RRType.AAAA, RRType.TXT, RRType.SRV, RRType.PTR];
-const COUNT_BITS = 6;
-const COUNT_MAX = (1 << COUNT_BITS) - 1;
+const COUNT_BITS: readonly number[] = [6, 6, 2, 10, 6];
+const COUNT_SHIFTS: readonly number[] = COUNT_BITS.map((_, slot) => COUNT_BITS.slice(0, slot).reduce((sum, bits) => sum + bits, 0));
 const NOT_DERIVABLE = -1;
 
-/** A derived node's counts for these RRsets, or NOT_DERIVABLE (none, another type, or over 63 of one). */
+function countAt(counts: number, slot: number): number {
+  return (counts >>> COUNT_SHIFTS[slot]!) & ((1 << COUNT_BITS[slot]!) - 1);
+}
+
+/** A derived node's counts for these RRsets, or NOT_DERIVABLE (none, another type, or more of one than its bits hold). */
 function derivedCounts(rrsets: RRsetList): number {
   if (rrsets.length === 0) return NOT_DERIVABLE;
   let counts = 0;
   for (let index = 0; index < rrsets.length; index += 2) {
     const slot = DERIVED_TYPES.indexOf(rrsets[index] as number);
     const count = (rrsets[index + 1] as ZoneRecord[]).length;
-    if (slot < 0 || count > COUNT_MAX) return NOT_DERIVABLE;
-    counts |= count << (slot * COUNT_BITS);
+    if (slot < 0 || count >= 1 << COUNT_BITS[slot]!) return NOT_DERIVABLE;
+    counts |= count << COUNT_SHIFTS[slot]!;
   }
   return counts;
 }

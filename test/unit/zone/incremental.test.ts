@@ -9,7 +9,7 @@ import { RRType } from '../../../src/wire/constants.ts';
 import { plainNameWireLength } from '../../../src/wire/name.ts';
 import { answerFromZone } from '../../../src/zone/answer.ts';
 import { compileZone, type MeshInstance, type StaticRecord, type ZoneCompileOptions } from '../../../src/zone/compile.ts';
-import { SLICED_BUILD_THRESHOLD, ZoneHolder } from '../../../src/zone/holder.ts';
+import { skipHash, SLICED_BUILD_THRESHOLD, ZoneHolder } from '../../../src/zone/holder.ts';
 import { IncrementalZone } from '../../../src/zone/incremental.ts';
 import { reverseZonesForCidr } from '../../../src/zone/reverse.ts';
 import { compileStaticRecords } from '../../../src/zone/static-records.ts';
@@ -181,6 +181,39 @@ describe('IncrementalZone gives the zone a full compile gives', () => {
     }
   });
 
+  it('an owner with more records of one type than a derived node counts (70 agents on one address: 70 PTRs) is the full compile\'s, and answers the same', () => {
+    const zone = new IncrementalZone([], OPTIONS);
+    let current = Array.from({ length: 70 }, (_, index) => meshInstance({ id: `nat-${String(index).padStart(2, '0')}`, name: `nat-${index}`, addresses: ['10.3.0.1'], capabilities: [{ name: 'shared', version: '' }] }));
+    zone.apply(current, 2);
+    expect(zone.zones.byApex.get('10.in-addr.arpa')!.nodes.get('1.0.3.10.in-addr.arpa')!.get(RRType.PTR)).toHaveLength(70);
+    expect(shape(zone.zones)).toEqual(shape(compileZone(current, [], { ...OPTIONS, serial: 2 })));
+    sameAnswers(zone.zones, compileZone(current, [], { ...OPTIONS, serial: 2 }));
+    // Down to 60 (a derived node again), then back over.
+    current = current.slice(0, 60);
+    zone.apply(current, 3);
+    expect(shape(zone.zones)).toEqual(shape(compileZone(current, [], { ...OPTIONS, serial: 3 })));
+    current = [...current, ...Array.from({ length: 10 }, (_, index) => meshInstance({ id: `nat-${70 + index}`, name: `nat-${70 + index}`, addresses: ['10.3.0.1'] }))];
+    zone.apply(current, 4);
+    expect(shape(zone.zones)).toEqual(shape(compileZone(current, [], { ...OPTIONS, serial: 4 })));
+    sameAnswers(zone.zones, compileZone(current, [], { ...OPTIONS, serial: 4 }));
+  });
+
+  it('counts an agent published under its id and under view domains once, as a full compile does', () => {
+    const zone = new IncrementalZone([], OPTIONS);
+    const plain = meshInstance({ id: 'x-1', name: 'x', addresses: ['10.0.0.10'] });
+    const inDmz = { ...plain, domain: 'dmz' };
+    const inApp = { ...plain, domain: 'app', ptr: false };
+    const other = { ...meshInstance({ id: 'y-1', name: 'y', addresses: ['10.0.0.11'] }), domain: 'dmz' };
+    const lists: MeshInstance[][] = [[plain, inDmz, other], [inDmz, other], [plain, inDmz, inApp, other], [inApp], [plain], [], [other, plain]];
+    const counts: number[] = [];
+    lists.forEach((list, index) => {
+      zone.apply(list, index + 2);
+      expect(shape(zone.zones)).toEqual(shape(compileZone(list, [], { ...OPTIONS, serial: index + 2 })));
+      counts.push(zone.zones.stats.agents);
+    });
+    expect(counts).toEqual([2, 2, 2, 1, 1, 0, 2]);
+  });
+
   it('a re-ordered list or two instances with one id still give compileZone\'s zone', () => {
     const zone = new IncrementalZone(STATIC, OPTIONS);
     const a = meshInstance({ id: 'web-1', name: 'web', addresses: ['10.0.0.10'] });
@@ -264,6 +297,42 @@ describe('ZoneHolder applies a registry change in place', () => {
     expect(holder.current().serial).toBeGreaterThan(serial);
     // agent-7, its id owner, _mcp._tcp.agent-7 and the old and the new PTR owner.
     expect(holder.lastApply()).toEqual([{ reencodedInstances: 1, rebuiltOwners: 5, full: false }]);
+  });
+});
+
+describe('ZoneHolder warns once per skip', () => {
+  it('logs a name collision once, not again on later changes, and a new skip when it appears', () => {
+    const lines: { msg: string; agent: string; reason: string; value: string }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const holder = new ZoneHolder({ zone: 'mesh.local', ttl: 5, negativeTtl: 5, reverseCidrs: ['10.0.0.0/8'] }, [], new Registry(), logger);
+    // Two spellings of one label (README "Names that collide"): "Web" loses web.mesh.local to "web".
+    const web1 = meshInstance({ id: 'web-1', name: 'web', addresses: ['10.0.0.10'] });
+    const web2 = meshInstance({ id: 'web-2', name: 'Web', addresses: ['10.0.0.11'] });
+    holder.setInstances([web1, web2]);
+    const collisions = () => lines.filter((line) => line.reason === 'name_collision').map((line) => [line.agent, line.value]);
+    expect(collisions()).toEqual([['web-2', 'name "Web" lost web.mesh.local to the name "web" of web-1']]);
+    // Changes that leave the collision as it was: no second line.
+    holder.setInstances([web1, { ...web2, addresses: ['10.0.0.12'] }]);
+    holder.setInstances([web1, web2]);
+    expect(collisions()).toHaveLength(1);
+    // A third spelling: its own skip is a new line.
+    holder.setInstances([web1, web2, meshInstance({ id: 'web-3', name: 'WEB', addresses: ['10.0.0.13'] })]);
+    expect(collisions()).toEqual([
+      ['web-2', 'name "Web" lost web.mesh.local to the name "web" of web-1'],
+      ['web-3', 'name "WEB" lost web.mesh.local to the name "web" of web-1'],
+    ]);
+  });
+
+  it('hashes skip texts to distinct integers below 2^53', () => {
+    const seen = new Set<number>();
+    for (let index = 0; index < 200_000; index++) {
+      const hash = skipHash(`agent-${index}|answer_size|_cap_${index % 50}._tcp.mesh.local holds 32768 bytes of records`);
+      expect(Number.isSafeInteger(hash) && hash >= 0).toBe(true);
+      seen.add(hash);
+    }
+    expect(seen.size).toBe(200_000);
+    expect(skipHash('a|b|c')).toBe(skipHash('a|b|c'));
+    expect(skipHash('a|b|c')).not.toBe(skipHash('a|b|d'));
   });
 });
 
