@@ -120,8 +120,10 @@ export function answerFromZone(zones: ZoneSet, qname: string, qtype: number, qna
   // answer is encoded again at each query (a few µs) rather than held.
   // NODATA (no answer records) carries the SOA and so the serial, which an incremental update
   // changes without touching this owner: it stays on the general path (negativeAnswer's cache).
-  if (answer === null || answer.answerCount === 0 || findZone(zones, qname)?.nodes.has(qname) !== true) return answer;
-  zones.answerMemo.set(keyType, qname, answer, MEMO_LIMIT);
+  if (answer === null || answer.answerCount === 0) return answer;
+  const node = findZone(zones, qname)?.nodes.get(qname);
+  if (node === undefined) return answer;
+  zones.answerMemo.set(keyType, node.ownerName ?? qname, answer, MEMO_LIMIT);
   return answer;
 }
 

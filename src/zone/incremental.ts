@@ -113,8 +113,13 @@ export class IncrementalZone {
   /** Owner → the instances claiming it (by name, id or both), each once. */
   readonly #claimsByOwner = new Map<string, Contributors>();
   readonly #labelSkips = new Map<string, SkippedInstance[]>();
-  /** Owner → the instances with records there, in list order (kept sorted: no sort per rebuild). */
-  readonly #contributors = new Map<string, Contributors>();
+  /**
+   * The contributors (instances with records at an owner, in list order) of owners an apply() is
+   * changing, until #rebuildOwner puts them on the owner's node. The others are on their nodes
+   * (HeldNode.contributors): a Map of every owner cost ~44 B per entry, 50,000 entries at 10,000
+   * agents (1.75 MiB), for owners the zone's node maps hold anyway.
+   */
+  readonly #pendingContributors = new Map<string, Contributors | null>();
   readonly #ownerSkips = new Map<string, SkippedInstance[]>();
   /**
    * Distinct agent ids among the instances (stats.agents) without a Map entry per agent (~44 B at
@@ -246,9 +251,9 @@ export class IncrementalZone {
       for (let index = 0; index < owners.length; index++) {
         const owner = owners[index]!;
         touchedOwners.add(owner);
-        const held = this.#contributors.get(owner);
-        if (held === undefined) {
-          this.#contributors.set(owner, state);
+        const held = this.#contributorsOf(owner);
+        if (held === null) {
+          this.#pendingContributors.set(owner, state);
           continue;
         }
         const list = Array.isArray(held) ? held : [held];
@@ -256,12 +261,13 @@ export class IncrementalZone {
         // listed by thousands): take the one the first contributor holds.
         owners[index] = list[0]!.owners.find((name) => name === owner) ?? owner;
         list.splice(insertionIndex(list, state.position), 0, state);
-        if (list !== held) this.#contributors.set(owner, list);
+        this.#pendingContributors.set(owner, list);
       }
     }
 
     this.#setSerial(serial);
     for (const owner of touchedOwners) this.#rebuildOwner(owner);
+    this.#pendingContributors.clear();
     forgetAnswers(this.zones, new Set([...touchedOwners, ...this.zones.byApex.keys(), ...this.#staticWithTargets]));
 
     let names = 0;
@@ -334,7 +340,29 @@ export class IncrementalZone {
 
   #leave(state: InstanceState, owner: string, touchedOwners: Set<string>): void {
     touchedOwners.add(owner);
-    removeFrom(this.#contributors, owner, state);
+    this.#pendingContributors.set(owner, without(this.#contributorsOf(owner), state));
+  }
+
+  /** The instances with records at `owner`: pending in this apply, else on its node. */
+  #contributorsOf(owner: string): Contributors | null {
+    const pending = this.#pendingContributors.get(owner);
+    if (pending !== undefined) return pending;
+    return this.#nodeWithContributors(owner)?.contributors ?? null;
+  }
+
+  /**
+   * The node holding `owner`'s contributors: in the zone its records are in (#rebuildOwner). The
+   * mesh zone and a reverse zone may both hold a node at one name (a reverse zone configured inside
+   * the mesh zone), so it is the node that has contributors.
+   */
+  #nodeWithContributors(owner: string): HeldNode | undefined {
+    const likely = this.#zoneOf(owner)?.nodes.get(owner) as HeldNode | undefined;
+    if (likely?.contributors != null || !this.#reverseInsideMesh) return likely;
+    for (const zone of this.zones.byApex.values()) {
+      const node = zone.nodes.get(owner) as HeldNode | undefined;
+      if (node?.contributors != null) return node;
+    }
+    return undefined;
   }
 
   /** compileZone's winner rule for one owner name; marks instances whose labels moved. */
@@ -467,9 +495,8 @@ export class IncrementalZone {
    * One owner's records from its base and its contributors in list order (compileZone's
    * addAgentRecord), the zone they belong to, and what was skipped at the owner into `skips`.
    */
-  #ownerRecords(owner: string, skips: SkippedInstance[]): { records: ZoneRecord[]; zone: AuthoritativeZone | undefined } {
-    const held = this.#contributors.get(owner);
-    const contributors: readonly InstanceState[] = held === undefined ? NONE : Array.isArray(held) ? held : [held];
+  #ownerRecords(owner: string, held: Contributors | null, skips: SkippedInstance[]): { records: ZoneRecord[]; zone: AuthoritativeZone | undefined } {
+    const contributors: readonly InstanceState[] = held === null ? NONE : Array.isArray(held) ? held : [held];
     const base = this.#base.get(owner);
     let zone = base?.zone;
     const records: ZoneRecord[] = base ? [...base.records] : [];
@@ -526,16 +553,20 @@ export class IncrementalZone {
    * the node, because every change to what they contribute rebuilds the owner first (see
    * DerivedNode). One shared function, reached through the engine's node class (derivedNodeClass).
    */
-  readonly #deriveRRsets = (owner: string): RRsetList => groupByType(this.#ownerRecords(owner, []).records);
+  readonly #deriveRRsets = (node: DerivedNode): RRsetList => groupByType(this.#ownerRecords(node.owner, node.contributors, []).records);
   readonly #DerivedNode = derivedNodeClass(this.#deriveRRsets);
 
   /** One owner's RRsets from its base and its contributors, held or derived (see DerivedNode). */
   #rebuildOwner(owner: string): void {
     const skips: SkippedInstance[] = [];
-    const { records, zone } = this.#ownerRecords(owner, skips);
+    const held = this.#contributorsOf(owner);
+    const { records, zone } = this.#ownerRecords(owner, held, skips);
     if (!sameSkips(this.#ownerSkips.get(owner), skips)) this.#skipsChanged = true;
     if (skips.length > 0) this.#ownerSkips.set(owner, skips);
     else this.#ownerSkips.delete(owner);
+    // Where the contributors were kept, taken off: the node (or a new one) gets them back below.
+    const holder = this.#nodeWithContributors(owner);
+    if (holder !== undefined) holder.contributors = null;
     if (zone === undefined) return;
 
     const node = zone.nodes.get(owner) as HeldNode | undefined;
@@ -561,6 +592,9 @@ export class IncrementalZone {
         target.assign(rrsets);
       }
       for (const [type, count] of countsOf(rrsets)) this.#countType(type, count);
+      // Every contributor adds at least one record (the first always fits OWNER_ANSWER_BUDGET), so
+      // an owner with contributors has records, and so a node: they live on it until the next rebuild.
+      target.contributors = held;
     }
     if (records.length === 0 && before > 0) this.#pin(zone, owner, -1);
     this.#records += records.length - before;
@@ -655,15 +689,19 @@ export class IncrementalZone {
 
   /** Forgets every instance: the next apply builds from the zones without agents. */
   #reset(): void {
-    const touchedOwners = new Set<string>(this.#contributors.keys());
+    const touchedOwners = new Set<string>();
+    for (const zone of this.zones.byApex.values()) {
+      for (const [owner, node] of zone.nodes) if ((node as HeldNode).contributors != null) touchedOwners.add(owner);
+    }
+    for (const owner of touchedOwners) this.#pendingContributors.set(owner, null);
     this.#states = new Map();
     this.#claimsByOwner.clear();
     this.#labelSkips.clear();
-    this.#contributors.clear();
     this.#idKeyedInstances = 0;
     this.#otherInstanceIds.clear();
     this.#sharedIds = 0;
     for (const owner of touchedOwners) this.#rebuildOwner(owner);
+    this.#pendingContributors.clear();
     this.#ownerSkips.clear();
   }
 
@@ -711,6 +749,8 @@ export class IncrementalZone {
  */
 class PinnedNode extends ZoneNode {
   below = 0;
+  /** The instances with records here (see IncrementalZone.#pendingContributors): an owner with base or static records, or past a derived node's counts. */
+  contributors: Contributors | null = null;
 
   static of(node: OwnerNode): PinnedNode {
     const pinned = new PinnedNode();
@@ -747,11 +787,17 @@ abstract class DerivedNode extends OwnerNode {
   /** Records per type, in DERIVED_TYPES order and COUNT_BITS widths (see derivedCounts). */
   counts = 0;
   readonly owner: string;
+  /** The instances with records here, in list order: what rrsets() builds from. */
+  contributors: Contributors | null = null;
 
   constructor(owner: string, below: number) {
     super();
     this.owner = owner;
     this.below = below;
+  }
+
+  override get ownerName(): string {
+    return this.owner;
   }
 
   override get size(): number {
@@ -781,10 +827,10 @@ abstract class DerivedNode extends OwnerNode {
  * The DerivedNode class of one engine: rrsets() reaches the engine through the class, not through
  * a field of every node (8 B × 40,000 nodes at 10,000 agents). An engine per view, so a few classes.
  */
-function derivedNodeClass(derive: (owner: string) => RRsetList): new (owner: string, below: number) => DerivedNode {
+function derivedNodeClass(derive: (node: DerivedNode) => RRsetList): new (owner: string, below: number) => DerivedNode {
   return class extends DerivedNode {
     rrsets(): RRsetList {
-      return derive(this.owner);
+      return derive(this);
     }
   };
 }
@@ -854,18 +900,22 @@ function groupByType(records: readonly ZoneRecord[]): RRsetList {
  */
 type Contributors = InstanceState | InstanceState[];
 
+/** The contributors without `state` (one left: without an array; none: null). */
+function without(held: Contributors | null, state: InstanceState): Contributors | null {
+  if (held === null) return null;
+  if (!Array.isArray(held)) return held === state ? null : held;
+  const index = held.indexOf(state);
+  if (index >= 0) held.splice(index, 1);
+  return held.length === 0 ? null : held.length === 1 ? held[0]! : held;
+}
+
 /** Takes `state` out of the instances held at `owner` (one left: held without an array; none: deleted). */
 function removeFrom(map: Map<string, Contributors>, owner: string, state: InstanceState): void {
   const held = map.get(owner);
   if (held === undefined) return;
-  if (!Array.isArray(held)) {
-    if (held === state) map.delete(owner);
-    return;
-  }
-  const index = held.indexOf(state);
-  if (index >= 0) held.splice(index, 1);
-  if (held.length === 1) map.set(owner, held[0]!);
-  else if (held.length === 0) map.delete(owner);
+  const rest = without(held, state);
+  if (rest === null) map.delete(owner);
+  else if (rest !== held) map.set(owner, rest);
 }
 
 /** Where an instance at `position` goes in a list sorted by position (binary search). */

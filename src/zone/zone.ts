@@ -19,6 +19,14 @@ export abstract class OwnerNode {
   /** The RRsets, built or held. */
   abstract rrsets(): RRsetList;
 
+  /**
+   * The owner name as the zone holds it, when the node knows it: the answer memo keys the answer by
+   * this string instead of the query's (one string per name asked, ~40 B each, kept otherwise).
+   */
+  get ownerName(): string | undefined {
+    return undefined;
+  }
+
   get size(): number {
     return this.rrsets().length >> 1;
   }
