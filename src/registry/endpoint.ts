@@ -41,7 +41,8 @@ export function parseEndpoint(endpoint: string): ParsedEndpoint {
   if (port < 1 || port > 65535) return { ok: false, reason: 'invalid_port' };
   const unroutable = unroutableReason(host);
   if (unroutable !== null) return { ok: false, reason: unroutable };
-  return { ok: true, scheme, host: host.host, hostKind: host.kind, port };
+  // The literal, not the match: one string for every agent instead of one each (~24 B per agent).
+  return { ok: true, scheme: scheme === 'https' ? 'https' : 'http', host: host.host, hostKind: host.kind, port };
 }
 
 /**

@@ -39,13 +39,33 @@ const EMPTY_TAGS: string[] = [];
 /** Capabilities are shared whole (name, version, tags): 10,000 agents of a kind list the same few. Never mutated. */
 const sharedCapabilities = new StringInterner<CapabilityProjection>(4096);
 
+/**
+ * Whole capability lists are shared as well: agents of a kind list the same capabilities, and a
+ * list of its own cost each agent an array and its elements (~64 B, 0.6 MiB at 10,000 agents).
+ * Never mutated (sorted before it is interned).
+ */
+const sharedCapabilityLists = new StringInterner<CapabilityProjection[]>(4096);
+const NO_CAPABILITIES: CapabilityProjection[] = [];
+
+/** A key naming one capability. Each string prefixed by its length: no separator character is safe, the registry's strings may hold any (a NUL-joined key let name "a\0b" + version "" equal name "a" + version "b\0"). */
+function capabilityKey(name: string, version: string, tags: readonly string[]): string {
+  let key = `${name.length}:${name}${version.length}:${version}${tags.length}:`;
+  for (const tag of tags) key += `${tag.length}:${tag}`;
+  return key;
+}
+
 function sharedCapability(capability: CapabilityProjection): CapabilityProjection {
   const tags = capability.tags.length === 0 ? EMPTY_TAGS : capability.tags.map((tag) => sharedValues.intern(tag)).sort();
-  // Each string prefixed by its length: no separator character is safe, the registry's strings
-  // may hold any (a NUL-joined key let name "a\0b" + version "" equal name "a" + version "b\0").
-  let key = `${capability.name.length}:${capability.name}${capability.version.length}:${capability.version}`;
-  for (const tag of tags) key += `${tag.length}:${tag}`;
-  return sharedCapabilities.intern(key, { name: sharedValues.intern(capability.name), version: sharedValues.intern(capability.version), tags });
+  return sharedCapabilities.intern(capabilityKey(capability.name, capability.version, tags), { name: sharedValues.intern(capability.name), version: sharedValues.intern(capability.version), tags });
+}
+
+/** An agent's capabilities, sorted, as the list other agents with the same ones hold. */
+function sharedCapabilityList(capabilities: readonly CapabilityProjection[]): CapabilityProjection[] {
+  if (capabilities.length === 0) return NO_CAPABILITIES;
+  const list = capabilities.map(sharedCapability).sort(compareCapabilities);
+  let key = '';
+  for (const capability of list) key += capabilityKey(capability.name, capability.version, capability.tags);
+  return sharedCapabilityLists.intern(key, list);
 }
 
 /** #servedMarks: a served agent listed in this body; listed and kept as the served object itself. */
@@ -129,7 +149,7 @@ export class AgentsProjector {
       host: endpoint.host,
       hostKind: endpoint.hostKind,
       port: endpoint.port,
-      capabilities: agent.capabilities.map(sharedCapability).sort(compareCapabilities),
+      capabilities: sharedCapabilityList(agent.capabilities),
       version: sharedValues.intern(agent.version),
       runtime: sharedValues.intern(agent.runtime),
       agentType: sharedValues.intern(agent.agentType),

@@ -51,6 +51,24 @@ describe('projectAgents', () => {
     expect(four!.capabilities).toEqual([{ name: 'a', version: 'b\u0000', tags: [] }]);
   });
 
+  it('shares whole capability lists between agents that list the same capabilities in any order, and no others', () => {
+    const cap = (name: string, version = '1.0.0', tags: string[] = []) => ({ ...(agentInfo()['capabilities'] as Record<string, unknown>[])[0], name, capability: name, version, tags });
+    const result = projectAgents(agentsBody([
+      agentInfo({ id: 'a-1', capabilities: [cap('weather'), cap('search')] }),
+      agentInfo({ id: 'a-2', capabilities: [cap('search'), cap('weather')] }),
+      agentInfo({ id: 'a-3', capabilities: [cap('weather'), cap('search', '2.0.0')] }),
+      agentInfo({ id: 'a-4', capabilities: [cap('weather'), cap('search', '1.0.0', ['beta'])] }),
+      agentInfo({ id: 'a-5', capabilities: [cap('weather')] }),
+    ]));
+    const [one, two, three, four, five] = result.agents.map((agent) => agent.capabilities);
+    expect(one).toBe(two);
+    expect(one!.map((capability) => capability.name)).toEqual(['search', 'weather']);
+    for (const other of [three, four, five]) expect(other).not.toBe(one);
+    expect(three!.map((capability) => capability.version)).toEqual(['2.0.0', '1.0.0']);
+    expect(four![0]!.tags).toEqual(['beta']);
+    expect(five).toHaveLength(1);
+  });
+
   it('treats `agents: null` (the registry\'s empty list) as no agents', () => {
     expect(projectAgents({ agents: null, count: 0, timestamp: '2026-11-22T01:50:30.577630898Z' })).toEqual({ agents: [], skipped: [] });
   });
