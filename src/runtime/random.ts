@@ -4,7 +4,9 @@
 //
 // Why not node:crypto: it loads its ~17 internal modules at once (webcrypto, keygen, x509, cipher,
 // …) for the few random bytes mesh-dns needs: +2.3 MiB of RSS in a process that already has http,
-// dgram, net and child_process loaded (node -e, two runs each: 49.2 → 51.6 MiB), issue 9 item 4.
+// dgram, net and child_process loaded (node -e, two runs each: 49.2 → 51.6 MiB); in mesh-dns, with
+// dns2's packet.js loaded without it too (src/wire/dns2-packet.ts), idle 60.4–60.5 → 59.3–59.5 MiB
+// (4 starts each). Issue 9 item 4.
 // Where /dev/urandom cannot be opened (no /dev in a sandbox), node:crypto fills the pool instead,
 // loaded then through process.getBuiltinModule.
 
@@ -16,24 +18,32 @@ export const RANDOM_POOL_BYTES = 4096;
 /** Fills `target` with random bytes. */
 export type RandomFill = (target: Uint8Array) => void;
 
-/** /dev/urandom, kept open once read (one descriptor for the process's lifetime). */
-let urandom: number | null = null;
-
-function fillFromKernel(target: Uint8Array): void {
-  if (urandom === null) {
-    try {
-      urandom = openSync('/dev/urandom', 'r');
-    } catch {
+/**
+ * Fills from the kernel's random device at `path` (kept open once read: one descriptor for the
+ * process's lifetime), or from node:crypto when it cannot be opened.
+ */
+export function kernelRandomFill(path = '/dev/urandom'): RandomFill {
+  let descriptor: number | null = null;
+  let unavailable = false;
+  return (target) => {
+    if (descriptor === null && !unavailable) {
+      try {
+        descriptor = openSync(path, 'r');
+      } catch {
+        unavailable = true;
+      }
+    }
+    if (descriptor === null) {
       process.getBuiltinModule('node:crypto').randomFillSync(target);
       return;
     }
-  }
-  // /dev/urandom never returns short reads of ≤ 256 bytes, but may for larger ones on old kernels.
-  for (let filled = 0; filled < target.length;) {
-    const read = readSync(urandom, target, filled, target.length - filled, null);
-    if (read <= 0) throw new Error('/dev/urandom returned no bytes');
-    filled += read;
-  }
+    // The device never returns short reads of 256 bytes or fewer, but may for larger ones on old kernels.
+    for (let filled = 0; filled < target.length;) {
+      const read = readSync(descriptor, target, filled, target.length - filled, null);
+      if (read <= 0) throw new Error(`${path} returned no bytes`);
+      filled += read;
+    }
+  };
 }
 
 /**
@@ -45,7 +55,7 @@ export class RandomPool {
   readonly #fill: RandomFill;
   #next: number;
 
-  constructor(fill: RandomFill = fillFromKernel, size = RANDOM_POOL_BYTES) {
+  constructor(fill: RandomFill = kernelRandomFill(), size = RANDOM_POOL_BYTES) {
     this.#bytes = new Uint8Array(size);
     this.#fill = fill;
     this.#next = size; // filled on first use: importing this module reads nothing

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { random, RandomPool, RANDOM_POOL_BYTES } from '../../../src/runtime/random.ts';
+import { kernelRandomFill, random, RandomPool, RANDOM_POOL_BYTES } from '../../../src/runtime/random.ts';
 
 /** A source that writes 0, 1, 2, … across refills and counts them. */
 function countingSource() {
@@ -69,6 +69,16 @@ describe('RandomPool', () => {
     expect(chiSquare).toBeLessThan(400);
     // 262,144 draws from 65,536 values: ~4 equal neighbours expected; a source that repeats itself gives thousands.
     expect(repeats).toBeLessThan(40);
+  });
+
+  it('falls back to node:crypto where the random device cannot be opened', () => {
+    const fill = kernelRandomFill('/nonexistent/urandom');
+    const first = new Uint8Array(64);
+    const second = new Uint8Array(64);
+    fill(first);
+    fill(second);
+    expect(first.some((byte) => byte !== 0)).toBe(true);
+    expect(Buffer.from(first).equals(Buffer.from(second))).toBe(false);
   });
 
   it('gives two pools different bytes (a pool is not seeded from something shared or fixed)', () => {
