@@ -11,7 +11,8 @@
 // 4 starts each: 60.4-60.5 against 59.3-59.5 MiB), issue 9 item 4. So while packet.js loads, a
 // module hook answers its require('node:crypto') with a randomInt over src/runtime/random.ts's
 // pool (the kernel's CSPRNG as well), and is removed once it has loaded: no other module sees it.
-// A later require of dns2 (tests do) gets this same packet.js from require's cache.
+// A later require of dns2 (tests do) gets this same packet.js from require's cache; a packet.js
+// loaded before this module (a test importing dns2 first) is used as it is, with node:crypto.
 import { createRequire, registerHooks } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -749,7 +749,10 @@ export class IncrementalZone {
  */
 class PinnedNode extends ZoneNode {
   below = 0;
-  /** The instances with records here (see IncrementalZone.#pendingContributors): an owner with base or static records, or past a derived node's counts. */
+  /**
+   * The instances with records here (see IncrementalZone.#pendingContributors), when agents have
+   * records at a held owner: one with base or static records, or past a derived node's counts.
+   */
   contributors: Contributors | null = null;
 
   static of(node: OwnerNode): PinnedNode {
@@ -766,9 +769,9 @@ class PinnedNode extends ZoneNode {
 }
 
 /**
- * An owner name only agents have records at (an agent's name, its id, `_mcp._tcp.<name>`, its PTR,
- * a capability with up to 1,023 providers: 4 of the 5 names per agent, and the capabilities). It holds how many
- * records of each type the owner has, not the records: they are built again from the agents when
+ * An owner name only agents have records at (an agent's name, its id, `_mcp._tcp.<name>`, its PTR:
+ * 4 of the 5 names per agent; a capability with up to 1,023 providers). It holds how many records
+ * of each type the owner has, not the records: they are built again from the agents when
  * an answer is encoded (#deriveRRsets), and the encoded answer is what the answer memo keeps.
  * Memory (issue 9 item 4): a held node costs its object, its [type, rrset] array, one array per
  * RRset and one object per record (TXT: its strings too), ~200–500 B per owner without pointer
