@@ -14,11 +14,13 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /**
- * Bytes per agent the zone may hold: 1,680–1,770 measured at 5,000 and 10,000 agents (Node 24),
- * plus a margin for the runtime's noise. With every owner's records held (no derived nodes,
- * incremental.ts) it was 2,600–2,800, so this fails if they come back.
+ * Bytes per agent the zone may hold: 1,218–1,220 measured here at 5,000 agents (Node 24, three
+ * runs; 1,680–1,770 before the contributors moved onto the nodes and capability owners were
+ * derived, 2026-12-04), plus ~10% for the runtime's noise. With every owner's records held (no
+ * derived nodes, incremental.ts) it was 2,600–2,800; the Map of every owner's contributors alone
+ * was ~175 B per agent, capability SRVs held as records ~100, owner lists grown by push ~140.
  */
-const ZONE_BYTES_PER_AGENT = 2_200;
+const ZONE_BYTES_PER_AGENT = 1_350;
 
 function heap(): number {
   gc();
