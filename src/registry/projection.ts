@@ -54,18 +54,20 @@ function capabilityKey(name: string, version: string, tags: readonly string[]): 
   return key;
 }
 
-function sharedCapability(capability: CapabilityProjection): CapabilityProjection {
+/** One capability as every agent listing it holds it, with its key. */
+function sharedCapability(capability: CapabilityProjection): { key: string; shared: CapabilityProjection } {
   const tags = capability.tags.length === 0 ? EMPTY_TAGS : capability.tags.map((tag) => sharedValues.intern(tag)).sort();
-  return sharedCapabilities.intern(capabilityKey(capability.name, capability.version, tags), { name: sharedValues.intern(capability.name), version: sharedValues.intern(capability.version), tags });
+  const key = capabilityKey(capability.name, capability.version, tags);
+  return { key, shared: sharedCapabilities.intern(key, { name: sharedValues.intern(capability.name), version: sharedValues.intern(capability.version), tags }) };
 }
 
 /** An agent's capabilities, sorted, as the list other agents with the same ones hold. */
 function sharedCapabilityList(capabilities: readonly CapabilityProjection[]): CapabilityProjection[] {
   if (capabilities.length === 0) return NO_CAPABILITIES;
-  const list = capabilities.map(sharedCapability).sort(compareCapabilities);
+  const keyed = capabilities.map(sharedCapability).sort((a, b) => compareCapabilities(a.shared, b.shared));
   let key = '';
-  for (const capability of list) key += capabilityKey(capability.name, capability.version, capability.tags);
-  return sharedCapabilityLists.intern(key, list);
+  for (const capability of keyed) key += capability.key;
+  return sharedCapabilityLists.intern(key, keyed.map((capability) => capability.shared));
 }
 
 /** #servedMarks: a served agent listed in this body; listed and kept as the served object itself. */

@@ -559,14 +559,16 @@ export class IncrementalZone {
   /** One owner's RRsets from its base and its contributors, held or derived (see DerivedNode). */
   #rebuildOwner(owner: string): void {
     const skips: SkippedInstance[] = [];
-    const held = this.#contributorsOf(owner);
+    // Where the contributors were kept (#contributorsOf, with the node found once): taken off it,
+    // the node (or a new one) gets them back below.
+    const holder = this.#nodeWithContributors(owner);
+    const pending = this.#pendingContributors.get(owner);
+    const held = pending !== undefined ? pending : (holder?.contributors ?? null);
+    if (holder !== undefined) holder.contributors = null;
     const { records, zone } = this.#ownerRecords(owner, held, skips);
     if (!sameSkips(this.#ownerSkips.get(owner), skips)) this.#skipsChanged = true;
     if (skips.length > 0) this.#ownerSkips.set(owner, skips);
     else this.#ownerSkips.delete(owner);
-    // Where the contributors were kept, taken off: the node (or a new one) gets them back below.
-    const holder = this.#nodeWithContributors(owner);
-    if (holder !== undefined) holder.contributors = null;
     if (zone === undefined) return;
 
     const node = zone.nodes.get(owner) as HeldNode | undefined;

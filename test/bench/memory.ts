@@ -25,7 +25,7 @@
  *   + C cache entries  the same process after C distinct names were forwarded to a real knot
  *                      upstream (test/support/knot.ts, a wildcard zone) by a Node UDP sender on
  *                      loopback; meshdns_cache_entries shows how many were kept.
- *   import costs       a child loads node:http, net, dgram, crypto (what the server needs anyway),
+ *   import costs       a child loads node:http, net, dgram (what the server needs anyway),
  *                      then one package the way mesh-dns loads it or the way it used to: +RSS.
  *
  * Loopback only: registry, knot and mesh-dns listen on 127.0.0.1; mesh-dns gets the test resolv.conf.
@@ -214,7 +214,7 @@ function importCost(code: string): number {
     const req = createRequire(${JSON.stringify(join(REPO_ROOT, 'package.json'))});
     const require = req;
     const path = req('node:path');
-    const http = req('node:http'); req('node:net'); req('node:dgram'); req('node:crypto').randomInt(2);
+    const http = req('node:http'); req('node:net'); req('node:dgram');
     const rss = () => Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
     const settle = async () => { globalThis.gc(); await new Promise((r) => setTimeout(r, 300)); globalThis.gc(); };
     await settle();
@@ -298,7 +298,7 @@ try {
   await registry.stop();
 
   if (!values['skip-imports']) {
-    console.log('import costs (+RSS after gc, over node:http + net + dgram + crypto loaded by require; median of 3):');
+    console.log('import costs (+RSS after gc, over node:http + net + dgram loaded by require; median of 3):');
     let control = 0;
     for (const { what, code } of IMPORTS) {
       const cost = median([importCost(code), importCost(code), importCost(code)]);

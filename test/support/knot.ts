@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, startProcess, type StartedProcess } from './processes.ts';
+import { which } from '../bench/procs.ts';
 
 const run = promisify(execFile);
 
@@ -139,7 +140,8 @@ export async function startKnot(options: StartKnotOptions = {}): Promise<KnotSer
     try {
       const child = await startProcess({
         name: `knotd:${port}`,
-        command: 'knotd',
+        // By path: knotd is in /usr/sbin, which a non-root user's PATH often lacks (toolAvailable finds it there).
+        command: which('knotd') ?? 'knotd',
         args: ['-c', configPath],
         env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/bin' },
         cwd: dir,
@@ -156,7 +158,7 @@ export async function startKnot(options: StartKnotOptions = {}): Promise<KnotSer
   }
   const { process: child, port } = started;
 
-  const knotc = async (...args: string[]): Promise<string> => (await run('knotc', ['-s', socketPath, '-t', '5', ...args])).stdout;
+  const knotc = async (...args: string[]): Promise<string> => (await run(which('knotc') ?? 'knotc', ['-s', socketPath, '-t', '5', ...args])).stdout;
   // The zone must be loaded before the first query (knotd listens before it has parsed the file).
   for (const zone of zones) {
     const deadline = Date.now() + 10_000;

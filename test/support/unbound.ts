@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startProcess, type StartedProcess } from './processes.ts';
+import { which } from '../bench/procs.ts';
 
 export interface UnboundServer {
   port: number;
@@ -57,7 +58,8 @@ export async function startUnbound(forwardTo: number): Promise<UnboundServer> {
   await writeFile(configPath, unboundConfig(dir, port, forwardTo));
   const child = await startProcess({
     name: `unbound:${port}`,
-    command: 'unbound',
+    // By path: unbound is in /usr/sbin, which a non-root user's PATH often lacks.
+    command: which('unbound') ?? 'unbound',
     args: ['-d', '-c', configPath],
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/bin' },
     cwd: dir,
