@@ -126,8 +126,10 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
     expect(argv).toContain('--heap-growing-percent=20');
     expect(argv).toContain('--no-maglev');
     expect(argv).toContain('--no-turbofan');
-    // glibc reads it at the process's first malloc: it must be in node's own environment.
+    // glibc reads these at the process's first malloc: they must be in node's own environment.
     expect(environ).toContain('MALLOC_ARENA_MAX=2');
+    expect(environ).toContain('MALLOC_MMAP_THRESHOLD_=65536');
+    expect(environ).toContain('MALLOC_TRIM_THRESHOLD_=65536');
     console.log(`bare node ${bare.toFixed(1)} MiB, mesh-dns idle ${idle.toFixed(1)} MiB (+${(idle - bare).toFixed(1)})`);
     expect(idle - bare).toBeLessThanOrEqual(IDLE_ABOVE_BARE_NODE_MIB);
   }, 60_000);
@@ -341,6 +343,21 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
       const environ = readFileSync(`/proc/${mesh.process.pid}/environ`, 'utf8').split('\0');
       await mesh.stop();
       expect(environ.filter((entry) => entry.startsWith('MALLOC_ARENA_MAX='))).toEqual([`MALLOC_ARENA_MAX=${value}`]);
+    }
+  }, 60_000);
+
+  // glibc reads an empty MALLOC_MMAP_THRESHOLD_ as 0 and would mmap every block: empty gets the
+  // launcher's value, any other value is the operator's.
+  it("leaves an operator's malloc thresholds as they are and replaces empty ones", async () => {
+    for (const [value, expected] of [['131072', '131072'], ['', '65536']] as const) {
+      const mesh = await startMeshDnsProcess({
+        wrap: shipped,
+        env: { ...SHIPPED_ENV, MALLOC_MMAP_THRESHOLD_: value, MALLOC_TRIM_THRESHOLD_: value },
+      });
+      const environ = readFileSync(`/proc/${mesh.process.pid}/environ`, 'utf8').split('\0');
+      await mesh.stop();
+      expect(environ.filter((entry) => entry.startsWith('MALLOC_MMAP_THRESHOLD_='))).toEqual([`MALLOC_MMAP_THRESHOLD_=${expected}`]);
+      expect(environ.filter((entry) => entry.startsWith('MALLOC_TRIM_THRESHOLD_='))).toEqual([`MALLOC_TRIM_THRESHOLD_=${expected}`]);
     }
   }, 60_000);
 
