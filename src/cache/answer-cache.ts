@@ -26,7 +26,7 @@ import { patchTtls } from '../wire/ttl.ts';
 import type { CacheEntryKind, CacheMetrics, CacheReadings } from './metrics.ts';
 import { EntryFlag, EntryTable } from './entry-table.ts';
 import { KeyIndex, MAX_KEY_LENGTH, NO_SLOT } from './key-index.ts';
-import { chunkBytesOf, OFFSET_SPAN, RecordSlabs, slabNumberOf } from './record-slabs.ts';
+import { chunkBytesOf, offsetOf, RecordSlabs, slabNumberOf } from './record-slabs.ts';
 
 export interface AnswerCacheOptions {
   /** Entry bound (dnsmasq `cache-size`, CoreDNS `cache CAPACITY`). Costs nothing until used: no preallocation. */
@@ -515,7 +515,7 @@ export class AnswerCache {
     const bodyLength = table.bodyLength[slot]!;
     const ttlCount = table.ttlCount[slot]!;
     let body = this.slabs.slab(slabNumber);
-    let bodyOffset = location - slabNumber * OFFSET_SPAN;
+    let bodyOffset = offsetOf(location);
     let ttlOffsets = this.slabs.slabWords(slabNumber);
     const recordBytes = ((bodyLength + 1) & ~1) + 2 * ttlCount;
     if (copy) {

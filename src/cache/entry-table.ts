@@ -22,11 +22,11 @@ export const EntryFlag = Object.freeze({
 });
 
 /** Bytes of typed arrays per slot (the sum of the element sizes below). */
-export const ENTRY_TABLE_BYTES_PER_SLOT = 8 + 8 + 4 + 4 + 2 * 6 + 1 + 1;
+export const ENTRY_TABLE_BYTES_PER_SLOT = 4 + 8 + 4 + 4 + 2 * 6 + 1 + 1;
 
 export class EntryTable {
-  /** Where the record bytes are (RecordSlabs location). */
-  location = new Float64Array(0);
+  /** Where the record bytes are (a RecordSlabs location: 32 bits). */
+  location = new Uint32Array(0);
   /** When stored (ms, the caller's clock). */
   storedAt = new Float64Array(0);
   /** Seconds fresh: the lowest TTL, capped. */

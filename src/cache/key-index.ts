@@ -33,7 +33,7 @@
 // Pure data structure: no clock, no I/O (the hash seeds are drawn once, at load).
 
 import { random } from '../runtime/random.ts';
-import { OFFSET_SPAN, RecordSlabs, slabNumberOf } from './record-slabs.ts';
+import { offsetOf, RecordSlabs, slabNumberOf } from './record-slabs.ts';
 import { resizedArray } from './typed-array-growth.ts';
 
 /** A 32-bit hash of a key's characters. */
@@ -43,7 +43,7 @@ export type KeyHash = (key: string) => number;
 export const NO_SLOT = -1;
 
 /** Bytes of typed arrays per slot (hashes, newer, older, keyLocation, keyLength, inRecent), buckets aside. */
-export const KEY_INDEX_BYTES_PER_SLOT = 4 + 4 + 4 + 8 + 2 + 1;
+export const KEY_INDEX_BYTES_PER_SLOT = 4 + 4 + 4 + 4 + 2 + 1;
 
 /** Keys the recent-key Map holds at the most (then it starts again empty). */
 const RECENT_KEYS = 1024;
@@ -106,7 +106,7 @@ export class KeyIndex {
   private newer = new Int32Array(0);
   private older = new Int32Array(0);
   /** Per slot: the key's chunk (RecordSlabs location) and its length in code units, | WIDE. */
-  private keyLocation = new Float64Array(0);
+  private keyLocation = new Uint32Array(0);
   private keyLength = new Uint16Array(0);
   /** Per slot: 1 while its key is in `recent` (remove() then takes it out). */
   private inRecent = new Uint8Array(0);
@@ -248,7 +248,7 @@ export class KeyIndex {
     this.hashes = new Int32Array(0);
     this.newer = new Int32Array(0);
     this.older = new Int32Array(0);
-    this.keyLocation = new Float64Array(0);
+    this.keyLocation = new Uint32Array(0);
     this.keyLength = new Uint16Array(0);
     this.inRecent = new Uint8Array(0);
     this.recent.clear();
@@ -277,7 +277,7 @@ export class KeyIndex {
     const length = units & ~WIDE;
     const location = this.keyLocation[slot]!;
     const slabNumber = slabNumberOf(location);
-    const offset = location - slabNumber * OFFSET_SPAN;
+    const offset = offsetOf(location);
     if ((units & WIDE) === 0) return this.slabs.slab(slabNumber).toString('latin1', offset, offset + length);
     const words = this.slabs.slabWords(slabNumber);
     let key = '';
@@ -291,7 +291,7 @@ export class KeyIndex {
     if ((units & ~WIDE) !== key.length) return false;
     const location = this.keyLocation[slot]!;
     const slabNumber = slabNumberOf(location);
-    const offset = (location - slabNumber * OFFSET_SPAN) | 0; // an int index: the loop below reads bytes at int offsets
+    const offset = offsetOf(location);
     if ((units & WIDE) === 0) {
       const bytes = this.slabs.slab(slabNumber);
       for (let index = 0; index < key.length; index++) if (bytes[offset + index] !== key.charCodeAt(index)) return false;
@@ -307,7 +307,7 @@ export class KeyIndex {
     const wide = isWide(key);
     const location = this.slabs.allocate(wide ? 2 * key.length : key.length);
     const slabNumber = slabNumberOf(location);
-    const offset = location - slabNumber * OFFSET_SPAN;
+    const offset = offsetOf(location);
     if (!wide) {
       this.slabs.slab(slabNumber).write(key, offset, key.length, 'latin1');
     } else {

@@ -25,14 +25,35 @@ export const SLAB_BYTES = 16 * 1024;
 export const LARGEST_CLASS_BYTES = 4096;
 /** A class's first slab holds this many chunks (then twice as many per new slab, up to SLAB_BYTES). */
 const MIN_CHUNKS_PER_SLAB = 4;
-/** A location is slab × OFFSET_SPAN + offset; offsets in a slab are < SLAB_BYTES ≤ OFFSET_SPAN. */
-export const OFFSET_SPAN = 0x4000;
 /** The size class of a record with a buffer of its own. */
 export const LARGE_CLASS = 255;
 
-/** Locations are read back from a Float64Array: a division by a power of two and a floor are exact and cheap there (`%` on a double is a library call). */
+// A location is one 32-bit number: the slab's number in the high 22 bits, the offset in the slab in
+// 16-byte units in the low 10 (every chunk starts at a multiple of 16: chunk sizes are, and a large
+// record starts at 0). The cache keeps one per entry and one per key (EntryTable, KeyIndex): as
+// Uint32Array elements they cost 4 B each instead of a Float64Array's 8, 0.76 MiB at 100,000
+// entries (issue 9 item 4). 2²² slab numbers are more than any cache can use: every slab and large
+// buffer is counted against maxBytes (at most 4 GiB, config/options.ts), a class's full slabs are
+// at least 12 KiB, its first smaller ones (4, 8, … chunks) at most ~10 per class, and a large
+// record over 4 KiB: ≤ 349,525 + 1,048,320 + 280 numbers at 4 GiB, and freed numbers are reused.
+const OFFSET_BITS = 10;
+const OFFSET_MASK = (1 << OFFSET_BITS) - 1;
+/** Slab numbers available (newSlab refuses more: a wrapped location would read another record's bytes). */
+export const MAX_SLABS = 2 ** (32 - OFFSET_BITS);
+
+/** The slab a location is in (`>>>`: a location of 2³¹ or more is read back as a double). */
 export function slabNumberOf(location: number): number {
-  return Math.floor(location / OFFSET_SPAN);
+  return location >>> OFFSET_BITS;
+}
+
+/** The byte offset of a location in its slab. */
+export function offsetOf(location: number): number {
+  return (location & OFFSET_MASK) << 4;
+}
+
+/** The location of byte `offset` (a multiple of 16, < SLAB_BYTES) in slab `slab`. */
+export function locationOf(slab: number, offset: number): number {
+  return slab * (1 << OFFSET_BITS) + (offset >> 4);
 }
 
 /** Chunk sizes: 16-byte steps to 256 B, then steps of about 1/4 (rounded to 16) up to LARGEST_CLASS_BYTES. */
@@ -70,7 +91,7 @@ export function chunkBytesOf(bytes: number): number {
 
 interface SizeClass {
   readonly chunkBytes: number;
-  /** Free chunks, as locations (numbers up to 2³²: a double array, no boxing). */
+  /** Free chunks, as locations (numbers below 2³²: a double array when past 2³¹, no boxing). */
   readonly free: number[];
   /** Chunks of this class's newest slab not handed out yet: the slab and the next offset. */
   carveSlab: number;
@@ -91,10 +112,16 @@ export class RecordSlabs {
   private readonly classes: SizeClass[] = CLASS_SIZES.map((chunkBytes) => ({
     chunkBytes, free: [], carveSlab: -1, carveOffset: 0, carveEnd: 0, nextChunks: MIN_CHUNKS_PER_SLAB,
   }));
+  /** Slab numbers this instance may use (MAX_SLABS; lower in tests, to reach the bound). */
+  private readonly maxSlabs: number;
   /** Bytes of every slab and large buffer. */
   private allocatedBytes = 0;
   /** Bytes of chunks and large buffers handed out and not freed. */
   private usedBytes = 0;
+
+  constructor(maxSlabs: number = MAX_SLABS) {
+    this.maxSlabs = Math.min(maxSlabs, MAX_SLABS);
+  }
 
   /** Bytes allocated but holding no record: free chunks and the uncarved rest of slabs. */
   get unusedBytes(): number {
@@ -121,13 +148,13 @@ export class RecordSlabs {
     if (sizeClass === LARGE_CLASS) {
       const slab = this.newSlab(bytes);
       this.usedBytes += bytes;
-      return slab * OFFSET_SPAN;
+      return locationOf(slab, 0);
     }
     const klass = this.classes[sizeClass]!;
-    this.usedBytes += klass.chunkBytes;
     const reused = klass.free.pop();
     if (reused !== undefined) {
       this.liveChunks[slabNumberOf(reused)]!++;
+      this.usedBytes += klass.chunkBytes;
       return reused;
     }
     if (klass.carveOffset >= klass.carveEnd) {
@@ -137,9 +164,10 @@ export class RecordSlabs {
       klass.carveEnd = slabBytes;
       klass.nextChunks *= 2;
     }
-    const location = klass.carveSlab * OFFSET_SPAN + klass.carveOffset;
+    const location = locationOf(klass.carveSlab, klass.carveOffset);
     klass.carveOffset += klass.chunkBytes;
     this.liveChunks[klass.carveSlab]!++;
+    this.usedBytes += klass.chunkBytes;
     return location;
   }
 
@@ -197,7 +225,7 @@ export class RecordSlabs {
   }
 
   offsetIn(location: number): number {
-    return location - slabNumberOf(location) * OFFSET_SPAN;
+    return offsetOf(location);
   }
 
   /** Drops every slab (the cache was flushed). */
@@ -224,6 +252,8 @@ export class RecordSlabs {
   private newSlab(bytes: number): number {
     // allocUnsafeSlow: a buffer of its own, never a slice of Node's shared pool (which an entry
     // would pin); not zero-filled, every byte handed out is written before it is read.
+    // Before any state changes: the caller's allocate() fails whole.
+    if (this.freeSlabNumbers.length === 0 && this.slabs.length >= this.maxSlabs) throw new RangeError(`record slabs: all ${this.maxSlabs} slab numbers in use`);
     const buffer = Buffer.allocUnsafeSlow(bytes);
     const words = new Uint16Array(buffer.buffer, buffer.byteOffset, bytes >> 1);
     this.allocatedBytes += bytes;

@@ -4,12 +4,42 @@
 
 import { describe, expect, it } from 'vitest';
 import { AnswerCache, cacheKey, ENTRY_OVERHEAD_BYTES, type AnswerCacheOptions } from '../../../src/cache/answer-cache.ts';
-import { chunkBytesOf, CLASS_SIZES, LARGE_CLASS, LARGEST_CLASS_BYTES, RecordSlabs, sizeClassOf, SLAB_BYTES } from '../../../src/cache/record-slabs.ts';
+import { chunkBytesOf, CLASS_SIZES, LARGE_CLASS, LARGEST_CLASS_BYTES, locationOf, MAX_SLABS, offsetOf, RecordSlabs, sizeClassOf, SLAB_BYTES, slabNumberOf } from '../../../src/cache/record-slabs.ts';
 import { RRType } from '../../../src/wire/constants.ts';
 import { messageLayout, encodeRecord } from '../../support/dns-messages.ts';
 import { aRecord, QNAME, request, settingsFor, T0, ttlsOf, upstream } from './fixtures.ts';
 
 describe('RecordSlabs', () => {
+  // Locations live in the cache's Uint32Arrays: every slab number and 16-byte offset must come back
+  // out of one, past 2³¹ too (where a Uint32Array element reads back as a double, not a small int).
+  it('encodes a slab number and an offset in 32 bits that a Uint32Array gives back, up to the last slab', () => {
+    const stored = new Uint32Array(1);
+    for (const slab of [0, 1, 1023, 2 ** 21 - 1, 2 ** 21, 2 ** 21 + 5, MAX_SLABS - 1]) {
+      for (const offset of [0, 16, 4096, SLAB_BYTES - 16]) {
+        stored[0] = locationOf(slab, offset);
+        expect(stored[0]).toBe(locationOf(slab, offset));
+        expect(slabNumberOf(stored[0]!)).toBe(slab);
+        expect(offsetOf(stored[0]!)).toBe(offset);
+      }
+    }
+    expect(locationOf(MAX_SLABS - 1, SLAB_BYTES - 16)).toBeLessThan(2 ** 32);
+  });
+
+  it('refuses a slab past its slab numbers without changing its accounting, and reuses a released number', () => {
+    const slabs = new RecordSlabs(3);
+    const large = [slabs.allocate(LARGEST_CLASS_BYTES + 1), slabs.allocate(LARGEST_CLASS_BYTES + 1)];
+    const small = slabs.allocate(16); // the third slab: a class's first
+    const [total, unused] = [slabs.totalBytes, slabs.unusedBytes];
+    expect(() => slabs.allocate(LARGEST_CLASS_BYTES + 1)).toThrow(/all 3 slab numbers in use/);
+    expect(() => slabs.allocate(100)).toThrow(/all 3 slab numbers in use/); // another class: a new slab too
+    expect([slabs.totalBytes, slabs.unusedBytes]).toEqual([total, unused]);
+    expect(slabs.allocate(16)).not.toBe(small); // the class's slab has room: no new number needed
+    slabs.release(large[0]!, LARGEST_CLASS_BYTES + 1);
+    const again = slabs.allocate(100);
+    expect(slabNumberOf(again)).toBe(slabNumberOf(large[0]!));
+    expect(slabs.totalBytes - slabs.unusedBytes).toBe(LARGEST_CLASS_BYTES + 1 + 16 + 16 + chunkBytesOf(100));
+  });
+
   it('gives every size up to LARGEST_CLASS_BYTES the smallest class that holds it, and chunks never overlap', () => {
     const slabs = new RecordSlabs();
     const held: { location: number; bytes: number; mark: number }[] = [];
