@@ -15,7 +15,8 @@ import type { ZoneRecord } from '../wire/record-codec.ts';
 import { isInZone, parentName } from '../wire/name.ts';
 import { reverseName } from './reverse.ts';
 import { StringInterner } from './string-interner.ts';
-import { AnswerMemo, ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
+import { AnswerMemo } from './answer-memo.ts';
+import { ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** What the zone needs of an agent instance (a subset of the registry projection). */
 export interface MeshInstance {

@@ -2,7 +2,7 @@
 // each a map from owner name to its RRsets. Built by compile.ts, read by answer.ts.
 
 import type { ZoneRecord } from '../wire/record-codec.ts';
-import type { RecordSections } from '../wire/response.ts';
+import type { AnswerMemo } from './answer-memo.ts';
 
 const NO_RRSETS: RRsetList = Object.freeze([]);
 
@@ -154,46 +154,4 @@ export interface ZoneSet {
   answerMemo: AnswerMemo;
   /** The SOA serial this zone set was compiled with. */
   serial: number;
-}
-
-/**
- * Encoded positive answers of names that exist, by memo type (answer.ts's memoType) then owner
- * name: a number-keyed and a string-keyed lookup per query, no key string built. The one memo of
- * a zone set: the general path (answerFromZoneReference) keeps none of its own, so an answer is
- * held once (a second map keyed by `${type}:${name}` held every answer again, with its key
- * string: ~130 of the ~370 bytes an answer cost, issue 9 item 4).
- */
-export class AnswerMemo {
-  readonly #byType = new Map<number, Map<string, RecordSections>>();
-  #size = 0;
-
-  /** Answers held, every type together (the bound counts them). */
-  get size(): number {
-    return this.#size;
-  }
-
-  get(type: number, name: string): RecordSections | undefined {
-    return this.#byType.get(type)?.get(name);
-  }
-
-  /** Keeps `sections` unless `limit` answers are held already. */
-  set(type: number, name: string, sections: RecordSections, limit: number): void {
-    let byName = this.#byType.get(type);
-    if (byName === undefined) this.#byType.set(type, (byName = new Map()));
-    if (!byName.has(name)) {
-      if (this.#size >= limit) return;
-      this.#size++;
-    }
-    byName.set(name, sections);
-  }
-
-  /** Forgets every type's answer at `name`. */
-  forget(name: string): void {
-    for (const byName of this.#byType.values()) if (byName.delete(name)) this.#size--;
-  }
-
-  clear(): void {
-    this.#byType.clear();
-    this.#size = 0;
-  }
 }

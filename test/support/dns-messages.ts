@@ -14,6 +14,7 @@ import { createQueryPipeline, type PipelineOptions } from '../../src/pipeline/pi
 import { createQueryHandler, type ClientInfo, type QueryHandler } from '../../src/pipeline/query-handler.ts';
 import type { Transport } from '../../src/pipeline/types.ts';
 import { RRClass, RRType } from '../../src/wire/constants.ts';
+import type { RecordSections } from '../../src/wire/response.ts';
 import { compileZone, type MeshInstance, type StaticRecord } from '../../src/zone/compile.ts';
 import { reverseZonesForCidr } from '../../src/zone/reverse.ts';
 import { compileStaticRecords } from '../../src/zone/static-records.ts';
@@ -355,6 +356,17 @@ export function messageLayout(message: Buffer): MessageLayout | string {
 
 export const UDP_CLIENT: ClientInfo = { transport: 'udp', family: 'ipv4', address: '127.0.0.1' };
 export const TCP_CLIENT: ClientInfo = { transport: 'tcp', family: 'ipv4', address: '127.0.0.1' };
+
+/**
+ * An answer as assembly reads it, with a body of its own: a memoised zone answer or a cache hit is
+ * a view into shared slabs (bodyOffset, bodyLength), valid until its holder's next lookup; the
+ * general path's answer owns its body. Both give the same value here.
+ */
+export function normalisedSections(sections: RecordSections | null) {
+  if (sections === null) return null;
+  const { bodyOffset = 0, bodyLength = sections.body.length, body, ...rest } = sections;
+  return { ...rest, body: Buffer.from(body.subarray(bodyOffset, bodyOffset + bodyLength)) };
+}
 
 /** A MeshInstance with realistic defaults. */
 export function meshInstance(overrides: Partial<MeshInstance> & Pick<MeshInstance, 'id' | 'name'>): MeshInstance {

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { RRType } from '../../../src/wire/constants.ts';
 import { compileStaticRecords } from '../../../src/zone/static-records.ts';
 import { compileZone, OWNER_ANSWER_BUDGET } from '../../../src/zone/compile.ts';
-import { AnswerMemo } from '../../../src/zone/zone.ts';
-import { rcodeOnly } from '../../../src/wire/response.ts';
+import { AnswerMemo } from '../../../src/zone/answer-memo.ts';
+import type { RecordSections } from '../../../src/wire/response.ts';
 import { makeHandler, meshInstance } from '../../support/dns-messages.ts';
 
 describe('answer memo at a CNAME name', () => {
@@ -41,18 +41,28 @@ describe('name-keyed answer memo (the zone lookup shortcut)', () => {
 });
 
 describe('AnswerMemo', () => {
-  const answer = rcodeOnly(0);
+  /** An answer whose body is `length` bytes of `fill`, with counts that tell answers apart. */
+  const answerOf = (fill: number, length = 16, counts = 1): RecordSections => ({
+    rcode: 0, authoritative: true, body: Buffer.alloc(length, fill), answerCount: counts, authorityCount: counts + 1,
+    additionalCount: counts + 2, withoutAdditionalLength: Math.max(0, length - 4), rotationUnit: counts === 2 ? length >> 1 : 0,
+  });
+  /** What assembly reads of a held answer: its bytes and counts. */
+  const held = (sections: RecordSections | undefined) => sections && {
+    bytes: [...sections.body.subarray(sections.bodyOffset ?? 0, (sections.bodyOffset ?? 0) + (sections.bodyLength ?? sections.body.length))],
+    counts: [sections.rcode, sections.authoritative, sections.answerCount, sections.authorityCount, sections.additionalCount, sections.withoutAdditionalLength, sections.rotationUnit],
+  };
+
   it('holds at most `limit` answers over every type, replaces one in place when full, and makes room as answers are forgotten', () => {
     const memo = new AnswerMemo();
-    memo.set(RRType.A, 'a.mesh.local', answer, 3);
-    memo.set(RRType.AAAA, 'a.mesh.local', answer, 3);
-    memo.set(RRType.A, 'b.mesh.local', answer, 3);
-    memo.set(RRType.A, 'c.mesh.local', answer, 3);
+    memo.set(RRType.A, 'a.mesh.local', answerOf(1), 3);
+    memo.set(RRType.AAAA, 'a.mesh.local', answerOf(2, 40), 3);
+    memo.set(RRType.A, 'b.mesh.local', answerOf(3), 3);
+    memo.set(RRType.A, 'c.mesh.local', answerOf(4), 3);
     expect(memo.size).toBe(3);
     expect(memo.get(RRType.A, 'c.mesh.local')).toBeUndefined();
-    const newer = rcodeOnly(0);
-    memo.set(RRType.A, 'b.mesh.local', newer, 3);
-    expect(memo.get(RRType.A, 'b.mesh.local')).toBe(newer);
+    // A replacement of another size: its own bytes, none of the old ones.
+    memo.set(RRType.A, 'b.mesh.local', answerOf(5, 300, 2), 3);
+    expect(held(memo.get(RRType.A, 'b.mesh.local'))).toEqual(held(answerOf(5, 300, 2)));
     expect(memo.size).toBe(3);
     // Every type's answer at the name goes, and counts as gone.
     memo.forget('a.mesh.local');
@@ -60,13 +70,47 @@ describe('AnswerMemo', () => {
     expect(memo.get(RRType.AAAA, 'a.mesh.local')).toBeUndefined();
     memo.forget('nowhere.mesh.local');
     expect(memo.size).toBe(1);
-    memo.set(RRType.A, 'c.mesh.local', answer, 3);
-    memo.set(RRType.TXT, 'c.mesh.local', answer, 3);
+    memo.set(RRType.A, 'c.mesh.local', answerOf(6), 3);
+    memo.set(RRType.TXT, 'c.mesh.local', answerOf(7, 1000), 3);
     expect(memo.size).toBe(3);
-    expect(memo.get(RRType.TXT, 'c.mesh.local')).toBe(answer);
+    expect(held(memo.get(RRType.TXT, 'c.mesh.local'))).toEqual(held(answerOf(7, 1000)));
+    expect(held(memo.get(RRType.A, 'c.mesh.local'))).toEqual(held(answerOf(6)));
+    expect(held(memo.get(RRType.A, 'b.mesh.local'))).toEqual(held(answerOf(5, 300, 2)));
     memo.clear();
     expect(memo.size).toBe(0);
     expect(memo.get(RRType.A, 'b.mesh.local')).toBeUndefined();
+  });
+
+  it('keeps every answer\'s bytes apart through churn: 5,000 answers set, replaced and forgotten at random, each read back as set', () => {
+    const memo = new AnswerMemo();
+    const expected = new Map<string, RecordSections>();
+    let seed = 7;
+    const next = (below: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % below);
+    for (let step = 0; step < 5000; step++) {
+      const name = `n${next(400)}.mesh.local`;
+      if (next(5) === 0) {
+        memo.forget(name);
+        expected.delete(name);
+      } else {
+        const answer = answerOf(step & 0xff, 1 + next(600), 1 + next(3));
+        memo.set(RRType.A, name, answer, 1000);
+        expected.set(name, answer);
+      }
+    }
+    expect(memo.size).toBe(expected.size);
+    for (const [name, answer] of expected) expect(held(memo.get(RRType.A, name))).toEqual(held(answer));
+  });
+
+  it('reads an answer given as a view into a shared buffer (bodyOffset, bodyLength), and leaves bodies over 64 KiB and TTL-rewritten answers out', () => {
+    const memo = new AnswerMemo();
+    const shared = Buffer.concat([Buffer.alloc(100, 9), Buffer.alloc(20, 8), Buffer.alloc(100, 9)]);
+    memo.set(RRType.A, 'view.mesh.local', { ...answerOf(0), body: shared, bodyOffset: 100, bodyLength: 20 }, 10);
+    expect(held(memo.get(RRType.A, 'view.mesh.local'))!.bytes).toEqual(new Array(20).fill(8));
+    memo.set(RRType.A, 'huge.mesh.local', answerOf(1, 0x10000), 10);
+    memo.set(RRType.A, 'ttl.mesh.local', { ...answerOf(1), ttlOffsets: new Uint16Array([6]) }, 10);
+    expect(memo.get(RRType.A, 'huge.mesh.local')).toBeUndefined();
+    expect(memo.get(RRType.A, 'ttl.mesh.local')).toBeUndefined();
+    expect(memo.size).toBe(1);
   });
 });
 
