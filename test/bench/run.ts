@@ -46,7 +46,7 @@
  *   --main-flags=F   Node flags of `mesh-dns-main` instead of --mesh-dns-flags: with --main
  *                    dist/main.js, one build under two flag sets in one run
  *   --mesh-dns-env=K=V,…  environment of mesh-dns (both builds) over what bin/mesh-dns exports
- *                    (MALLOC_ARENA_MAX=2 today); K= removes K: --mesh-dns-env=MALLOC_ARENA_MAX=
+ *                    (MALLOC_ARENA_MAX=1 and malloc's thresholds today); K= removes K: --mesh-dns-env=MALLOC_ARENA_MAX=
  *   --main-env=K=V,… the same for `mesh-dns-main` (default: --mesh-dns-env's)
  *   --trace-gc       Node servers run with --trace-gc; each round notes the GC pauses of the
  *                    measured run (count, total, longest; scavenges and full GCs apart)

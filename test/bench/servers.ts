@@ -72,7 +72,7 @@ export function shippedNodeFlags(repoRoot: string): string[] {
 
 /**
  * The environment mesh-dns ships with: every `export NAME="${NAME-value}"` (or `:-`) line of bin/mesh-dns
- * (today MALLOC_ARENA_MAX=2), as NAME → value, so the benches start dist/main.js the way the
+ * (today MALLOC_ARENA_MAX=1 and malloc's thresholds), as NAME → value, so the benches start dist/main.js the way the
  * launcher would. {} when there is no launcher.
  */
 export function shippedEnvironment(repoRoot: string): Record<string, string> {

@@ -127,7 +127,7 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
     expect(argv).toContain('--no-maglev');
     expect(argv).toContain('--no-turbofan');
     // glibc reads these at the process's first malloc: they must be in node's own environment.
-    expect(environ).toContain('MALLOC_ARENA_MAX=2');
+    expect(environ).toContain('MALLOC_ARENA_MAX=1');
     expect(environ).toContain('MALLOC_MMAP_THRESHOLD_=65536');
     expect(environ).toContain('MALLOC_TRIM_THRESHOLD_=65536');
     console.log(`bare node ${bare.toFixed(1)} MiB, mesh-dns idle ${idle.toFixed(1)} MiB (+${(idle - bare).toFixed(1)})`);
