@@ -41,6 +41,7 @@ import {
   type ZoneCompileOptions,
 } from './compile.ts';
 import { reverseName } from './reverse.ts';
+import { ServiceNodes } from './service-nodes.ts';
 import { OwnerNode, ZoneNode, type AuthoritativeZone, type RRsetList, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** Work done by the last apply(), for tests and the holder's log line. */
@@ -133,6 +134,13 @@ export class IncrementalZone {
   #records = 0;
   #epoch = 0;
   #skipsChanged = false;
+  /**
+   * Agent names whose `_mcp._tcp.<name>` has records from config (or config records under it): that
+   * service name is held and rebuilt as an owner of its own, as before service-nodes.ts.
+   */
+  readonly #heldServiceBases = new Set<string>();
+  /** Service names (`_mcp._tcp.<name>`) whose answers this apply must forget: their name was rebuilt. */
+  readonly #rebuiltServices: string[] = [];
 
   constructor(staticRecords: readonly StaticRecord[], options: ZoneCompileOptions) {
     this.#options = options;
@@ -162,6 +170,9 @@ export class IncrementalZone {
         this.#records += records.length;
       }
     }
+    const meshNodes = new ServiceNodes(this.#mesh.nodes, this.#serviceRRsets);
+    for (const owner of meshNodes.keys()) if (owner.startsWith('_mcp._tcp.')) this.#heldServiceBases.add(owner.slice('_mcp._tcp.'.length));
+    this.#mesh.nodes = meshNodes;
   }
 
   /** Makes the zone set equal to compileZone(instances, static, options with `serial`). */
@@ -268,7 +279,8 @@ export class IncrementalZone {
     this.#setSerial(serial);
     for (const owner of touchedOwners) this.#rebuildOwner(owner);
     this.#pendingContributors.clear();
-    forgetAnswers(this.zones, new Set([...touchedOwners, ...this.zones.byApex.keys(), ...this.#staticWithTargets]));
+    forgetAnswers(this.zones, new Set([...touchedOwners, ...this.#rebuiltServices, ...this.zones.byApex.keys(), ...this.#staticWithTargets]));
+    this.#rebuiltServices.length = 0;
 
     let names = 0;
     for (const zone of this.zones.byApex.values()) names += zone.nodes.size;
@@ -356,10 +368,11 @@ export class IncrementalZone {
    * the mesh zone), so it is the node that has contributors.
    */
   #nodeWithContributors(owner: string): HeldNode | undefined {
-    const likely = this.#zoneOf(owner)?.nodes.get(owner) as HeldNode | undefined;
+    const zone = this.#zoneOf(owner);
+    const likely = zone === undefined ? undefined : heldNode(zone, owner);
     if (likely?.contributors != null || !this.#reverseInsideMesh) return likely;
     for (const zone of this.zones.byApex.values()) {
-      const node = zone.nodes.get(owner) as HeldNode | undefined;
+      const node = heldNode(zone, owner);
       if (node?.contributors != null) return node;
     }
     return undefined;
@@ -434,7 +447,7 @@ export class IncrementalZone {
   #forEachRecord(state: InstanceState, only: string | null, add: (zone: AuthoritativeZone, owner: string, record: ZoneRecord) => void, skipped: SkippedInstance[] | null): void {
     const { instance, nameOwner, idOwner } = state;
     const { ttl, zone } = this.#options;
-    // An owner starting with "_" is `_mcp._tcp.<name>` or a capability's `_<cap>._tcp.<suffix>`
+    // An owner starting with "_" is a held `_mcp._tcp.<name>` or a capability's `_<cap>._tcp.<suffix>`
     // (agent labels are LDH, reverse labels digits): what this instance has there is its one SRV,
     // once per capability spelled to that label, all equal. One is enough (a duplicate is dropped
     // and an over-budget one reported once per instance). At 20,000 agents a capability owner
@@ -473,7 +486,10 @@ export class IncrementalZone {
       if (wants(idOwner)) add(this.#mesh, idOwner, { type: RRType.TXT, ttl, strings: txt.strings });
     }
     const srv = { type: RRType.SRV, ttl, priority: SRV_PRIORITY, weight: SRV_WEIGHT, port: instance.port, target: idOwner } as const;
-    if (nameOwner && only === null) add(this.#mesh, flatOwnerName('_mcp._tcp', nameOwner), srv);
+    // `_mcp._tcp.<name>` is answered from the name's node (service-nodes.ts) unless config holds it.
+    if (nameOwner && only === null) {
+      if (this.#heldServiceBases.has(nameOwner)) add(this.#mesh, flatOwnerName('_mcp._tcp', nameOwner), srv);
+    }
     else if (nameOwner && only!.length === nameOwner.length + 10 && only!.endsWith(nameOwner) && only!.startsWith('_mcp._tcp.')) add(this.#mesh, only!, srv);
     const suffix = instance.domain ? `${instance.domain}.${zone}` : zone;
     // A capability owner is `_<label>._tcp.<suffix>`: other rebuilds skip the label checks.
@@ -571,7 +587,7 @@ export class IncrementalZone {
     else this.#ownerSkips.delete(owner);
     if (zone === undefined) return;
 
-    const node = zone.nodes.get(owner) as HeldNode | undefined;
+    const node = heldNode(zone, owner);
     let before = 0;
     if (node) {
       for (const [type, count] of node instanceof DerivedNode ? node.typeCounts() : countsOf(node.rrsets())) {
@@ -580,7 +596,7 @@ export class IncrementalZone {
       }
     }
     if (records.length > 0 && before === 0) this.#pin(zone, owner, 1);
-    let target = zone.nodes.get(owner) as HeldNode | undefined;
+    let target = heldNode(zone, owner);
     if (target !== undefined) {
       const rrsets = groupByType(records);
       // An owner with records from config (its base, a static claim) is held: only agents'
@@ -600,7 +616,59 @@ export class IncrementalZone {
     }
     if (records.length === 0 && before > 0) this.#pin(zone, owner, -1);
     this.#records += records.length - before;
+    if (zone === this.#mesh) this.#rebuildService(owner, node?.services ?? 0, records.length > 0 ? target : undefined, held);
   }
+
+  /**
+   * The service name of agent name `owner` (`_mcp._tcp.<owner>`, service-nodes.ts) after `owner` was
+   * rebuilt: its SRV count on the node, the type and record counts, its skips, its memoised answers.
+   */
+  #rebuildService(owner: string, before: number, node: HeldNode | undefined, held: Contributors | null): void {
+    if (before === 0 && (node === undefined || held === null || owner.charCodeAt(0) === 0x5f || this.#heldServiceBases.has(owner))) return;
+    const service = flatOwnerName('_mcp._tcp', owner);
+    const skips: SkippedInstance[] = [];
+    const after = node === undefined || this.#heldServiceBases.has(owner) ? 0 : this.#serviceRecords(service, owner, held, skips).length;
+    if (node !== undefined) node.services = after;
+    this.#countType(RRType.SRV, after - before);
+    this.#records += after - before;
+    // A plain Map only after #fallback, whose zone the holder replaces before the next apply.
+    if (this.#mesh.nodes instanceof ServiceNodes) this.#mesh.nodes.serviceChanged(owner, before, after);
+    if (!sameSkips(this.#ownerSkips.get(service), skips)) this.#skipsChanged = true;
+    if (skips.length > 0) this.#ownerSkips.set(service, skips);
+    else this.#ownerSkips.delete(service);
+    this.#rebuiltServices.push(service);
+  }
+
+  /**
+   * The SRV records at `_mcp._tcp.<name>`: one per contributor at the name that serves it under its
+   * won name and has its id label (the target), in list order, within OWNER_ANSWER_BUDGET (as
+   * #rebuildSrvOwner, and compileZone's addAgentRecord). Skips past the budget go to `skips`.
+   */
+  #serviceRecords(service: string, name: string, held: Contributors | null, skips: SkippedInstance[] | null): ZoneRecord[] {
+    const records: ZoneRecord[] = [];
+    if (held === null) return records;
+    const { ttl } = this.#options;
+    let bytes = 0;
+    let detail: string | null = null;
+    for (const state of Array.isArray(held) ? held : [held]) {
+      const target = state.idOwner;
+      if (state.nameOwner !== name || target === null) continue;
+      const size = SRV_FIXED_SIZE + nameWireLength(target);
+      if (bytes + size > OWNER_ANSWER_BUDGET) {
+        skips?.push({ id: state.instance.id, reason: 'answer_size', detail: (detail ??= `${service} holds ${OWNER_ANSWER_BUDGET} bytes of records`) });
+        continue;
+      }
+      bytes += size;
+      records.push({ type: RRType.SRV, ttl, priority: SRV_PRIORITY, weight: SRV_WEIGHT, port: state.instance.port, target });
+    }
+    return records;
+  }
+
+  /** A service name's RRsets, built from its agent name's node when asked (see ServiceNodes). */
+  readonly #serviceRRsets = (name: string, base: OwnerNode): RRsetList => {
+    const records = this.#serviceRecords('', name, (base as HeldNode).contributors, null);
+    return records.length === 0 ? [] : [RRType.SRV, records];
+  };
 
   /**
    * #rebuildOwner for `_mcp._tcp.<name>` and capability owners (see #forEachRecord): each
@@ -628,13 +696,17 @@ export class IncrementalZone {
   /** Counts an owner with records in or out at itself and each ancestor; nodes live while counted. */
   #pin(zone: AuthoritativeZone, owner: string, delta: 1 | -1): void {
     for (let name = owner; ; name = parentName(name)) {
-      let node = zone.nodes.get(name) as HeldNode | undefined;
+      let node = heldNode(zone, name);
       const count = (node?.below ?? 0) + delta;
       if (count > 0) {
-        if (node === undefined) zone.nodes.set(name, (node = new PinnedNode()));
+        if (node === undefined) {
+          zone.nodes.set(name, (node = new PinnedNode()));
+          if (zone.nodes instanceof ServiceNodes) zone.nodes.heldChanged(name, 1);
+        }
         node.below = count;
       } else if (node !== undefined) {
         zone.nodes.delete(name);
+        if (zone.nodes instanceof ServiceNodes) zone.nodes.heldChanged(name, -1);
       }
       if (name === zone.apex || name === '') return;
     }
@@ -751,6 +823,8 @@ export class IncrementalZone {
  */
 class PinnedNode extends ZoneNode {
   below = 0;
+  /** SRV records at `_mcp._tcp.<this name>` (service-nodes.ts); 0 for other names. */
+  services = 0;
   /**
    * The instances with records here (see IncrementalZone.#pendingContributors), when agents have
    * records at a held owner: one with base or static records, or past a derived node's counts.
@@ -771,8 +845,9 @@ class PinnedNode extends ZoneNode {
 }
 
 /**
- * An owner name only agents have records at (an agent's name, its id, `_mcp._tcp.<name>`, its PTR:
- * 4 of the 5 names per agent; a capability with up to 1,023 providers). It holds how many records
+ * An owner name only agents have records at (an agent's name, its id, its PTR: every name held per
+ * agent, `_mcp._tcp.<name>` and `_tcp.<name>` being answered from the name's node by
+ * service-nodes.ts; a capability with up to 1,023 providers). It holds how many records
  * of each type the owner has, not the records: they are built again from the agents when
  * an answer is encoded (#deriveRRsets), and the encoded answer is what the answer memo keeps.
  * Memory (issue 9 item 4): a held node costs its object, its [type, rrset] array, one array per
@@ -791,6 +866,8 @@ abstract class DerivedNode extends OwnerNode {
   below: number;
   /** Records per type, in DERIVED_TYPES order and COUNT_BITS widths (see derivedCounts). */
   counts = 0;
+  /** SRV records at `_mcp._tcp.<this name>` (service-nodes.ts); 0 for other names. */
+  services = 0;
   readonly owner: string;
   /** The instances with records here, in list order: what rrsets() builds from. */
   contributors: Contributors | null = null;
@@ -842,6 +919,11 @@ function derivedNodeClass(derive: (node: DerivedNode) => RRsetList): new (owner:
 
 /** Nodes the incremental zone puts in its zones. */
 type HeldNode = PinnedNode | DerivedNode;
+
+/** The node the zone holds at `name` (never a service name the mesh zone answers from its agent name's node). */
+function heldNode(zone: AuthoritativeZone, name: string): HeldNode | undefined {
+  return (zone.nodes instanceof ServiceNodes ? zone.nodes.held(name) : zone.nodes.get(name)) as HeldNode | undefined;
+}
 
 /**
  * The types agents' records have, and the bits each one's count takes in a derived node's counts.

@@ -28,6 +28,10 @@ const STATIC: StaticRecord[] = compileStaticRecords(
     { name: 'api-2', type: 'CNAME', value: 'db-3' },
     { name: '_lb._tcp', type: 'SRV', value: '1 1 80 worker' },
     { name: 'deep.below.ns', type: 'TXT', value: 'x' },
+    // A service name held from config (agents' SRVs there are shadowed), and one under an agent's
+    // `_tcp.<name>` (that parent is held; the agent's `_mcp._tcp.<name>` is answered from its name).
+    { name: '_mcp._tcp.api', type: 'SRV', value: '1 1 80 web' },
+    { name: '_x._tcp.db', type: 'TXT', value: 'y' },
   ],
   'mesh.local',
   5,
@@ -37,7 +41,9 @@ const STATIC: StaticRecord[] = compileStaticRecords(
 const prng = (seed: number): (() => number) => seededRandom(seed).next;
 
 // Few names, ids and addresses, so collisions, replicas, shared addresses and folded spellings are common.
-const NAMES = ['web', 'api', 'db', 'worker', 'Worker', 'api-2', 'db-3', 'ns', 'alias', 'bad_name', 'wor\u212Aer', 'registry', 'below'];
+// 'app' is also a namespace: with views, `_tcp.app.mesh.local` is both the parent of the agent's
+// service name and held above namespace app's capability names.
+const NAMES = ['web', 'api', 'db', 'worker', 'Worker', 'api-2', 'db-3', 'ns', 'alias', 'bad_name', 'wor\u212Aer', 'registry', 'below', 'app'];
 const IDS = ['api', 'db-3', 'Api-1', 'web-1', 'web-2', 'web-3', 'api-2', 'worker-1', 'worker-2', 'db-1', 'x-1', 'x-2', 'x-3', 'ns', 'bad id', 'registry'];
 const ADDRESSES = ['10.0.0.10', '10.0.0.11', '10.0.0.2', '10.9.9.9', '10.1.0.1', 'fd00::1', 'fd00::2', '192.0.2.1'];
 const CAPS = ['weather', 'search', 'bad.cap', 'lb', 'Search'];
@@ -182,6 +188,26 @@ describe('IncrementalZone gives the zone a full compile gives', () => {
     }
   });
 
+  it('a service name past OWNER_ANSWER_BUDGET (1,200 replicas of one name) has the full compile\'s SRVs and skips, answered from its name\'s node', () => {
+    const random = prng(98);
+    const zone = new IncrementalZone([], OPTIONS);
+    let current = Array.from({ length: 1200 }, (_, index) => meshInstance({ id: `replica-${String(index).padStart(4, '0')}`, name: 'many', addresses: [`10.1.${index >> 8}.${index & 0xff}`] }));
+    for (let serial = 2; serial < 12; serial++) {
+      current = current.filter(() => random() > 0.01);
+      zone.apply(current, serial);
+      expect(zone.zones.skipped.some((skip) => skip.reason === 'answer_size' && skip.detail.startsWith('_mcp._tcp.many.mesh.local'))).toBe(true);
+      const reference = compileZone(current, [], { ...OPTIONS, serial });
+      expect(shape(zone.zones)).toEqual(shape(reference));
+      expect(normalisedSections(answerFromZone(zone.zones, '_mcp._tcp.many.mesh.local', RRType.SRV, plainNameWireLength('_mcp._tcp.many.mesh.local'))))
+        .toEqual(normalisedSections(answerFromZone(reference, '_mcp._tcp.many.mesh.local', RRType.SRV, plainNameWireLength('_mcp._tcp.many.mesh.local'))));
+    }
+    // Every replica gone: the service name and its parent go with the name.
+    zone.apply([], 12);
+    expect(zone.zones.byApex.get('mesh.local')!.nodes.has('_mcp._tcp.many.mesh.local')).toBe(false);
+    expect(zone.zones.byApex.get('mesh.local')!.nodes.has('_tcp.many.mesh.local')).toBe(false);
+    expect(shape(zone.zones)).toEqual(shape(compileZone([], [], { ...OPTIONS, serial: 12 })));
+  });
+
   it('an owner with more records of one type than a derived node counts (70 agents on one address: 70 PTRs) is the full compile\'s, and answers the same', () => {
     const zone = new IncrementalZone([], OPTIONS);
     let current = Array.from({ length: 70 }, (_, index) => meshInstance({ id: `nat-${String(index).padStart(2, '0')}`, name: `nat-${index}`, addresses: ['10.3.0.1'], capabilities: [{ name: 'shared', version: '' }] }));
@@ -251,8 +277,8 @@ describe('IncrementalZone re-encodes only what changed', () => {
     expect(zone.zones.answerMemo.get(RRType.A, moved)).toBeDefined();
 
     zone.apply(agents(5000, 1234), 3);
-    // name, id, _mcp._tcp.<name>, two capability owners, the old and the new PTR.
-    expect(zone.lastApply).toEqual({ reencodedInstances: 1, rebuiltOwners: 7, full: false });
+    // name (its _mcp._tcp.<name> with it: service-nodes.ts), id, two capability owners, the old and the new PTR.
+    expect(zone.lastApply).toEqual({ reencodedInstances: 1, rebuiltOwners: 6, full: false });
     // An untouched agent's encoded answer survives the change; the moved one's is re-encoded.
     expect(zone.zones.answerMemo.get(RRType.A, untouched)).toBeDefined();
     expect(zone.zones.answerMemo.get(RRType.A, moved)).toBeUndefined();
@@ -298,8 +324,8 @@ describe('ZoneHolder applies a registry change in place', () => {
     expect(ask('agent-20.mesh.local')).toEqual(untouched);
     expect(ask('agent-7.mesh.local').body.subarray(-4)).toEqual(Buffer.from([10, 3, 2, 7]));
     expect(holder.current().serial).toBeGreaterThan(serial);
-    // agent-7, its id owner, _mcp._tcp.agent-7 and the old and the new PTR owner.
-    expect(holder.lastApply()).toEqual([{ reencodedInstances: 1, rebuiltOwners: 5, full: false }]);
+    // agent-7 (and with it _mcp._tcp.agent-7), its id owner and the old and the new PTR owner.
+    expect(holder.lastApply()).toEqual([{ reencodedInstances: 1, rebuiltOwners: 4, full: false }]);
   });
 });
 
