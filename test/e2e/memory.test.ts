@@ -286,6 +286,7 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
 
       // The burst turns it on (5% of a core over 3 s, read every 100 ms); V8 then optimises what runs
       // hot from there on: the same names again, answered from the cache.
+      const beforeBurst = output().length;
       const answered = await fillCache(mesh.dnsPort, FIRST_FORWARDS, 8);
       expect(answered).toBeGreaterThan(FIRST_FORWARDS * 0.99);
       await sleep(SETTLE_MS);
@@ -295,7 +296,12 @@ describe('memory of an idle mesh-dns (the shipped build)', () => {
       const optimised = lines.filter((line) => /^\[completed compiling .*\(target TURBOFAN/.test(line));
       console.log(`TurboFan: ${lines[turnedOn] ?? 'never turned on'}; ${optimised.length} functions optimised after ${FIRST_FORWARDS} forwarded names, e.g. ${optimised[0] ?? 'none'}`);
       expect(turnedOn).toBeGreaterThan(0);
-      expect(lines.slice(0, turnedOn).filter(isTurbofan)).toEqual([]);
+      // Nothing was optimised before the burst. Not "before the busy line": V8 prints --trace-opt
+      // lines as it marks a function, while pino writes the line asynchronously (sonic-boom), so a
+      // function marked right after TurboFan was turned on (the cache's hashKey, in one CI run) can
+      // be printed before the line saying so. Turned on from the start, the module loader and the
+      // polls of the idle phase would have been optimised (checked above and here).
+      expect(lines.slice(0, beforeBurst).filter(isTurbofan)).toEqual([]);
       expect(optimised.length).toBeGreaterThan(10);
     } finally {
       await mesh.stop();
