@@ -72,8 +72,6 @@ interface InstanceState {
   idClaimed: string | null;
   nameOwner: string | null;
   idOwner: string | null;
-  /** Owner names this instance has records at, in the order compileZone adds them. */
-  owners: readonly string[];
   /** invalid_*_label, txt_truncated, invalid_capability_label: what depends on this instance alone. */
   skipped: readonly SkippedInstance[];
 }
@@ -111,8 +109,13 @@ export class IncrementalZone {
   /** Owners whose answers may embed any agent's records (static CNAME/SRV/NS), forgotten on every apply. */
   readonly #staticWithTargets: string[] = [];
   #states = new Map<string, InstanceState>();
-  /** Owner → the instances claiming it (by name, id or both), each once. */
-  readonly #claimsByOwner = new Map<string, Contributors>();
+  /**
+   * Owner → the instances claiming it (by name, id or both) that do not hold it: claims new in this
+   * apply until #decideLabel, and the claims that lost. Those that won are on the owner's node, as
+   * its contributors (#claimantsOf). A map of every claim cost ~44 B per entry, two per agent (0.9
+   * MiB at 10,000 agents in zone-heap.ts), for what the nodes hold anyway.
+   */
+  readonly #otherClaims = new Map<string, Contributors>();
   readonly #labelSkips = new Map<string, SkippedInstance[]>();
   /**
    * The contributors (instances with records at an owner, in list order) of owners an apply() is
@@ -232,7 +235,8 @@ export class IncrementalZone {
   /** `sweep`: withdraw the instances the list did not have (apply); applyChanged keeps every one. */
   #commit(fresh: readonly FreshInstance[], epoch: number, serial: number, sweep: boolean): ApplyCounts {
     const full = this.#states.size === 0;
-    const changed = new Set<InstanceState>();
+    // Each instance derived again, with the owners it had records at before (none when fresh).
+    const changed = new Map<InstanceState, readonly string[]>();
     const touchedLabels = new Set<string>();
     const touchedOwners = new Set<string>();
     for (const { key } of fresh) {
@@ -248,19 +252,16 @@ export class IncrementalZone {
       this.#states.delete(key);
     }
     for (const { key, instance, position: at } of fresh) {
-      const state: InstanceState = { key, instance, position: at, nextPosition: at, epoch, nameClaimed: null, idClaimed: null, nameOwner: null, idOwner: null, owners: NONE, skipped: NONE };
+      const state: InstanceState = { key, instance, position: at, nextPosition: at, epoch, nameClaimed: null, idClaimed: null, nameOwner: null, idOwner: null, skipped: NONE };
       this.#states.set(key, state);
       this.#claim(state, touchedLabels);
       this.#countAgent(state, 1);
-      changed.add(state);
+      changed.set(state, NONE);
     }
     for (const owner of touchedLabels) this.#decideLabel(owner, changed);
-    for (const state of changed) {
-      for (const owner of state.owners) this.#leave(state, owner, touchedOwners);
-      this.#derive(state);
-      const owners = state.owners as string[];
-      for (let index = 0; index < owners.length; index++) {
-        const owner = owners[index]!;
+    for (const [state, ownersBefore] of changed) {
+      for (const owner of ownersBefore) this.#leave(state, owner, touchedOwners);
+      for (const owner of this.#derive(state)) {
         touchedOwners.add(owner);
         const held = this.#contributorsOf(owner);
         if (held === null) {
@@ -268,9 +269,6 @@ export class IncrementalZone {
           continue;
         }
         const list = Array.isArray(held) ? held : [held];
-        // One string per owner name, whatever number of instances list it (a capability owner is
-        // listed by thousands): take the one the first contributor holds.
-        owners[index] = list[0]!.owners.find((name) => name === owner) ?? owner;
         list.splice(insertionIndex(list, state.position), 0, state);
         this.#pendingContributors.set(owner, list);
       }
@@ -306,17 +304,9 @@ export class IncrementalZone {
         continue;
       }
       let owner = flatOwnerName(label, suffix);
-      const held = this.#claimsByOwner.get(owner);
-      if (held === undefined) {
-        this.#claimsByOwner.set(owner, state);
-      } else {
-        // The owner string already held is reused: one copy per name, however many claims.
-        const first = Array.isArray(held) ? held[0]! : held;
-        owner = first.nameClaimed === owner ? first.nameClaimed : (first.idClaimed ?? owner);
-        const list = Array.isArray(held) ? held : [held];
-        if (!list.includes(state)) list.push(state);
-        if (list !== held) this.#claimsByOwner.set(owner, list);
-      }
+      // The owner string the zone already holds is reused: one copy per name, however many claims.
+      owner = heldNode(this.#mesh, owner)?.ownerName ?? firstClaimed(this.#otherClaims.get(owner), owner) ?? owner;
+      addTo(this.#otherClaims, owner, state);
       if (kind === 'name') state.nameClaimed = owner;
       else state.idClaimed = owner;
       touchedLabels.add(owner);
@@ -328,10 +318,10 @@ export class IncrementalZone {
     if (state.skipped.length > 0) this.#skipsChanged = true;
     for (const owner of [state.nameClaimed, state.idClaimed === state.nameClaimed ? null : state.idClaimed]) {
       if (owner === null) continue;
-      removeFrom(this.#claimsByOwner, owner, state);
+      removeFrom(this.#otherClaims, owner, state);
       touchedLabels.add(owner);
     }
-    for (const owner of state.owners) this.#leave(state, owner, touchedOwners);
+    for (const owner of this.#ownersOf(state)) this.#leave(state, owner, touchedOwners);
     this.#countAgent(state, -1);
   }
 
@@ -379,17 +369,17 @@ export class IncrementalZone {
   }
 
   /** compileZone's winner rule for one owner name; marks instances whose labels moved. */
-  #decideLabel(owner: string, changed: Set<InstanceState>): void {
+  #decideLabel(owner: string, changed: Map<InstanceState, readonly string[]>): void {
     const before = this.#labelSkips.get(owner);
     this.#labelSkips.delete(owner);
-    const held = this.#claimsByOwner.get(owner);
-    if (held === undefined) {
+    const states = this.#claimantsOf(owner);
+    if (states.length === 0) {
       if (before) this.#skipsChanged = true;
       return;
     }
     // compileZone lists claims in instance order, name before id. The claim objects exist only
     // for this decision (kept, two per agent cost ~200 B at 10,000 agents).
-    const states = Array.isArray(held) ? held.sort((a, b) => a.position - b.position) : [held];
+    if (states.length > 1) states.sort((a, b) => a.position - b.position);
     const list: (LabelClaim & { state: InstanceState })[] = [];
     for (const state of states) {
       for (const kind of ['name', 'id'] as const) {
@@ -418,25 +408,59 @@ export class IncrementalZone {
       const state = entry.state;
       const won = winners.has(entry) ? owner : null;
       if (entry.kind === 'name' ? state.nameOwner === won : state.idOwner === won) continue;
+      // The owners it has records at follow from its labels: taken before they change.
+      if (!changed.has(state)) changed.set(state, this.#ownersOf(state));
       if (entry.kind === 'name') state.nameOwner = won;
       else state.idOwner = won;
-      changed.add(state);
+    }
+    // A winner's claim is on the node once derived (its records are there); the others are kept.
+    for (const state of states) {
+      if (state.nameOwner === owner || state.idOwner === owner) removeFrom(this.#otherClaims, owner, state);
+      else addTo(this.#otherClaims, owner, state);
     }
   }
 
-  /** The owners an instance has records at, and its own skips: compileZone's per-instance loop. */
-  #derive(state: InstanceState): void {
+  /**
+   * The instances claiming `owner`, each once: those that do not hold it (#otherClaims) and the
+   * owner's contributors that won it (the others there have records at it for another reason: a
+   * PTR when a reverse zone is configured inside the mesh zone).
+   */
+  #claimantsOf(owner: string): InstanceState[] {
+    const others = this.#otherClaims.get(owner);
+    const states: InstanceState[] = others === undefined ? [] : Array.isArray(others) ? [...others] : [others];
+    const held = this.#contributorsOf(owner);
+    if (held !== null) {
+      for (const state of Array.isArray(held) ? held : [held]) if (state.nameOwner === owner || state.idOwner === owner) states.push(state);
+    }
+    return states;
+  }
+
+  /** An instance's own skips (compileZone's per-instance loop), and the owners it has records at. */
+  #derive(state: InstanceState): readonly string[] {
     const skippedBefore = state.skipped;
     const skipped = state.skipped.filter((skip) => skip.reason === 'invalid_name_label' || skip.reason === 'invalid_id_label');
+    const owners = this.#collectOwners(state, skipped);
+    state.skipped = skipped.length === 0 ? NONE : skipped;
+    if (!sameSkips(skippedBefore, state.skipped)) this.#skipsChanged = true;
+    return owners;
+  }
+
+  /**
+   * The owner names an instance has records at, in the order compileZone adds them: a function of
+   * the instance, the labels it won and the config, so it is computed again when needed (on a
+   * withdrawal, or before #decideLabel moves a label) instead of kept per instance (an array and
+   * its JSArray, ~120 B per agent, 1.2 MiB at 10,000 agents in zone-heap.ts).
+   */
+  #ownersOf(state: InstanceState): readonly string[] {
+    return this.#collectOwners(state, null);
+  }
+
+  #collectOwners(state: InstanceState, skipped: SkippedInstance[] | null): readonly string[] {
     const owners: string[] = [];
     this.#forEachRecord(state, null, (_zone, owner) => {
       if (owners.length === 0 || (owners.at(-1) !== owner && !owners.includes(owner))) owners.push(owner);
     }, skipped);
-    // A copy of the exact length: `owners` grew by push and keeps up to 16 spare slots (~190 B
-    // instead of ~50 per agent, 1.4 MiB at 10,000 agents in zone-heap.ts).
-    state.owners = owners.length === 0 ? NONE : owners.slice();
-    state.skipped = skipped.length === 0 ? NONE : skipped;
-    if (!sameSkips(skippedBefore, state.skipped)) this.#skipsChanged = true;
+    return owners;
   }
 
   /**
@@ -769,7 +793,7 @@ export class IncrementalZone {
     }
     for (const owner of touchedOwners) this.#pendingContributors.set(owner, null);
     this.#states = new Map();
-    this.#claimsByOwner.clear();
+    this.#otherClaims.clear();
     this.#labelSkips.clear();
     this.#idKeyedInstances = 0;
     this.#otherInstanceIds.clear();
@@ -1003,6 +1027,22 @@ function removeFrom(map: Map<string, Contributors>, owner: string, state: Instan
   const rest = without(held, state);
   if (rest === null) map.delete(owner);
   else if (rest !== held) map.set(owner, rest);
+}
+
+/** Adds `state` to the instances held at `owner`, once (one: held without an array). */
+function addTo(map: Map<string, Contributors>, owner: string, state: InstanceState): void {
+  const held = map.get(owner);
+  if (held === undefined) map.set(owner, state);
+  else if (!Array.isArray(held)) {
+    if (held !== state) map.set(owner, [held, state]);
+  } else if (!held.includes(state)) held.push(state);
+}
+
+/** The string an instance in `held` claims `owner` with, to share it. */
+function firstClaimed(held: Contributors | undefined, owner: string): string | undefined {
+  if (held === undefined) return undefined;
+  const first = Array.isArray(held) ? held[0]! : held;
+  return first.nameClaimed === owner ? first.nameClaimed : first.idClaimed === owner ? first.idClaimed : undefined;
 }
 
 /** Where an instance at `position` goes in a list sorted by position (binary search). */
