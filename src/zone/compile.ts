@@ -16,7 +16,7 @@ import { isInZone, parentName } from '../wire/name.ts';
 import { reverseName } from './reverse.ts';
 import { StringInterner } from './string-interner.ts';
 import { AnswerMemo } from './answer-memo.ts';
-import { ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
+import { deepestMeshName, ZoneNode, type AuthoritativeZone, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** What the zone needs of an agent instance (a subset of the registry projection). */
 export interface MeshInstance {
@@ -441,13 +441,15 @@ export function compileZone(instances: readonly MeshInstance[], staticRecords: r
       }
     }
   }
+  const byApex = new Map(zones.map((built) => [built.apex, built]));
   return {
     meshApex: options.zone,
     typesPresent,
-    byApex: new Map(zones.map((built) => [built.apex, built])),
+    byApex,
     stats: { zones: zones.length, names, records, agents },
     skipped,
     answerMemo: new AnswerMemo(),
     serial: options.serial,
+    deepestName: deepestMeshName({ byApex, meshApex: options.zone }),
   };
 }

@@ -42,7 +42,7 @@ import {
 } from './compile.ts';
 import { reverseName } from './reverse.ts';
 import { ServiceNodes } from './service-nodes.ts';
-import { OwnerNode, ZoneNode, type AuthoritativeZone, type RRsetList, type SkippedInstance, type ZoneSet } from './zone.ts';
+import { meshNameDepth, OwnerNode, ZoneNode, type AuthoritativeZone, type RRsetList, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** Work done by the last apply(), for tests and the holder's log line. */
 export interface ApplyCounts {
@@ -726,6 +726,8 @@ export class IncrementalZone {
         if (node === undefined) {
           zone.nodes.set(name, (node = new PinnedNode()));
           if (zone.nodes instanceof ServiceNodes) zone.nodes.heldChanged(name, 1);
+          // Raised, never lowered here (ZoneSet.deepestName): a pass over every name per change costs ms.
+          if (zone === this.#mesh) this.zones.deepestName = Math.max(this.zones.deepestName, meshNameDepth(name, zone.apex.length));
         }
         node.below = count;
       } else if (node !== undefined) {
@@ -820,6 +822,7 @@ export class IncrementalZone {
     this.zones.stats = compiled.stats;
     this.zones.skipped = compiled.skipped;
     this.zones.serial = serial;
+    this.zones.deepestName = compiled.deepestName;
     this.zones.answerMemo.clear();
     this.#poisoned = true;
     this.lastApply = { reencodedInstances: instances.length, rebuiltOwners: compiled.stats.names, full: true };

@@ -154,4 +154,30 @@ export interface ZoneSet {
   answerMemo: AnswerMemo;
   /** The SOA serial this zone set was compiled with. */
   serial: number;
+  /**
+   * At least the most labels below the mesh apex of any mesh name, service names aside (at least 1):
+   * the autopath stage's bound for telling a search-expanded query name from a mesh name. compileZone's
+   * is exact; the incremental zone raises it as deeper names arrive and does not lower it. Too high
+   * only leaves some search-expanded names to the client's next try; too low would forward a name
+   * missing under a view's namespace as if search-expanded (the autopath stage once cached it per
+   * zone set object, which the incremental zone updates in place).
+   */
+  deepestName: number;
+}
+
+/** Labels below the apex of `owner` (a name in the zone of that apex), or 0 for a service name (`_…`) and the apex. */
+export function meshNameDepth(owner: string, apexLength: number): number {
+  if (owner.length <= apexLength || owner.charCodeAt(0) === 0x5f /* _ */) return 0;
+  let labels = 1;
+  for (let index = owner.length - apexLength - 2; index >= 0; index--) if (owner.charCodeAt(index) === 0x2e) labels++;
+  return labels;
+}
+
+/** ZoneSet.deepestName computed from the mesh zone's names (one pass over them). */
+export function deepestMeshName(zones: Pick<ZoneSet, 'byApex' | 'meshApex'>): number {
+  const zone = zones.byApex.get(zones.meshApex);
+  let deepest = 1;
+  if (!zone) return deepest;
+  for (const owner of zone.nodes.keys()) deepest = Math.max(deepest, meshNameDepth(owner, zones.meshApex.length));
+  return deepest;
 }

@@ -40,24 +40,6 @@ export interface AutopathOptions {
 const OPAQUE_RDATA = new Set<number>([RRType.A, RRType.AAAA, RRType.TXT]);
 const MAX_TTL = 0x7fffffff;
 
-/**
- * Most labels below the apex of any mesh name, service names (`_mcp._tcp.<name>`) aside: those
- * are asked by their exact SRV name, never search-expanded. At least 1: an agent name is one label.
- */
-export function deepestMeshName(zones: ZoneSet): number {
-  const zone = zones.byApex.get(zones.meshApex);
-  let deepest = 1;
-  if (!zone) return deepest;
-  const apexLength = zones.meshApex.length;
-  for (const owner of zone.nodes.keys()) {
-    if (owner.length <= apexLength || owner.charCodeAt(0) === 0x5f /* _ */) continue;
-    let labels = 1;
-    for (let index = owner.length - apexLength - 2; index >= 0; index--) if (owner.charCodeAt(index) === 0x2e) labels++;
-    if (labels > deepest) deepest = labels;
-  }
-  return deepest;
-}
-
 /** The bare name of a search-expanded query name (`api.example.com`), or null. */
 export function searchExpandedBareName(zones: ZoneSet, qname: string, deepest: number): string | null {
   const apex = zones.meshApex;
@@ -152,10 +134,6 @@ export function synthesizeAutopathAnswer(bare: DnsRequest, answer: StageAnswer, 
 
 export function createAutopathStage(options: AutopathOptions): PipelineStage {
   const { zone: source, enabled, metrics, resolveRest } = options;
-  // The deepest mesh name, computed once per zone set (the registry sync replaces it as a whole),
-  // kept per view so clients of different views do not recompute it for each other.
-  const depthOf: (ZoneSet | undefined)[] = [];
-  const deepestByView: number[] = [];
 
   const shortcut = (context: QueryContext, bare: DnsRequest, ceiling: number, answer: StageAnswer): StageResult => {
     const usable = answer.sections.rcode === Rcode.NOERROR && answer.kind !== 'refused' && answer.kind !== 'servfail';
@@ -171,11 +149,7 @@ export function createAutopathStage(options: AutopathOptions): PipelineStage {
       const view = context.zoneView;
       if (view < 0) return null; // in no view: the mesh-zone stage refuses
       const zones = source.current(view);
-      if (depthOf[view] !== zones) {
-        depthOf[view] = zones;
-        deepestByView[view] = deepestMeshName(zones);
-      }
-      const bareName = searchExpandedBareName(zones, context.request.qname, deepestByView[view]!);
+      const bareName = searchExpandedBareName(zones, context.request.qname, zones.deepestName);
       if (bareName === null) return null;
       metrics.searchExpanded++;
       if (!enabled || !context.meshAllowed || context.request.qclass !== RRClass.IN) return null;

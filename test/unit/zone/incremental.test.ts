@@ -14,7 +14,8 @@ import { IncrementalZone } from '../../../src/zone/incremental.ts';
 import { reverseZonesForCidr } from '../../../src/zone/reverse.ts';
 import { compileStaticRecords } from '../../../src/zone/static-records.ts';
 import { instancesForView, type NamespacedInstance } from '../../../src/zone/views.ts';
-import type { ZoneSet } from '../../../src/zone/zone.ts';
+import { deepestMeshName, type ZoneSet } from '../../../src/zone/zone.ts';
+import { searchExpandedBareName } from '../../../src/pipeline/stages/autopath.ts';
 import { meshInstance, normalisedSections } from '../../support/dns-messages.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
 
@@ -92,6 +93,9 @@ const QTYPES = [RRType.A, RRType.AAAA, RRType.TXT, RRType.SRV, RRType.PTR, RRTyp
 
 /** Asks every owner of `reference` (and a few absent names) of both zone sets; the bytes must match. */
 function sameAnswers(actual: ZoneSet, reference: ZoneSet): void {
+  // The autopath stage's bound: never below the deepest name held (raised in place, not lowered).
+  expect(actual.deepestName).toBeGreaterThanOrEqual(reference.deepestName);
+  expect(reference.deepestName).toBe(deepestMeshName(reference));
   const names = new Set(['nothing.mesh.local', 'x.nothing.mesh.local', '1.2.3.4.in-addr.arpa']);
   for (const zone of [...reference.byApex.values(), ...actual.byApex.values()]) for (const owner of zone.nodes.keys()) names.add(owner);
   for (const name of names) {
@@ -265,6 +269,26 @@ describe('IncrementalZone re-encodes only what changed', () => {
       addresses: [index === moved ? '10.200.0.1' : `10.${(index >> 16) & 0xff}.${(index >> 8) & 0xff}.${index & 0xff}`],
       capabilities: [{ name: `cap_${index % 50}`, version: '' }, { name: `tool_${index % 7}`, version: '' }],
     }));
+
+  // The autopath stage reads the bound from the zone set the holder hands out, which this object
+  // updates in place: a bound cached per object stayed at 1, and a missing name under a namespace
+  // that arrived later was taken for a search-expanded one and forwarded (as `missing.prod`).
+  it('raises the deepest-name bound in place as a namespaced agent arrives, and keeps it a bound after it leaves', () => {
+    const plain = meshInstance({ id: 'web-1', name: 'web', addresses: ['10.0.0.1'] });
+    const namespaced = { ...meshInstance({ id: 'api-1', name: 'api', addresses: ['10.0.0.2'] }), domain: 'prod' };
+    const zone = new IncrementalZone([], OPTIONS);
+    zone.apply([plain], 2);
+    const zones = zone.zones;
+    expect(zones.deepestName).toBe(1);
+    expect(searchExpandedBareName(zones, 'missing.prod.mesh.local', zones.deepestName)).toBe('missing.prod');
+    zone.apply([plain, namespaced], 3);
+    expect(zone.zones).toBe(zones);
+    expect(zones.deepestName).toBe(2);
+    expect(searchExpandedBareName(zones, 'missing.prod.mesh.local', zones.deepestName)).toBeNull();
+    expect(searchExpandedBareName(zones, 'api.example.test.mesh.local', zones.deepestName)).toBe('api.example.test');
+    zone.apply([plain], 4);
+    expect(zones.deepestName).toBeGreaterThanOrEqual(deepestMeshName(zones));
+  });
 
   it('one agent moving among 5,000 re-derives that agent and rebuilds only the owners it touches', () => {
     const zone = new IncrementalZone([], OPTIONS);
