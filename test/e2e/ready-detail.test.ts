@@ -19,6 +19,8 @@ if (unavailable) reportSkip('/ready detail tests', unavailable);
 function script(): string {
   return `
     set -u
+    # Logs and bodies in a directory of this run's own: fixed /tmp names collide with another user's.
+    dir=$(mktemp -d)
     ip link set lo up
     ip link add veth0 type veth peer name veth1
     ip addr add 192.0.2.1/24 dev veth0 && ip addr add 192.0.2.2/24 dev veth1
@@ -26,14 +28,14 @@ function script(): string {
     ask() { # what, curl arguments
       what=$1; shift
       echo "== $what"
-      curl -s -o /tmp/body -w 'status %{http_code}\\n' --max-time 5 "$@"
-      cat /tmp/body
+      curl -s -o "$dir/body" -w 'status %{http_code}\\n' --max-time 5 "$@"
+      cat "$dir/body"
     }
     serve() { # label, registry URL, policy
       label=$1
       env -i PATH="$PATH" MCP_MESH_REGISTRY_URL="$2" MESH_DNS_READY_DETAIL="$3" MESH_DNS_SNAPSHOT_PATH= \\
         MESH_DNS_UPSTREAMS=127.0.0.1:5399 MESH_DNS_LOOP_DETECT=false \\
-        ${NODE_BINARY} ${MAIN} --config ${CONTAINER_CONFIG} > /tmp/$label.log 2>&1 &
+        ${NODE_BINARY} ${MAIN} --config ${CONTAINER_CONFIG} > "$dir/$label.log" 2>&1 &
       pid=$!
       # Ready to ask once the registry (when there is one) has failed at least once.
       for i in $(seq 1 100); do
@@ -49,6 +51,7 @@ function script(): string {
     serve auto-ready "" auto
     serve always-down http://127.0.0.1:5398 always
     serve never-down http://127.0.0.1:5398 never
+    rm -rf "$dir"
   `;
 }
 

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_TEST_ZONE, knotConfig, writeKnotZones } from '../support/knot.ts';
 import { MAIN, NODE_BINARY, TEST_RESOLV_CONF } from '../support/mesh-dns.ts';
 import { namespaceUnavailable, runInNetworkNamespace } from '../support/namespace.ts';
-import { reportSkip } from '../support/tools.ts';
+import { isRoot, reportSkip } from '../support/tools.ts';
 
 const unavailable = namespaceUnavailable(['getent', 'knotd', 'knotc', 'dnsmasq', 'curl', 'dig']);
 if (unavailable) reportSkip('glibc short-name test', unavailable);
@@ -56,6 +56,9 @@ PIDS=""
 cleanup() { for pid in $PIDS; do kill -TERM $pid 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT
 mount --make-rprivate /
+# No /etc/netns on the host (a run without root cannot make it): a copy of /etc that has one,
+# bound over /etc in this mount namespace only.
+if [ ! -d /etc/netns ]; then E=$(mktemp -d); cp -a /etc/. "$E"/ 2>/dev/null; mkdir -p "$E/netns"; mount --bind "$E" /etc; fi
 mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns
 mount -t tmpfs tmpfs /etc/netns
 mkdir -p /etc/netns/mdns-cli
@@ -74,7 +77,8 @@ $S ip addr add fd53::1/64 dev v-srv nodad && $C ip addr add fd53::10/64 dev v-cl
 
 $S knotd -c $D/knot/knot.conf > $D/knot.log 2>&1 &
 PIDS="$PIDS $!"
-$S dnsmasq -k -C /dev/null --no-resolv --no-hosts --bind-interfaces --listen-address=10.53.0.3 --port=53 \\
+# -d (no fork, no privilege change) rather than -k: in a user namespace dnsmasq cannot drop capabilities.
+$S dnsmasq -d -C /dev/null --no-resolv --no-hosts --bind-interfaces --listen-address=10.53.0.3 --port=53 \\
   --host-record=registry,10.53.0.88 --log-queries --log-facility=$D/dnsmasq.log --pid-file= --user=root > $D/dnsmasq.out 2>&1 &
 PIDS="$PIDS $!"
 for i in $(seq 1 100); do $S dig -b 10.53.0.2 +time=1 +tries=1 +short @10.53.0.2 api.example.test A 2>/dev/null | grep -q 192.0.2.80 && break; sleep 0.1; done
@@ -126,8 +130,9 @@ describe.skipIf(unavailable !== null)('short names with glibc in network namespa
     await writeKnotZones(join(dir, 'knot'), [zone]);
     await writeFile(join(dir, 'knot', 'knot.conf'), knotConfig(join(dir, 'knot'), 53, [zone], '10.53.0.2'));
     // `ip netns exec` reads /etc/netns/<ns>/; the script mounts a tmpfs on it, which needs the
-    // directory. Made here only if missing, and removed again afterwards.
-    createdEtcNetns = !existsSync('/etc/netns');
+    // directory. Made here by root only if missing, and removed again afterwards (without root,
+    // the script binds a copy of /etc that has one).
+    createdEtcNetns = isRoot() && !existsSync('/etc/netns');
     if (createdEtcNetns) await mkdir('/etc/netns');
     const stdout = await runInNetworkNamespace(script(dir), 240_000);
     lookups = stdout.split('\n').filter((line) => line.startsWith('RESULT ')).map((line) => {

@@ -4,19 +4,16 @@
 // glibc cannot be pointed at a port other than 53, so that test runs mesh-dns and getent inside
 // a network namespace of its own (loopback only) with a private /etc/resolv.conf.
 
-import { execFile } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, MAIN, NODE_BINARY, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
-import { namespaceUnavailable } from '../support/namespace.ts';
+import { namespaceUnavailable, runInNetworkNamespace } from '../support/namespace.ts';
 import { stopAllProcesses } from '../support/processes.ts';
 import { reportSkip } from '../support/tools.ts';
 
-const run = promisify(execFile);
 
 describe("Node's resolver (c-ares)", () => {
   let mesh: MeshDnsProcess;
@@ -81,7 +78,7 @@ describe.skipIf(NAMESPACE_UNAVAILABLE !== null)('glibc resolver (getent) in a ne
       wait $pid
       echo "mesh-dns exit $?"
     `;
-    const { stdout } = await run('unshare', ['-n', '-m', 'sh', '-c', script], { timeout: 30_000 });
+    const stdout = await runInNetworkNamespace(script, 30_000);
     await writeFile(join(dir, 'out.txt'), stdout);
   });
   afterAll(async () => {

@@ -15,7 +15,8 @@ import { addressesOf, dig } from '../support/dig.ts';
 import { eventually, startMeshDnsProcess, type MeshDnsProcess } from '../support/mesh-dns.ts';
 import { freePort, stopAllProcesses } from '../support/processes.ts';
 import { agentBody, startRegistry, type TestRegistry } from '../support/registry.ts';
-import { skipUnless } from '../support/tools.ts';
+import { mountNamespaceUnavailable, USER_NAMESPACE } from '../support/namespace.ts';
+import { reportSkip, skipUnless } from '../support/tools.ts';
 import { queryUdp } from '../support/udp-query.ts';
 
 const POLL_MS = 500;
@@ -196,8 +197,10 @@ describe.skipIf(DIG_MISSING)('mesh-dns answering from the real MCP Mesh registry
   });
 });
 
-// Root and unshare give mesh-dns its own /etc/hosts.
-const HOSTS_UNAVAILABLE = skipUnless('hostname agents', ['unshare', 'dig'], { root: 'the test gives mesh-dns its own /etc/hosts in a mount namespace (unshare)' });
+// unshare gives mesh-dns its own /etc/hosts (in a user namespace of its own without root).
+const HOSTS_PROBLEM = mountNamespaceUnavailable(['dig']);
+if (HOSTS_PROBLEM) reportSkip('hostname agents', HOSTS_PROBLEM);
+const HOSTS_UNAVAILABLE = HOSTS_PROBLEM !== null;
 
 describe.skipIf(HOSTS_UNAVAILABLE)('agents that advertise a hostname', () => {
   afterAll(stopAllProcesses);
@@ -215,7 +218,7 @@ describe.skipIf(HOSTS_UNAVAILABLE)('agents that advertise a hostname', () => {
     // A private mount namespace: mesh-dns (and only it) sees this hosts file through glibc/Node.
     const mesh = await startMeshDnsProcess({
       env: { MCP_MESH_REGISTRY_URL: registry.url, MESH_DNS_REGISTRY_POLL_INTERVAL: '500ms' },
-      wrap: (command) => ['unshare', '-m', 'sh', '-c', `mount --bind ${hosts} /etc/hosts && exec "$@"`, 'sh', ...command],
+      wrap: (command) => ['unshare', ...USER_NAMESPACE, '-m', 'sh', '-c', `mount --bind ${hosts} /etc/hosts && exec "$@"`, 'sh', ...command],
     });
     await eventually(async () => (await dig('127.0.0.1', mesh.dnsPort, 'chat.mesh.local')).status === 'NOERROR', 8000);
     const a = await dig('127.0.0.1', mesh.dnsPort, 'chat.mesh.local', 'A');
