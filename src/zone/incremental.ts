@@ -439,7 +439,7 @@ export class IncrementalZone {
   #derive(state: InstanceState): readonly string[] {
     const skippedBefore = state.skipped;
     const skipped = state.skipped.filter((skip) => skip.reason === 'invalid_name_label' || skip.reason === 'invalid_id_label');
-    const owners = this.#collectOwners(state, skipped);
+    const owners = this.#ownersOf(state, skipped);
     state.skipped = skipped.length === 0 ? NONE : skipped;
     if (!sameSkips(skippedBefore, state.skipped)) this.#skipsChanged = true;
     return owners;
@@ -449,13 +449,10 @@ export class IncrementalZone {
    * The owner names an instance has records at, in the order compileZone adds them: a function of
    * the instance, the labels it won and the config, so it is computed again when needed (on a
    * withdrawal, or before #decideLabel moves a label) instead of kept per instance (an array and
-   * its JSArray, ~120 B per agent, 1.2 MiB at 10,000 agents in zone-heap.ts).
+   * its JSArray, ~120 B per agent, 1.2 MiB at 10,000 agents in zone-heap.ts). Skips that depend on
+   * the instance alone go to `skipped` when given (#derive).
    */
-  #ownersOf(state: InstanceState): readonly string[] {
-    return this.#collectOwners(state, null);
-  }
-
-  #collectOwners(state: InstanceState, skipped: SkippedInstance[] | null): readonly string[] {
+  #ownersOf(state: InstanceState, skipped: SkippedInstance[] | null = null): readonly string[] {
     const owners: string[] = [];
     this.#forEachRecord(state, null, (_zone, owner) => {
       if (owners.length === 0 || (owners.at(-1) !== owner && !owners.includes(owner))) owners.push(owner);
