@@ -41,7 +41,9 @@ import {
   type ZoneCompileOptions,
 } from './compile.ts';
 import { reverseName } from './reverse.ts';
+import { addressKeyOf, ReverseNodes } from './reverse-nodes.ts';
 import { ServiceNodes } from './service-nodes.ts';
+import { NodesWithUnheldNames } from './unheld-names.ts';
 import { meshNameDepth, OwnerNode, ZoneNode, type AuthoritativeZone, type RRsetList, type SkippedInstance, type ZoneSet } from './zone.ts';
 
 /** Work done by the last apply(), for tests and the holder's log line. */
@@ -176,6 +178,9 @@ export class IncrementalZone {
     const meshNodes = new ServiceNodes(this.#mesh.nodes, this.#serviceRRsets);
     for (const owner of meshNodes.keys()) if (owner.startsWith('_mcp._tcp.')) this.#heldServiceBases.add(owner.slice('_mcp._tcp.'.length));
     this.#mesh.nodes = meshNodes;
+    // A reverse zone inside the mesh zone may hold one name in two zones (#nodeWithContributors):
+    // its PTR names stay held, the rare case kept on the general path.
+    if (!this.#reverseInsideMesh) for (const zone of this.#reverse) zone.nodes = new ReverseNodes(zone.nodes, this.#indexedPtrRRsets);
   }
 
   /** Makes the zone set equal to compileZone(instances, static, options with `serial`). */
@@ -349,7 +354,43 @@ export class IncrementalZone {
   #contributorsOf(owner: string): Contributors | null {
     const pending = this.#pendingContributors.get(owner);
     if (pending !== undefined) return pending;
-    return this.#nodeWithContributors(owner)?.contributors ?? null;
+    return this.#nodeWithContributors(owner)?.contributors ?? this.#indexedAt(owner) ?? null;
+  }
+
+  /** The one contributor of a PTR name its reverse zone indexes by address (reverse-nodes.ts). */
+  #indexedAt(owner: string): InstanceState | undefined {
+    const nodes = this.#zoneOf(owner)?.nodes;
+    return nodes instanceof ReverseNodes ? (nodes as ReverseNodes<InstanceState>).indexed(owner) : undefined;
+  }
+
+  /**
+   * An indexed PTR name becomes the held node it stands for (a derived node with one PTR, counted
+   * in its ancestors' `below` as it was while indexed), for #rebuildOwner to rebuild as any other.
+   */
+  #fromIndex(owner: string): void {
+    const state = this.#indexedAt(owner);
+    if (state === undefined) return;
+    const nodes = this.#zoneOf(owner)!.nodes as ReverseNodes<InstanceState>;
+    nodes.unindex(owner);
+    const node = new this.#DerivedNode(owner, 1);
+    node.counts = ONE_PTR;
+    node.contributors = state;
+    nodes.set(owner, node);
+  }
+
+  /**
+   * A rebuilt PTR name that one agent alone has one record at, with no name below it, goes to the
+   * index: the node, its Map entry and its owner string are not kept (see reverse-nodes.ts).
+   * Its ancestors keep counting it in `below`, and #fromIndex gives it back before any change.
+   */
+  #toIndex(zone: AuthoritativeZone, owner: string): void {
+    if (!(zone.nodes instanceof ReverseNodes)) return;
+    const node = zone.nodes.held(owner);
+    if (!(node instanceof DerivedNode) || node.below !== 1 || node.counts !== ONE_PTR) return;
+    const state = node.contributors;
+    if (state === null || Array.isArray(state) || addressKeyOf(owner) === null) return;
+    zone.nodes.delete(owner);
+    (zone.nodes as ReverseNodes<InstanceState>).index(owner, state);
   }
 
   /**
@@ -592,9 +633,12 @@ export class IncrementalZone {
    */
   readonly #deriveRRsets = (node: DerivedNode): RRsetList => groupByType(this.#ownerRecords(node.owner, node.contributors, []).records);
   readonly #DerivedNode = derivedNodeClass(this.#deriveRRsets);
+  /** The same for a PTR name a reverse zone indexes (#toIndex): its one contributor. */
+  readonly #indexedPtrRRsets = (owner: string, state: InstanceState): RRsetList => groupByType(this.#ownerRecords(owner, state, []).records);
 
   /** One owner's RRsets from its base and its contributors, held or derived (see DerivedNode). */
   #rebuildOwner(owner: string): void {
+    this.#fromIndex(owner);
     const skips: SkippedInstance[] = [];
     // Where the contributors were kept (#contributorsOf, with the node found once): taken off it,
     // the node (or a new one) gets them back below.
@@ -636,6 +680,7 @@ export class IncrementalZone {
       target.contributors = held;
     }
     if (records.length === 0 && before > 0) this.#pin(zone, owner, -1);
+    else this.#toIndex(zone, owner);
     this.#records += records.length - before;
     if (zone === this.#mesh) this.#rebuildService(owner, node?.services ?? 0, records.length > 0 ? target : undefined, held);
   }
@@ -944,9 +989,9 @@ function derivedNodeClass(derive: (node: DerivedNode) => RRsetList): new (owner:
 /** Nodes the incremental zone puts in its zones. */
 type HeldNode = PinnedNode | DerivedNode;
 
-/** The node the zone holds at `name` (never a service name the mesh zone answers from its agent name's node). */
+/** The node the zone holds at `name` (never a service name answered from its agent name's node, nor an indexed PTR name). */
 function heldNode(zone: AuthoritativeZone, name: string): HeldNode | undefined {
-  return (zone.nodes instanceof ServiceNodes ? zone.nodes.held(name) : zone.nodes.get(name)) as HeldNode | undefined;
+  return (zone.nodes instanceof NodesWithUnheldNames ? zone.nodes.held(name) : zone.nodes.get(name)) as HeldNode | undefined;
 }
 
 /**
@@ -962,6 +1007,8 @@ const DERIVED_TYPES: readonly number[] = [RRType.A, RRType.AAAA, RRType.TXT, RRT
 const COUNT_BITS: readonly number[] = [6, 6, 2, 10, 6];
 const COUNT_SHIFTS: readonly number[] = COUNT_BITS.map((_, slot) => COUNT_BITS.slice(0, slot).reduce((sum, bits) => sum + bits, 0));
 const NOT_DERIVABLE = -1;
+/** A derived node's counts for one PTR record and nothing else. */
+const ONE_PTR = 1 << COUNT_SHIFTS[DERIVED_TYPES.indexOf(RRType.PTR)]!;
 
 function countAt(counts: number, slot: number): number {
   return (counts >>> COUNT_SHIFTS[slot]!) & ((1 << COUNT_BITS[slot]!) - 1);

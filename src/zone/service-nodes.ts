@@ -16,6 +16,7 @@
 // which never answers a service name.
 
 import { RRType } from '../wire/constants.ts';
+import { NodesWithUnheldNames } from './unheld-names.ts';
 import { OwnerNode, ZoneNode, type RRsetList } from './zone.ts';
 
 const MCP_PREFIX = '_mcp._tcp.';
@@ -65,7 +66,7 @@ class ServiceNode extends OwnerNode {
 /** `_tcp.<name>` above a service name: an empty non-terminal (RFC 8020), one object for all. */
 const SERVICE_PARENT = new ZoneNode();
 
-export class ServiceNodes extends Map<string, OwnerNode> {
+export class ServiceNodes extends NodesWithUnheldNames {
   readonly #build: ServiceRRsets;
   /** Agent names whose service name exists (`services` > 0). */
   #serviceNames = 0;
@@ -75,11 +76,6 @@ export class ServiceNodes extends Map<string, OwnerNode> {
   constructor(entries: Iterable<readonly [string, OwnerNode]>, build: ServiceRRsets) {
     super(entries);
     this.#build = build;
-  }
-
-  /** The held node at `name`, never a service name: what the incremental zone itself reads and writes. */
-  held(name: string): OwnerNode | undefined {
-    return super.get(name);
   }
 
   override get(name: string): OwnerNode | undefined {
@@ -94,10 +90,6 @@ export class ServiceNodes extends Map<string, OwnerNode> {
     return undefined;
   }
 
-  override has(name: string): boolean {
-    return this.get(name) !== undefined;
-  }
-
   override get size(): number {
     return super.size + this.#serviceNames + this.#parentNames;
   }
@@ -110,7 +102,7 @@ export class ServiceNodes extends Map<string, OwnerNode> {
     if ((before > 0) === (after > 0)) return;
     const delta = after > 0 ? 1 : -1;
     this.#serviceNames += delta;
-    if (!super.has(TCP_PREFIX + baseName)) this.#parentNames += delta;
+    if (this.held(TCP_PREFIX + baseName) === undefined) this.#parentNames += delta;
   }
 
   /** A held node appeared (1) or went (-1) at `name`: a `_tcp.<name>` one takes over or gives back a service's parent. */
@@ -129,12 +121,8 @@ export class ServiceNodes extends Map<string, OwnerNode> {
       if (((node as Partial<ServiceBase>).services ?? 0) === 0) continue;
       const service = MCP_PREFIX + name;
       yield [service, new ServiceNode(service, name, node as OwnerNode & ServiceBase, this.#build)];
-      if (!super.has(TCP_PREFIX + name)) yield [TCP_PREFIX + name, SERVICE_PARENT];
+      if (this.held(TCP_PREFIX + name) === undefined) yield [TCP_PREFIX + name, SERVICE_PARENT];
     }
-  }
-
-  override [Symbol.iterator](): MapIterator<[string, OwnerNode]> {
-    return this.entries();
   }
 
   override *keys(): MapIterator<string> {
@@ -142,15 +130,7 @@ export class ServiceNodes extends Map<string, OwnerNode> {
       yield name;
       if (((node as Partial<ServiceBase>).services ?? 0) === 0) continue;
       yield MCP_PREFIX + name;
-      if (!super.has(TCP_PREFIX + name)) yield TCP_PREFIX + name;
+      if (this.held(TCP_PREFIX + name) === undefined) yield TCP_PREFIX + name;
     }
-  }
-
-  override *values(): MapIterator<OwnerNode> {
-    for (const [, node] of this.entries()) yield node;
-  }
-
-  override forEach(callback: (value: OwnerNode, key: string, map: Map<string, OwnerNode>) => void, thisArg?: unknown): void {
-    for (const [name, node] of this.entries()) callback.call(thisArg, node, name, this);
   }
 }

@@ -11,7 +11,8 @@ import { answerFromZone } from '../../../src/zone/answer.ts';
 import { compileZone, type MeshInstance, type StaticRecord, type ZoneCompileOptions } from '../../../src/zone/compile.ts';
 import { skipHash, SLICED_BUILD_THRESHOLD, ZoneHolder } from '../../../src/zone/holder.ts';
 import { IncrementalZone } from '../../../src/zone/incremental.ts';
-import { reverseZonesForCidr } from '../../../src/zone/reverse.ts';
+import { reverseName, reverseZonesForCidr } from '../../../src/zone/reverse.ts';
+import { ReverseNodes } from '../../../src/zone/reverse-nodes.ts';
 import { compileStaticRecords } from '../../../src/zone/static-records.ts';
 import { instancesForView, type NamespacedInstance } from '../../../src/zone/views.ts';
 import { deepestMeshName, type ZoneSet } from '../../../src/zone/zone.ts';
@@ -227,6 +228,39 @@ describe('IncrementalZone gives the zone a full compile gives', () => {
     zone.apply(current, 4);
     expect(shape(zone.zones)).toEqual(shape(compileZone(current, [], { ...OPTIONS, serial: 4 })));
     sameAnswers(zone.zones, compileZone(current, [], { ...OPTIONS, serial: 4 }));
+  });
+
+  it('answers the PTR name of an agent alone on its address from the reverse zone\'s index, and holds it again while its address is shared', () => {
+    const zone = new IncrementalZone([], OPTIONS);
+    const nodes = () => zone.zones.byApex.get('10.in-addr.arpa')!.nodes as ReverseNodes<unknown>;
+    const alone = Array.from({ length: 300 }, (_, index) => meshInstance({ id: `solo-${String(index).padStart(3, '0')}`, name: `solo-${index}`, addresses: [`10.4.${index >> 8}.${index & 0xff}`] }));
+    const sharer = (index: number) => meshInstance({ id: `zz-${index}`, name: `zz-${index}`, addresses: ['10.4.0.7'] });
+    const check = (list: MeshInstance[], serial: number) => {
+      zone.apply(list, serial);
+      const reference = compileZone(list, [], { ...OPTIONS, serial });
+      expect(shape(zone.zones)).toEqual(shape(reference));
+      sameAnswers(zone.zones, reference);
+    };
+    check(alone, 2);
+    expect(nodes()).toBeInstanceOf(ReverseNodes);
+    // 300 PTR names, their /24 and /16 parents, the zone's apex: only the last four are nodes.
+    expect(nodes().size).toBe(304);
+    expect([...Map.prototype.keys.call(nodes())].sort()).toEqual(['0.4.10.in-addr.arpa', '1.4.10.in-addr.arpa', '10.in-addr.arpa', '4.10.in-addr.arpa']);
+    expect(nodes().held('7.0.4.10.in-addr.arpa')).toBeUndefined();
+    expect(nodes().get('7.0.4.10.in-addr.arpa')!.get(RRType.PTR)).toEqual([{ type: RRType.PTR, ttl: 5, target: 'solo-007.mesh.local' }]);
+    // Two agents join 10.4.0.7: three PTRs there, a held node; then one of them, then the first, leave.
+    check([...alone, sharer(1), sharer(2)], 3);
+    expect(nodes().held('7.0.4.10.in-addr.arpa')!.get(RRType.PTR)).toHaveLength(3);
+    check([...alone, sharer(2)], 4);
+    check([...alone.filter((instance) => instance.id !== 'solo-007'), sharer(2)], 5);
+    expect(nodes().held('7.0.4.10.in-addr.arpa')).toBeUndefined();
+    expect(nodes().get('7.0.4.10.in-addr.arpa')!.get(RRType.PTR)).toEqual([{ type: RRType.PTR, ttl: 5, target: 'zz-2.mesh.local' }]);
+    // An agent moving to another address, one whose id label is lost (its PTR names its name), and all gone.
+    const moved = alone.map((instance) => (instance.id === 'solo-001' ? { ...instance, addresses: ['fd00::9'] } : instance.id === 'solo-002' ? { ...instance, id: 'bad id' } : instance));
+    check(moved.sort((a, b) => (a.id < b.id ? -1 : 1)), 6);
+    expect(zone.zones.byApex.get('d.f.ip6.arpa')!.nodes.get(reverseName('fd00::9'))!.get(RRType.PTR)).toEqual([{ type: RRType.PTR, ttl: 5, target: 'solo-001.mesh.local' }]);
+    check([], 7);
+    expect(nodes().size).toBe(1);
   });
 
   it('counts an agent published under its id and under view domains once, as a full compile does', () => {

@@ -14,13 +14,14 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /**
- * Bytes per agent the zone may hold: 1,218–1,220 measured here at 5,000 agents (Node 24, three
- * runs; 1,680–1,770 before the contributors moved onto the nodes and capability owners were
- * derived, 2026-12-04), plus ~10% for the runtime's noise. With every owner's records held (no
- * derived nodes, incremental.ts) it was 2,600–2,800; the Map of every owner's contributors alone
- * was ~175 B per agent, capability SRVs held as records ~100, owner lists grown by push ~140.
+ * Bytes per agent the zone may hold: 678 measured here at 5,000 agents (Node 24, 2026-12-05, with
+ * the PTR names of agents alone on their address indexed by address, reverse-nodes.ts), plus ~10%
+ * for the runtime's noise (three runs: 678–681). Before that index 774 (where this fails); on the
+ * morning of 2026-12-04 1,218–1,220, and before the contributors moved onto the nodes and
+ * capability owners were derived 1,680–1,770; with every owner's records held (no derived nodes,
+ * incremental.ts) 2,600–2,800.
  */
-const ZONE_BYTES_PER_AGENT = 1_350;
+const ZONE_BYTES_PER_AGENT = 750;
 
 function heap(): number {
   gc();
