@@ -88,18 +88,31 @@ async function getJson(url: string, timeoutMs: number, options: FetchOptions): P
  * node:http rather than fetch(): fetch loads Node's bundled undici, +16 MiB of RSS measured on its
  * first request (src/http/node-http.ts); the globalAgent keeps the connection alive as undici did.
  * Redirects are not followed (the registry sends none; fetch would have followed them).
+ *
+ * The timeout is a plain timer cleared when the request ends, and the caller's signal gets one
+ * listener removed at the end, instead of AbortSignal.timeout() combined with the caller's signal
+ * by AbortSignal.any() and handed to http.get (as until 2026-12-05). Those left per request a
+ * timer running for the whole timeout (firing later with a DOMException), a WeakRef and
+ * FinalizationRegistry cells on the sync's long-lived signal and a composite signal: objects that
+ * outlive a poll's scavenges and are promoted, so each poll grew the old generation until the next
+ * full GC (issue 9 item 4): at 10,000 agents 18.6-20.4 KiB per poll with them, 14.0-15.2 without
+ * (test/bench/poll-promotion.ts --http, alternated runs).
  */
 const YIELD_EVERY_BYTES = 64 * 1024;
 
 async function getBody(url: string, timeoutMs: number, options: FetchOptions, onChunk: (chunk: Uint8Array) => void): Promise<void> {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  const caller = options.signal;
   const maxBytes = options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES;
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  let stopRequest: ((error: Error) => void) | undefined;
+  const onCallerAbort = (): void => stopRequest?.(new RegistryAbortedError(url));
   try {
+    if (caller?.aborted) throw new RegistryAbortedError(url);
     await new Promise<void>((resolve, reject) => {
       const target = new URL(url);
       const client = target.protocol === 'https:' ? loadHttps() : http;
-      const request = client.get(target, { signal, headers: { accept: 'application/json' } }, (response) => {
+      const request = client.get(target, { headers: { accept: 'application/json' } }, (response) => {
         // Stop the transfer on any rejection: a hostile body must not keep arriving after it was rejected.
         const fail = (error: unknown) => {
           request.destroy();
@@ -136,18 +149,33 @@ async function getBody(url: string, timeoutMs: number, options: FetchOptions, on
         response.on('error', reject);
       });
       request.on('error', reject);
+      // Timeout or caller abort: the request is destroyed (the body too, if it was streaming) and
+      // the promise rejects at once; classifyFetchError names the cause from the flags, not from
+      // whichever error the socket reports afterwards.
+      stopRequest = (error) => {
+        request.destroy(error);
+        reject(error);
+      };
+      timer = setTimeout(() => {
+        timedOut = true;
+        stopRequest?.(new RegistryTimeoutError(url, timeoutMs));
+      }, timeoutMs);
+      caller?.addEventListener('abort', onCallerAbort, { once: true });
     });
   } catch (error) {
-    throw classifyFetchError(error, url, timeoutMs, timeout, options.signal);
+    throw classifyFetchError(error, url, timeoutMs, timedOut, caller);
+  } finally {
+    clearTimeout(timer);
+    caller?.removeEventListener('abort', onCallerAbort);
   }
 }
 
-function classifyFetchError(error: unknown, url: string, timeoutMs: number, timeout: AbortSignal, caller?: AbortSignal): RegistryError {
+function classifyFetchError(error: unknown, url: string, timeoutMs: number, timedOut: boolean, caller?: AbortSignal): RegistryError {
   if (error instanceof RegistryError) return error;
-  // Check the signals, not the error's name: an abort surfaces as AbortError or TimeoutError
-  // depending on whether it hit during the connect, the headers or the body stream.
+  // Check the causes, not the error's name: the socket may report a reset after the request was
+  // destroyed for a timeout or an abort.
   if (caller?.aborted) return new RegistryAbortedError(url);
-  if (timeout.aborted) return new RegistryTimeoutError(url, timeoutMs);
+  if (timedOut) return new RegistryTimeoutError(url, timeoutMs);
   // node:http reports the system error itself (ECONNREFUSED, …); a wrapped one is found by its cause.
   return new RegistryConnectError(url, systemErrorCode(error), { cause: error });
 }

@@ -14,20 +14,41 @@
  * function that allocated them.
  *
  *   npx node --max-semi-space-size=1 test/bench/poll-promotion.ts --agents 10000 --polls 6 --allocations
+ *
+ * With --http, each poll goes through the registry client (fetchAgents, node:http, its timeout and
+ * the caller's signal) against a loopback server in a child process that sends the body chunked in
+ * 4 KiB writes; the run ends with the old generation's growth per poll over the polls after the
+ * third (no full GC comes within it at these sizes, so the growth is what scavenges promoted).
+ * With --promoted, the sampler keeps only what no scavenge collected: the promoted objects, by the
+ * function that allocated them.
+ *
+ *   npx node --max-semi-space-size=1 --heap-growing-percent=20 --no-maglev test/bench/poll-promotion.ts --agents 10000 --polls 40 --http --promoted
  */
 
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Session } from 'node:inspector/promises';
 import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS } from '../../src/registry/agents-body.ts';
+import { fetchAgents } from '../../src/registry/client.ts';
 import { AgentsProjector } from '../../src/registry/projection.ts';
 import type { AgentProjection } from '../../src/registry/types.ts';
 import { REPO_ROOT } from '../support/mesh-dns.ts';
 
-const { values } = parseArgs({ options: { agents: { type: 'string', default: '10000' }, polls: { type: 'string', default: '10' }, allocations: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    agents: { type: 'string', default: '10000' },
+    polls: { type: 'string', default: '10' },
+    allocations: { type: 'boolean', default: false },
+    http: { type: 'boolean', default: false },
+    promoted: { type: 'boolean', default: false },
+  },
+});
 const count = Number(values.agents);
 const template = (JSON.parse(readFileSync(join(REPO_ROOT, 'test/unit/registry/corpus/real-agents.json'), 'utf8')) as { agents: Record<string, unknown>[] }).agents[0]!;
 const agents = Array.from({ length: count }, (_, index) => ({
@@ -41,32 +62,68 @@ const body = Buffer.from(JSON.stringify({ agents, count, timestamp: new Date().t
 
 const oldSpaceUsed = () => getHeapSpaceStatistics().filter((space) => space.space_name === 'old_space').reduce((sum, space) => sum + space.space_used_size, 0);
 
+/** A loopback server in its own process (its objects are not this heap's), the body in 4 KiB chunked writes. */
+async function startBodyServer(): Promise<{ url: string; stop(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'poll-promotion-'));
+  writeFileSync(join(dir, 'agents.json'), body);
+  const script = `
+    const body = require('node:fs').readFileSync(${JSON.stringify(join(dir, 'agents.json'))});
+    const server = require('node:http').createServer((request, response) => {
+      response.setHeader('content-type', 'application/json');
+      let offset = 0;
+      const send = () => {
+        while (offset < body.length) {
+          const more = response.write(body.subarray(offset, offset + 4096));
+          offset += 4096;
+          if (!more) return response.once('drain', send);
+        }
+        response.end();
+      };
+      send();
+    }).listen(0, '127.0.0.1', () => console.log(server.address().port));`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [port] = (await once(child.stdout!, 'data')) as [Buffer];
+  return { url: `http://127.0.0.1:${port.toString().trim()}`, stop: () => { child.kill(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
 const SAMPLED_FROM_POLL = 3;
-const sampler = values.allocations ? new Session() : null;
+const sampler = values.allocations || values.promoted ? new Session() : null;
 sampler?.connect();
+const server = values.http ? await startBodyServer() : null;
+const stopSignal = new AbortController().signal;
+let oldSpaceAtSampledPoll = 0;
 
 let served: readonly AgentProjection[] = [];
 for (let poll = 0; poll < Number(values.polls); poll++) {
   if (sampler && poll === SAMPLED_FROM_POLL) {
-    await sampler.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    await sampler.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !values.promoted });
   }
+  if (poll === SAMPLED_FROM_POLL) oldSpaceAtSampledPoll = oldSpaceUsed();
   const before = oldSpaceUsed();
   const startedAt = performance.now();
   console.log(`poll-start ${poll}`);
   const projector = new AgentsProjector(undefined, served);
-  const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => projector.add(agent));
-  for (let offset = 0; offset < body.length; offset += 65536) {
-    reader.write(body.subarray(offset, offset + 65536));
-    await yieldToEventLoop();
+  if (server) {
+    await fetchAgents(server.url, 10_000, stopSignal, { onAgent: (agent) => projector.add(agent) });
+  } else {
+    const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => projector.add(agent));
+    for (let offset = 0; offset < body.length; offset += 65536) {
+      reader.write(body.subarray(offset, offset + 65536));
+      await yieldToEventLoop();
+    }
+    reader.end();
   }
-  reader.end();
   served = projector.finish().agents;
   console.log(`poll-end ${poll} old space ${((oldSpaceUsed() - before) / 1048576).toFixed(2)} MiB grown, ${(performance.now() - startedAt).toFixed(0)} ms (${(body.length / 1048576).toFixed(1)} MiB body, ${served.length} agents)`);
 }
 
-if (sampler && Number(values.polls) > SAMPLED_FROM_POLL) {
+server?.stop();
+const polls = Number(values.polls) - SAMPLED_FROM_POLL;
+if (polls > 0) {
+  console.log(`old space grown per poll (polls ${SAMPLED_FROM_POLL}-${Number(values.polls) - 1}): ${((oldSpaceUsed() - oldSpaceAtSampledPoll) / polls / 1024).toFixed(1)} KiB (negative: a full GC came)`);
+}
+if (sampler && polls > 0) {
   const { profile } = await sampler.post('HeapProfiler.stopSampling');
-  const polls = Number(values.polls) - SAMPLED_FROM_POLL;
   const bySite = new Map<string, number>();
   let total = 0;
   const walk = (node: typeof profile.head): void => {
@@ -77,7 +134,8 @@ if (sampler && Number(values.polls) > SAMPLED_FROM_POLL) {
     for (const child of node.children) walk(child);
   };
   walk(profile.head);
-  const mib = (bytes: number) => (bytes / polls / 1048576).toFixed(2).padStart(7);
-  console.log(`allocated per poll (polls ${SAMPLED_FROM_POLL}-${Number(values.polls) - 1}, sampled): ${mib(total)} MiB`);
-  for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 12)) if (bytes > 0) console.log(`  ${mib(bytes)} MiB  ${site}`);
+  // Promoted objects are KiB per poll, allocations MiB.
+  const perPoll = (bytes: number) => (values.promoted ? `${(bytes / polls / 1024).toFixed(1).padStart(6)} KiB` : `${(bytes / polls / 1048576).toFixed(2).padStart(7)} MiB`);
+  console.log(`${values.promoted ? 'promoted' : 'allocated'} per poll (polls ${SAMPLED_FROM_POLL}-${Number(values.polls) - 1}, sampled): ${perPoll(total)}`);
+  for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, 12)) if (bytes > 0) console.log(`  ${perPoll(bytes)}  ${site}`);
 }

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchAgents, fetchNewestEventMarker, joinUrl, newestEventMarker } from '../../../src/registry/client.ts';
 import {
@@ -134,6 +135,49 @@ describe('fetchAgents', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
     await expect(fetchAgents(server.url, 5000, controller.signal)).rejects.toBeInstanceOf(RegistryAbortedError);
+  });
+
+  it('reports a caller abort half-way through the body as RegistryAbortedError and stops the transfer', async () => {
+    let closed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
+    const server = await serve((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"agents":[');
+      req.socket.on('close', () => closed());
+    });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await expect(fetchAgents(server.url, 5000, controller.signal)).rejects.toBeInstanceOf(RegistryAbortedError);
+    await connectionClosed;
+  });
+
+  it('sends no request for a signal already aborted', async () => {
+    const server = await serve(hang());
+    await expect(fetchAgents(server.url, 5000, AbortSignal.abort())).rejects.toBeInstanceOf(RegistryAbortedError);
+    expect(server.requests).toEqual([]);
+  });
+
+  // Each request's timeout is a timer of its own and the caller's signal gets one listener: both
+  // must be gone once the request is over, whatever ended it (every poll would leave one behind).
+  it('leaves no timer running and no listener on the caller\'s signal once a request is over', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+    const controller = new AbortController();
+    const before = timers();
+    let respond: (() => void) | undefined;
+    const server = await serve((req, res) => {
+      if (req.url === '/agents') respond = () => json(res, 200, agentsBody([]));
+      else res.writeHead(503).end();
+    });
+    const pending = fetchAgents(server.url, 5000, controller.signal);
+    while (respond === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(timers()).toBe(before + 1);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    respond();
+    await pending;
+    await expect(fetchNewestEventMarker(server.url, 5000, controller.signal)).rejects.toBeInstanceOf(RegistryHttpError);
+    await expect(fetchAgents(server.url, 20, controller.signal)).rejects.toBeInstanceOf(RegistryTimeoutError);
+    expect(timers()).toBe(before);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });
 
