@@ -440,26 +440,81 @@ export const IGNORE_JSON_EVENTS: JsonEvents = {
   literal() {},
 };
 
-/**
- * JSON.parse behind a syntax-and-depth check: for small bodies (GET /events, the snapshot file)
- * whose size is already capped. The pre-scan costs one pass and no allocation per byte; JSON.parse
- * then never sees a body that nests deeper than `maxDepth`.
- */
 type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
 
-/**
- * Object keys seen lately, by a hash of their bytes (direct-mapped, like the question names in
- * wire/name.ts). A GET /agents body repeats the same few dozen keys, ~25 per agent: at 10,000
- * agents that was 250,000 new strings per poll, each decoded and then swept by the young
- * generation (the body's reading is most of the main thread's work between polls, and the GC 14%:
- * test/bench/poll-profile.ts). Only ASCII keys, so a byte equals its character code.
- */
-const RECENT_KEY_SLOTS = 256;
+/** Longest string the recent tables hold (a longer one is decoded every time). */
 const RECENT_KEY_MAX_LENGTH = 64;
-const recentKeys: string[] = new Array<string>(RECENT_KEY_SLOTS).fill('');
+
+let recentMisses = 0;
+
+/** Strings the recent-key and recent-value tables have decoded anew since start (tests and benches). */
+export function recentStringMisses(): number {
+  return recentMisses;
+}
+
+/**
+ * Strings by their ASCII bytes: get() gives the held string for these bytes when there is one, else
+ * a new one it then holds. A set is two adjacent slots, the newer string first: a string that
+ * misses goes in front and the front one moves back, so two strings that share a set both stay,
+ * and a one-off evicts only the older. The set is picked by the high bits of the hash times
+ * 2^32/φ (Fibonacci hashing): the low bits of the multiply-add depend mostly on the last
+ * characters, and a finalizer's low bits still put three of the registry's keys in one set.
+ */
+class RecentStrings {
+  readonly #slots: string[];
+  /** 32 - log2(sets): get() keeps the high bits. */
+  readonly #shift: number;
+
+  /** `slots`: a power of two. */
+  constructor(slots: number) {
+    this.#slots = new Array<string>(slots).fill('');
+    this.#shift = 33 - Math.log2(slots);
+  }
+
+  get(bytes: Buffer, length: number): string {
+    let hash = length;
+    for (let index = 0; index < length; index++) hash = (Math.imul(hash, 31) + bytes[index]!) | 0;
+    const slots = this.#slots;
+    const front = (Math.imul(hash, 0x9e3779b1) >>> this.#shift) << 1;
+    const newer = slots[front]!;
+    if (sameAscii(newer, bytes, length)) return newer;
+    const older = slots[front + 1]!;
+    if (sameAscii(older, bytes, length)) return older;
+    recentMisses++;
+    const text = (bytes as Latin1Buffer).latin1Slice(0, length);
+    if (length <= RECENT_KEY_MAX_LENGTH) {
+      slots[front + 1] = newer;
+      slots[front] = text;
+    }
+    return text;
+  }
+}
+
+function sameAscii(known: string, bytes: Buffer, length: number): boolean {
+  if (known.length !== length) return false;
+  let index = 0;
+  while (index < length && known.charCodeAt(index) === bytes[index]) index++;
+  return index === length;
+}
+
+/**
+ * Object keys seen lately, by a hash of their bytes. A GET /agents body repeats the same few dozen
+ * keys, ~25 per agent: at 10,000 agents that was 250,000 new strings per poll, each decoded and
+ * then swept by the young generation (the body's reading is most of the main thread's work between
+ * polls, and the GC 14%: test/bench/poll-profile.ts). Only ASCII keys, so a byte equals its
+ * character code.
+ *
+ * Two ways per set (RecentStrings). The table was direct-mapped by the hash's low bits until
+ * 2026-12-05, and four of the registry's own keys met in two slots (`version` and
+ * `runtime`, `endpoint` and `id`): both keys of each pair missed in every agent, 40,000 new
+ * strings per poll at 10,000 agents, a third of what a poll allocated (poll-promotion.ts
+ * --allocations), and those held by the table when a scavenge came were promoted.
+ */
+const RECENT_KEY_SLOTS = 512;
+const recentKeys = new RecentStrings(RECENT_KEY_SLOTS);
 
 function recentKey(bytes: Buffer, length: number): string {
-  return recentString(recentKeys, bytes, length);
+  return recentKeys.get(bytes, length);
 }
 
 /**
@@ -470,28 +525,17 @@ function recentKey(bytes: Buffer, length: number): string {
  * RECENT_VALUE_SLOTS strings of RECENT_KEY_MAX_LENGTH characters (~100 KiB).
  */
 const RECENT_VALUE_SLOTS = 1024;
-const recentValues: string[] = new Array<string>(RECENT_VALUE_SLOTS).fill('');
+const recentValues = new RecentStrings(RECENT_VALUE_SLOTS);
 
 function recentValue(bytes: Buffer, length: number): string {
-  return recentString(recentValues, bytes, length);
+  return recentValues.get(bytes, length);
 }
 
-/** The table's string for these ASCII bytes when it holds one, else a new one it then holds. */
-function recentString(table: string[], bytes: Buffer, length: number): string {
-  let hash = length;
-  for (let index = 0; index < length; index++) hash = (Math.imul(hash, 31) + bytes[index]!) | 0;
-  const slot = hash & (table.length - 1);
-  const known = table[slot]!;
-  if (known.length === length) {
-    let index = 0;
-    while (index < length && known.charCodeAt(index) === bytes[index]) index++;
-    if (index === length) return known;
-  }
-  const text = (bytes as Latin1Buffer).latin1Slice(0, length);
-  if (length <= RECENT_KEY_MAX_LENGTH) table[slot] = text;
-  return text;
-}
-
+/**
+ * JSON.parse behind a syntax-and-depth check: for small bodies (GET /events, the snapshot file)
+ * whose size is already capped. The pre-scan costs one pass and no allocation per byte; JSON.parse
+ * then never sees a body that nests deeper than `maxDepth`.
+ */
 export function parseJsonBounded(bytes: Uint8Array, limits: JsonLimits): unknown {
   const tokenizer = new JsonTokenizer(IGNORE_JSON_EVENTS, limits);
   tokenizer.write(bytes);

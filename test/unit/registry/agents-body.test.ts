@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody, type AgentsBodyLimits } from '../../../src/registry/agents-body.ts';
 import { RegistryFormatError } from '../../../src/registry/errors.ts';
-import { JsonTokenizer, parseJsonBounded, type JsonEvents } from '../../../src/registry/json-stream.ts';
+import { JsonTokenizer, parseJsonBounded, recentStringMisses, type JsonEvents } from '../../../src/registry/json-stream.ts';
 import { projectAgentsBody } from '../../../src/registry/projection.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
@@ -350,6 +350,27 @@ describe('JSON tokenizer against JSON.parse', () => {
     const doc = { first: [...values], again: [...values].reverse(), numbers: [0, 7, -1, 12.5, 1e21, Number('9'.repeat(64))], literals: [true, false, null] };
     const text = bytes(JSON.stringify(doc));
     for (const chunkSize of [5, 4096]) expect(rebuild(text, chunkSize, true)).toEqual(JSON.parse(text.toString('utf8')));
+  });
+
+  // Every agent repeats the registry's ~25 keys and a few values (status, versions, runtime,
+  // capability names and tags): reading them must not decode a new string each time. Two pairs of
+  // the registry's own keys (version/runtime, endpoint/id) once shared a slot and missed in every agent.
+  it('decodes the registry\'s keys and repeated values once: a second read of the same 300 agents decodes no string anew', () => {
+    const agents = (JSON.parse(realAgents.toString('utf8')) as { agents: Record<string, unknown>[] }).agents;
+    const many = Array.from({ length: 300 }, (_, index) => ({ ...agents[index % agents.length]!, id: `agent-${index}-0000`, name: `agent-${index}`, endpoint: `http://10.0.${index >> 8}.${index & 0xff}:8000` }));
+    const body = bytes(JSON.stringify({ agents: many, count: many.length, timestamp: '2026-12-05T00:00:00Z' }));
+    const readOnce = () => {
+      const kept: unknown[] = [];
+      const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => kept.push(agent));
+      for (let offset = 0; offset < body.length; offset += 4096) reader.write(body.subarray(offset, offset + 4096));
+      reader.end();
+      return kept;
+    };
+    const first = readOnce();
+    const missesBefore = recentStringMisses();
+    expect(readOnce()).toEqual(first);
+    expect(first).toHaveLength(300);
+    expect(recentStringMisses() - missesBefore).toBe(0);
   });
 
   it('parseJsonBounded refuses depth before JSON.parse sees the input', () => {
