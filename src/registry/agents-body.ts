@@ -74,7 +74,7 @@ const AGENT_STRING_FIELDS: Record<string, { field: AgentStringField; required: b
   runtime: { field: 'runtime', required: false, bit: 32 },
   agent_type: { field: 'agentType', required: false, bit: 64 },
 };
-const REQUIRED_AGENT_FIELDS = Object.entries(AGENT_STRING_FIELDS).filter(([, spec]) => spec.required);
+const REQUIRED_AGENT_FIELDS = Object.entries(AGENT_STRING_FIELDS).filter(([, spec]) => spec.required).map(([key, spec]) => ({ key, field: spec.field }));
 
 // Bits of the keys read once per object (#once): an agent's `capabilities`, a capability's keys.
 const CAPABILITIES_BIT = 128;
@@ -416,8 +416,11 @@ export class AgentsBodyReader implements JsonEvents {
   #finishAgent(): void {
     const draft = this.#agent!;
     this.#agent = null;
-    for (const [key, spec] of REQUIRED_AGENT_FIELDS) {
-      if (draft[spec.field] === null) throw this.#badAgent(draft.index, `field "${key}" is missing, not a string`);
+    // An indexed loop: a for…of with destructuring allocated an iterator, its results and an entry
+    // per agent while TurboFan is off (see json-stream.ts #startValue).
+    for (let index = 0; index < REQUIRED_AGENT_FIELDS.length; index++) {
+      const required = REQUIRED_AGENT_FIELDS[index]!;
+      if (draft[required.field] === null) throw this.#badAgent(draft.index, `field "${required.key}" is missing, not a string`);
     }
     draft.capabilities = cutTo(draft.capabilities, draft.oversized ? 0 : this.#capabilityCount);
     const agent = draft as RawAgent;

@@ -256,7 +256,10 @@ export class JsonTokenizer {
       this.#numberLength = 1;
       return;
     }
-    const literal = LITERALS.find((candidate) => candidate.text.charCodeAt(0) === byte);
+    // By its first byte, no closure: until the server is busy TurboFan is off (bin/mesh-dns) and
+    // LITERALS.find() made one per literal, ~7 per registry agent (a2a flags, `available`, null
+    // resolutions): 16 MiB a 10,000-agent poll (test/bench/poll-promotion.ts --body, --no-turbofan).
+    const literal = byte === 0x74 ? LITERALS[0] : byte === 0x66 ? LITERALS[1] : byte === 0x6e ? LITERALS[2] : undefined;
     if (literal === undefined) throw this.#error(at, 'expected a value');
     this.#state = State.Literal;
     this.#literal = literal;

@@ -23,6 +23,12 @@
  * function that allocated them.
  *
  *   npx node --max-semi-space-size=1 --heap-growing-percent=20 --no-maglev test/bench/poll-promotion.ts --agents 10000 --polls 40 --http --promoted
+ *
+ * With --expose-gc, --promoted lets two scavenges run before the profile is taken, so young objects
+ * no scavenge had reached yet are not counted as promoted. With --body FILE, the body is one saved
+ * from the real registry (curl <registry>/agents > FILE, after test/bench/registry-load.ts's
+ * registerMany: its agents have two capabilities each) instead of the synthetic one; add
+ * --no-turbofan to measure a poll as the server runs it before it is busy (bin/mesh-dns).
  */
 
 import { spawn } from 'node:child_process';
@@ -47,6 +53,8 @@ const { values } = parseArgs({
     allocations: { type: 'boolean', default: false },
     http: { type: 'boolean', default: false },
     promoted: { type: 'boolean', default: false },
+    /** A GET /agents body saved from a registry (curl <registry>/agents), instead of the synthetic one. */
+    body: { type: 'string' },
   },
 });
 const count = Number(values.agents);
@@ -58,7 +66,7 @@ const agents = Array.from({ length: count }, (_, index) => ({
   endpoint: `http://10.${(index >> 16) & 0xff}.${(index >> 8) & 0xff}.${index & 0xff}:8000`,
   status: 'healthy',
 }));
-const body = Buffer.from(JSON.stringify({ agents, count, timestamp: new Date().toISOString() }));
+const body = values.body ? readFileSync(values.body) : Buffer.from(JSON.stringify({ agents, count, timestamp: new Date().toISOString() }));
 
 const oldSpaceUsed = () => getHeapSpaceStatistics().filter((space) => space.space_name === 'old_space').reduce((sum, space) => sum + space.space_used_size, 0);
 
@@ -92,13 +100,17 @@ sampler?.connect();
 const server = values.http ? await startBodyServer() : null;
 const stopSignal = new AbortController().signal;
 let oldSpaceAtSampledPoll = 0;
+let arrayBuffersAtSampledPoll = 0;
 
 let served: readonly AgentProjection[] = [];
 for (let poll = 0; poll < Number(values.polls); poll++) {
   if (sampler && poll === SAMPLED_FROM_POLL) {
     await sampler.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !values.promoted });
   }
-  if (poll === SAMPLED_FROM_POLL) oldSpaceAtSampledPoll = oldSpaceUsed();
+  if (poll === SAMPLED_FROM_POLL) {
+    oldSpaceAtSampledPoll = oldSpaceUsed();
+    arrayBuffersAtSampledPoll = process.memoryUsage().arrayBuffers;
+  }
   const before = oldSpaceUsed();
   const startedAt = performance.now();
   console.log(`poll-start ${poll}`);
@@ -121,8 +133,14 @@ server?.stop();
 const polls = Number(values.polls) - SAMPLED_FROM_POLL;
 if (polls > 0) {
   console.log(`old space grown per poll (polls ${SAMPLED_FROM_POLL}-${Number(values.polls) - 1}): ${((oldSpaceUsed() - oldSpaceAtSampledPoll) / polls / 1024).toFixed(1)} KiB (negative: a full GC came)`);
+  // ArrayBuffers (socket chunks) held by objects scavenges promoted stay until the next full GC too.
+  console.log(`ArrayBuffer memory grown per poll: ${((process.memoryUsage().arrayBuffers - arrayBuffersAtSampledPoll) / polls / 1024).toFixed(1)} KiB`);
 }
 if (sampler && polls > 0) {
+  // Young objects no scavenge has reached yet would count as promoted: let two scavenges run
+  // (with --expose-gc), which collect the dead ones and promote only what is still held.
+  const gc = (globalThis as { gc?: (options: object) => void }).gc;
+  if (values.promoted && gc) for (let scavenge = 0; scavenge < 2; scavenge++) gc({ type: 'minor' });
   const { profile } = await sampler.post('HeapProfiler.stopSampling');
   const bySite = new Map<string, number>();
   let total = 0;

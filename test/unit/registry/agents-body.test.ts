@@ -239,12 +239,22 @@ describe('agents body reader: hostile and broken bodies', () => {
     ['a literal cut short', '{"agents":null,"x":tru}', 'NOT_JSON'],
     ['a literal misspelt at its last byte', '{"agents":null,"x":nulx}', 'NOT_JSON'],
     ['a literal with trailing letters', '{"agents":null,"x":falsey}', 'NOT_JSON'],
+    ['a bare word that is no literal', '{"agents":null,"x":yes}', 'NOT_JSON'],
+    ['a capitalised literal', '{"agents":null,"x":True}', 'NOT_JSON'],
     ['a number with two points', '{"agents":null,"count":1.2.3}', 'NOT_JSON'],
     ['a number of 65 digits', `{"agents":null,"count":${'9'.repeat(65)}}`, 'NOT_JSON'],
     ['an empty body', '', 'TRUNCATED'],
     ['a top-level number', '42', 'NOT_AN_OBJECT'],
   ])('rejects %s', (_label, text, code) => {
     expect(formatError(() => read(text)).code).toBe(code);
+  });
+
+  it.each(['id', 'name', 'status', 'endpoint'])('rejects an agent without its required "%s", naming it', (missing) => {
+    const agent: Record<string, string> = { id: 'a-1', name: 'a', status: 'healthy', endpoint: 'http://10.0.0.1:80' };
+    delete agent[missing];
+    const error = formatError(() => read(JSON.stringify({ agents: [agent] })));
+    expect(error.code).toBe('BAD_AGENT');
+    expect(error.message).toContain(`field "${missing}" is missing`);
   });
 
   it('allows an unknown key twice and numbers as strings in fields it does not keep', () => {
