@@ -133,7 +133,8 @@ server?.stop();
 const polls = Number(values.polls) - SAMPLED_FROM_POLL;
 if (polls > 0) {
   console.log(`old space grown per poll (polls ${SAMPLED_FROM_POLL}-${Number(values.polls) - 1}): ${((oldSpaceUsed() - oldSpaceAtSampledPoll) / polls / 1024).toFixed(1)} KiB (negative: a full GC came)`);
-  // ArrayBuffers (socket chunks) held by objects scavenges promoted stay until the next full GC too.
+  // Socket chunks' ArrayBuffers are freed when a scavenge sweeps them (or, once promoted, at the
+  // next full GC): fewer scavenges per poll leave more of them waiting (README, Memory).
   console.log(`ArrayBuffer memory grown per poll: ${((process.memoryUsage().arrayBuffers - arrayBuffersAtSampledPoll) / polls / 1024).toFixed(1)} KiB`);
 }
 if (sampler && polls > 0) {
