@@ -10,6 +10,8 @@
 import { createRequire } from 'node:module';
 import type * as NodeHttp from 'node:http';
 import type * as NodeHttps from 'node:https';
+import type { HttpGet, HttpGetOptions } from './plain-http-get.ts';
+import type { ResponseSink } from './response-decoder.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -18,4 +20,50 @@ export const http = require('node:http') as typeof NodeHttp;
 /** node:https on first use: TLS costs megabytes that an http:// registry never needs. */
 export function loadHttps(): typeof NodeHttps {
   return require('node:https') as typeof NodeHttps;
+}
+
+/**
+ * A GET through node:https behind the interface of plainHttpGet (TLS has no `onread`, so an https://
+ * registry keeps node:https's buffer per read). `done` rejects with the raw cause, as there.
+ */
+export function httpsGet(url: URL, sink: ResponseSink, options: HttpGetOptions): HttpGet {
+  let settle!: (error: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    let settled = false;
+    settle = (error) => {
+      if (settled) return;
+      settled = true;
+      // Stop the transfer on any rejection: a hostile body must not keep arriving after it was rejected.
+      request.destroy();
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+  });
+  const request = loadHttps().get(url, { headers: { ...options.headers } }, (response) => {
+    const declared = Number(response.headers['content-length']);
+    try {
+      sink.head({ status: response.statusCode ?? 0, contentLength: Number.isSafeInteger(declared) && declared >= 0 ? declared : null });
+    } catch (error) {
+      return settle(error);
+    }
+    let sinceYield = 0;
+    response.on('data', (chunk: Buffer) => {
+      if (request.destroyed) return;
+      try {
+        sink.body(chunk);
+      } catch (error) {
+        return settle(error);
+      }
+      sinceYield += chunk.byteLength;
+      if (sinceYield < options.yieldEveryBytes) return;
+      sinceYield = 0;
+      response.pause();
+      setImmediate(() => response.resume());
+    });
+    response.on('end', () => settle(undefined));
+    // A connection closed before the body's end surfaces here (ECONNRESET, "aborted").
+    response.on('error', settle);
+  });
+  request.on('error', settle);
+  return { done, destroy: (error) => settle(error) };
 }

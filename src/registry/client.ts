@@ -13,7 +13,9 @@ import {
   RegistryTimeoutError,
 } from './errors.ts';
 import { parseJsonBounded, type JsonLimits } from './json-stream.ts';
-import { http, loadHttps } from '../http/node-http.ts';
+import { httpsGet } from '../http/node-http.ts';
+import { plainHttpGet, type HttpGet } from '../http/plain-http-get.ts';
+import { HttpResponseError, type ResponseSink } from '../http/response-decoder.ts';
 
 export const DEFAULT_MAX_AGENTS_BODY_BYTES = 64 * 1024 * 1024;
 const MAX_EVENTS_BODY_BYTES = 1024 * 1024;
@@ -85,9 +87,11 @@ async function getJson(url: string, timeoutMs: number, options: FetchOptions): P
 
 /**
  * Streams a 2xx body to `onChunk`, enforcing the byte cap; every failure becomes a RegistryError.
- * node:http rather than fetch(): fetch loads Node's bundled undici, +16 MiB of RSS measured on its
- * first request (src/http/node-http.ts); the globalAgent keeps the connection alive as undici did.
- * Redirects are not followed (the registry sends none; fetch would have followed them).
+ * http:// goes through plainHttpGet (one reused read buffer: src/http/plain-http-get.ts says why),
+ * https:// through node:https. Not fetch(): it loads Node's bundled undici, +16 MiB of RSS measured
+ * on its first request (src/http/node-http.ts). Redirects are not followed (the registry sends none).
+ * Each request has a connection of its own: at one GET per poll interval, a handshake on the
+ * registry's network costs less than keeping an idle socket and recovering from its close.
  *
  * The timeout is a plain timer cleared when the request ends, and the caller's signal gets one
  * listener removed at the end, instead of AbortSignal.timeout() combined with the caller's signal
@@ -98,70 +102,47 @@ async function getJson(url: string, timeoutMs: number, options: FetchOptions): P
  * full GC (issue 9 item 4): at 10,000 agents 18.6-20.4 KiB per poll with them, 14.0-15.2 without
  * (test/bench/poll-promotion.ts --http, alternated runs).
  */
+// One socket read can hold many HTTP chunks: a 7.5 MB body (10,000 agents) read in one stretch
+// let no DNS query in. Every 64 KiB the transport waits one macrotask turn so queries waiting on
+// the sockets are answered.
 const YIELD_EVERY_BYTES = 64 * 1024;
+const REQUEST_HEADERS = { accept: 'application/json' } as const;
 
 async function getBody(url: string, timeoutMs: number, options: FetchOptions, onChunk: (chunk: Uint8Array) => void): Promise<void> {
   const caller = options.signal;
   const maxBytes = options.maxBodyBytes ?? DEFAULT_MAX_AGENTS_BODY_BYTES;
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
-  let stopRequest: ((error: Error) => void) | undefined;
-  const onCallerAbort = (): void => stopRequest?.(new RegistryAbortedError(url));
+  let get: HttpGet | undefined;
+  const onCallerAbort = (): void => get?.destroy(new RegistryAbortedError(url));
+  const tooLarge = (): RegistryFormatError => new RegistryFormatError('BODY_TOO_LARGE', `${url} body exceeds ${maxBytes} bytes`);
+  // Large bodies are chunked with no Content-Length (reference §2), so the cap is counted here too.
+  let total = 0;
+  const sink: ResponseSink = {
+    head: ({ status, contentLength }) => {
+      if (status < 200 || status > 299) throw new RegistryHttpError(status, url);
+      if (contentLength !== null && contentLength > maxBytes) throw tooLarge();
+    },
+    body: (piece) => {
+      total += piece.byteLength;
+      if (total > maxBytes) throw tooLarge();
+      onChunk(piece);
+    },
+  };
   try {
     if (caller?.aborted) throw new RegistryAbortedError(url);
-    await new Promise<void>((resolve, reject) => {
-      const target = new URL(url);
-      const client = target.protocol === 'https:' ? loadHttps() : http;
-      const request = client.get(target, { headers: { accept: 'application/json' } }, (response) => {
-        // Stop the transfer on any rejection: a hostile body must not keep arriving after it was rejected.
-        const fail = (error: unknown) => {
-          request.destroy();
-          reject(error);
-        };
-        const status = response.statusCode ?? 0;
-        if (status < 200 || status > 299) return fail(new RegistryHttpError(status, url));
-        const tooLarge = (): RegistryFormatError => new RegistryFormatError('BODY_TOO_LARGE', `${url} body exceeds ${maxBytes} bytes`);
-        if (Number(response.headers['content-length']) > maxBytes) return fail(tooLarge());
-        // Large bodies are chunked with no Content-Length (reference §2), so the cap is counted here.
-        let total = 0;
-        let sinceYield = 0;
-        response.on('data', (chunk: Buffer) => {
-          if (request.destroyed) return;
-          total += chunk.byteLength;
-          if (total > maxBytes) return fail(tooLarge());
-          try {
-            onChunk(chunk);
-          } catch (error) {
-            return fail(error);
-          }
-          // One socket read can hold many HTTP chunks, all emitted in one turn: a 7.5 MB body
-          // (10,000 agents) was tokenized in one stretch and no DNS query got in. Every 64 KiB,
-          // pause for one macrotask turn so queries waiting on the sockets are answered.
-          sinceYield += chunk.byteLength;
-          if (sinceYield >= YIELD_EVERY_BYTES) {
-            sinceYield = 0;
-            response.pause();
-            setImmediate(() => response.resume());
-          }
-        });
-        response.on('end', () => resolve());
-        // A connection closed before the body's end surfaces here (ECONNRESET, "aborted").
-        response.on('error', reject);
-      });
-      request.on('error', reject);
-      // Timeout or caller abort: the request is destroyed (the body too, if it was streaming) and
-      // the promise rejects at once; classifyFetchError names the cause from the flags, not from
-      // whichever error the socket reports afterwards.
-      stopRequest = (error) => {
-        request.destroy(error);
-        reject(error);
-      };
-      timer = setTimeout(() => {
-        timedOut = true;
-        stopRequest?.(new RegistryTimeoutError(url, timeoutMs));
-      }, timeoutMs);
-      caller?.addEventListener('abort', onCallerAbort, { once: true });
-    });
+    const target = new URL(url);
+    const transport = target.protocol === 'https:' ? httpsGet : plainHttpGet;
+    get = transport(target, sink, { headers: REQUEST_HEADERS, yieldEveryBytes: YIELD_EVERY_BYTES });
+    // Timeout or caller abort: the transfer is stopped (the body too, if it was streaming) and
+    // `done` rejects at once; classifyFetchError names the cause from the flags, not from
+    // whichever error the socket reports afterwards.
+    timer = setTimeout(() => {
+      timedOut = true;
+      get?.destroy(new RegistryTimeoutError(url, timeoutMs));
+    }, timeoutMs);
+    caller?.addEventListener('abort', onCallerAbort, { once: true });
+    await get.done;
   } catch (error) {
     throw classifyFetchError(error, url, timeoutMs, timedOut, caller);
   } finally {
@@ -176,6 +157,11 @@ function classifyFetchError(error: unknown, url: string, timeoutMs: number, time
   // destroyed for a timeout or an abort.
   if (caller?.aborted) return new RegistryAbortedError(url);
   if (timedOut) return new RegistryTimeoutError(url, timeoutMs);
+  // A connection that ended early broke the transfer; anything else that is not HTTP is a bad body.
+  if (error instanceof HttpResponseError) {
+    if (error.code === 'TRUNCATED') return new RegistryConnectError(url, null, { cause: error });
+    return new RegistryFormatError('BAD_HTTP', `${url}: ${error.message}`, { cause: error });
+  }
   // node:http reports the system error itself (ECONNREFUSED, …); a wrapped one is found by its cause.
   return new RegistryConnectError(url, systemErrorCode(error), { cause: error });
 }

@@ -27,7 +27,7 @@ export class RegistryHttpError extends RegistryError {
   }
 }
 
-export const FORMAT_CODES = ['BODY_TOO_LARGE', 'NOT_JSON', 'TRUNCATED', 'TOO_DEEP', 'TOO_MANY_AGENTS', 'PROJECTION_TOO_LARGE', 'DUPLICATE_KEY', 'NOT_AN_OBJECT', 'AGENTS_NOT_A_LIST', 'BAD_AGENT', 'DUPLICATE_AGENT_ID', 'BAD_CAPABILITY', 'BAD_EVENTS'] as const;
+export const FORMAT_CODES = ['BAD_HTTP', 'BODY_TOO_LARGE', 'NOT_JSON', 'TRUNCATED', 'TOO_DEEP', 'TOO_MANY_AGENTS', 'PROJECTION_TOO_LARGE', 'DUPLICATE_KEY', 'NOT_AN_OBJECT', 'AGENTS_NOT_A_LIST', 'BAD_AGENT', 'DUPLICATE_AGENT_ID', 'BAD_CAPABILITY', 'BAD_EVENTS'] as const;
 export type RegistryFormatCode = (typeof FORMAT_CODES)[number];
 
 /** The body is not what a registry sends: too large, not JSON, or JSON of the wrong shape. */

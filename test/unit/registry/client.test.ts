@@ -1,4 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { getEventListeners } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tlsModule from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchAgents, fetchNewestEventMarker, joinUrl, newestEventMarker } from '../../../src/registry/client.ts';
 import {
@@ -11,7 +18,7 @@ import {
 import { projectAgents, projectAgentsBody } from '../../../src/registry/projection.ts';
 import { freePort } from '../../support/processes.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
-import { hang, json, startFakeRegistry, type FakeRegistry } from './fake-registry.ts';
+import { hang, json, startFakeRegistry, type FakeRegistry, type Handler } from './fake-registry.ts';
 
 let fake: FakeRegistry | null = null;
 afterEach(async () => {
@@ -130,6 +137,36 @@ describe('fetchAgents', () => {
     await expect(fetchAgents(server.url, 1000)).rejects.toBeInstanceOf(RegistryConnectError);
   });
 
+  it('maps an answer that is not HTTP/1.x to RegistryFormatError BAD_HTTP, and a body cut short to RegistryConnectError', async () => {
+    const notHttp = await rawServer('SSH-2.0-OpenSSH_9.2\r\n\r\n');
+    const error = await fetchAgents(notHttp, 1000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryFormatError);
+    expect(error).toMatchObject({ code: 'BAD_HTTP', reason: 'format' });
+    expect((error as Error).message).toContain('not an HTTP/1.x status line');
+    const cut = await rawServer('HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"agents":[');
+    const cutError = await fetchAgents(cut, 1000).catch((e: unknown) => e);
+    expect(cutError).toBeInstanceOf(RegistryConnectError);
+    expect(cutError).toMatchObject({ reason: 'connect', systemCode: null });
+    expect((cutError as Error).message).toContain('connection closed before the end of the response');
+  });
+
+  it('reads an https:// registry through node:https with the same checks', async (context) => {
+    const tls = await selfSignedServer((_req, res) => json(res, 200, agentsBody([agentInfo()])));
+    if (typeof tls === 'string') {
+      console.log(`skipped: ${tls}; plan: install openssl (Debian package openssl)`);
+      return context.skip();
+    }
+    try {
+      const read = await fetchAgents(tls.url, 2000);
+      expect(read.agents?.map((agent) => agent.id)).toEqual(['weather-a1b2c3d4']);
+      await expect(fetchAgents(tls.url, 2000, undefined, { maxBodyBytes: 100 })).rejects.toMatchObject({ code: 'BODY_TOO_LARGE' });
+      tls.answer((_req, res) => json(res, 502, {}));
+      await expect(fetchAgents(tls.url, 2000)).rejects.toMatchObject({ status: 502, reason: 'http' });
+    } finally {
+      await tls.close();
+    }
+  });
+
   it('reports a caller abort as RegistryAbortedError, not as a timeout', async () => {
     const server = await serve(hang());
     const controller = new AbortController();
@@ -180,6 +217,59 @@ describe('fetchAgents', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 });
+
+/** A TCP server that answers every connection with `answer`, then closes it; its base URL. */
+async function rawServer(answer: string): Promise<string> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => socket.end(answer));
+  });
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1' }, resolve));
+  rawServers.push(server);
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const rawServers: net.Server[] = [];
+afterEach(async () => {
+  await Promise.all(rawServers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+});
+
+interface TlsRegistry {
+  url: string;
+  answer(handler: Handler): void;
+  close(): Promise<void>;
+}
+
+/**
+ * An https server on loopback with a throwaway self-signed certificate (openssl), trusted through
+ * tls.setDefaultCACertificates for this worker only; a string saying why when it cannot be made.
+ */
+async function selfSignedServer(initial: Handler): Promise<TlsRegistry | string> {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-dns-tls-'));
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { encoding: 'utf8' });
+  if (made.error || made.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    return `openssl could not make a certificate (${made.error?.message ?? made.stderr.trim().split('\n').at(-1)})`;
+  }
+  const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+  const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+  rmSync(dir, { recursive: true, force: true });
+  const trusted = tlsModule.getCACertificates('default');
+  tlsModule.setDefaultCACertificates([...trusted, cert]);
+  let handler = initial;
+  const server = createHttpsServer({ cert, key }, (req, res) => handler(req, res));
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1' }, resolve));
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    answer: (next) => (handler = next),
+    close: () => {
+      tlsModule.setDefaultCACertificates(trusted);
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 describe('newest event marker', () => {
   const event = { agent_id: 'weather-a1b2c3d4', agent_name: 'weather', event_type: 'register', timestamp: '2026-11-22T01:50:42.36Z', data: {} };
