@@ -3,7 +3,7 @@
 // GET /agents has no pagination, ETag or gzip (reference §6), so every poll moves the whole list:
 // ~750 B per agent, 7.5 MB at 10,000 agents (§8). The body cap bounds memory if something other
 // than the registry answers (or the registry grows far past anything measured).
-import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, type AgentsBody, type AgentsBodyLimits, type RawAgent } from './agents-body.ts';
+import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, type AgentsBody, type AgentsBodyLimits, type ExpectAgent, type RawAgent } from './agents-body.ts';
 import {
   RegistryAbortedError,
   RegistryConnectError,
@@ -35,6 +35,8 @@ export interface FetchAgentsOptions {
   limits?: AgentsBodyLimits;
   /** Each agent as soon as it is read, instead of all of them at the end (AgentsBodyReader). */
   onAgent?: (agent: RawAgent) => void;
+  /** The agent probably at each position of the body (AgentsProjector.expectedAt). */
+  expect?: ExpectAgent;
 }
 
 /**
@@ -43,7 +45,7 @@ export interface FetchAgentsOptions {
  * and health are the projection's job (AgentsProjector, fed through `onAgent`).
  */
 export async function fetchAgents(registryUrl: string, timeoutMs: number, signal?: AbortSignal, options: FetchAgentsOptions = {}): Promise<AgentsBody> {
-  const reader = new AgentsBodyReader(options.limits ?? DEFAULT_AGENTS_BODY_LIMITS, options.onAgent);
+  const reader = new AgentsBodyReader(options.limits ?? DEFAULT_AGENTS_BODY_LIMITS, options.onAgent, options.expect);
   // `?namespace=` is an exact filter; empty or absent lists every namespace, and a repeated
   // parameter counts only its first value (verified on the 3.7.1 binary), hence one GET each.
   const url = joinUrl(registryUrl, options.namespace === undefined ? '/agents' : `/agents?namespace=${encodeURIComponent(options.namespace)}`);

@@ -33,6 +33,13 @@ export interface JsonEvents {
    * it handed out for the same bytes before (recentValues) instead of a new one.
    */
   readonly internStrings?: boolean;
+  /**
+   * Read before each string value that is decoded: a string the value probably equals (the same
+   * agent's id in the last poll's body). When the bytes are exactly its characters, that string is
+   * handed out and no new one is made; otherwise the value is decoded as usual, so a wrong guess
+   * costs a comparison, never a wrong value.
+   */
+  readonly expectedString?: string | null;
   startObject(): void;
   endObject(): void;
   startArray(): void;
@@ -256,7 +263,10 @@ export class JsonTokenizer {
       this.#numberLength = 1;
       return;
     }
-    const literal = LITERALS.find((candidate) => candidate.text.charCodeAt(0) === byte);
+    // By its first byte, no closure: until the server is busy TurboFan is off (bin/mesh-dns) and
+    // LITERALS.find() made one per literal, ~7 per registry agent (a2a flags, `available`, null
+    // resolutions): 16 MiB a 10,000-agent poll (test/bench/poll-promotion.ts --body, --no-turbofan).
+    const literal = byte === 0x74 ? LITERALS[0] : byte === 0x66 ? LITERALS[1] : byte === 0x6e ? LITERALS[2] : undefined;
     if (literal === undefined) throw this.#error(at, 'expected a value');
     this.#state = State.Literal;
     this.#literal = literal;
@@ -379,11 +389,14 @@ export class JsonTokenizer {
     } else if (this.#stringAscii && !this.#stringTruncated) {
       // latin1Slice: Buffer's own method behind toString('latin1'), without its argument checks
       // (measured: a quarter of the reader's time at 10,000 agents went into toString).
+      const expected = this.#stringIsKey ? null : (this.#events.expectedString ?? null);
       text = this.#stringIsKey
         ? recentKeys.get(this.#string, this.#stringLength)
-        : this.#events.internStrings === true
-          ? recentValues.get(this.#string, this.#stringLength)
-          : (this.#string as Latin1Buffer).latin1Slice(0, this.#stringLength);
+        : expected !== null && sameAscii(expected, this.#string, this.#stringLength)
+          ? expected
+          : this.#events.internStrings === true
+            ? recentValues.get(this.#string, this.#stringLength)
+            : decodedValue(this.#string, this.#stringLength);
     } else if (this.#stringTruncated) {
       const bytes = this.#string.subarray(0, this.#stringLength);
       // Cut at a UTF-8 boundary: the prefix is for messages and is never published.
@@ -446,6 +459,19 @@ type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string }
 const RECENT_KEY_MAX_LENGTH = 64;
 
 let recentMisses = 0;
+/** Values decoded into a new string (neither expected nor recent), for tests: decodedValueStrings(). */
+let decodedValues = 0;
+
+function decodedValue(bytes: Buffer, length: number): string {
+  decodedValues++;
+  return (bytes as Latin1Buffer).latin1Slice(0, length);
+}
+
+/** How many ASCII string values were decoded into a new string so far (not keys, not recent or expected ones). */
+export function decodedValueStrings(): number {
+  return decodedValues;
+}
+
 
 /** Strings the recent-key and recent-value tables have decoded anew since start (tests and benches). */
 export function recentStringMisses(): number {

@@ -101,6 +101,12 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   let started = false;
   let stopped = false;
   let served: RegistrySnapshot | null = null;
+  /**
+   * Per listing ('' for all agents, else its namespace): the agent at each position of its last
+   * body, updated in place by each poll's projector; the reader then takes an unchanged agent's id
+   * and name as the served strings instead of decoding new ones (AgentsBodyReader's `expect`).
+   */
+  const bodyOrders = new Map<string, (AgentProjection | null)[]>();
   let source: 'none' | SnapshotSource = 'none';
   let lastSuccessAt: number | null = null;
   let lastError: string | null = null;
@@ -229,9 +235,13 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     // to be promoted to the old generation on every poll.
     const servedAgents = served?.agents ?? [];
     const project = async (namespace?: string): Promise<ProjectionResult> => {
-      const projector = new AgentsProjector(namespace, servedAgents);
+      const listing = namespace ?? '';
+      let bodyOrder = bodyOrders.get(listing);
+      if (bodyOrder === undefined) bodyOrders.set(listing, (bodyOrder = []));
+      const projector = new AgentsProjector(namespace, servedAgents, bodyOrder);
       await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, {
-        maxBodyBytes: options.maxBodyBytes, limits: bodyLimits, ...(namespace === undefined ? {} : { namespace }), onAgent: (agent) => projector.add(agent),
+        maxBodyBytes: options.maxBodyBytes, limits: bodyLimits, ...(namespace === undefined ? {} : { namespace }),
+        onAgent: (agent) => projector.add(agent), expect: projector.expectedAt,
       });
       return projector.finish();
     };

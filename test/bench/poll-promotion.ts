@@ -103,6 +103,8 @@ let oldSpaceAtSampledPoll = 0;
 let arrayBuffersAtSampledPoll = 0;
 
 let served: readonly AgentProjection[] = [];
+// As the sync keeps it: the agent at each position of the last body (AgentsBodyReader's `expect`).
+const bodyOrder: (AgentProjection | null)[] = [];
 for (let poll = 0; poll < Number(values.polls); poll++) {
   if (sampler && poll === SAMPLED_FROM_POLL) {
     await sampler.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !values.promoted });
@@ -114,11 +116,11 @@ for (let poll = 0; poll < Number(values.polls); poll++) {
   const before = oldSpaceUsed();
   const startedAt = performance.now();
   console.log(`poll-start ${poll}`);
-  const projector = new AgentsProjector(undefined, served);
+  const projector = new AgentsProjector(undefined, served, bodyOrder);
   if (server) {
-    await fetchAgents(server.url, 10_000, stopSignal, { onAgent: (agent) => projector.add(agent) });
+    await fetchAgents(server.url, 10_000, stopSignal, { onAgent: (agent) => projector.add(agent), expect: projector.expectedAt });
   } else {
-    const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => projector.add(agent));
+    const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => projector.add(agent), projector.expectedAt);
     for (let offset = 0; offset < body.length; offset += 65536) {
       reader.write(body.subarray(offset, offset + 65536));
       await yieldToEventLoop();

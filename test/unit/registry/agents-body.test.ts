@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody, type AgentsBodyLimits } from '../../../src/registry/agents-body.ts';
 import { RegistryFormatError } from '../../../src/registry/errors.ts';
-import { JsonTokenizer, parseJsonBounded, recentStringMisses, type JsonEvents } from '../../../src/registry/json-stream.ts';
-import { projectAgentsBody } from '../../../src/registry/projection.ts';
+import { decodedValueStrings, JsonTokenizer, parseJsonBounded, recentStringMisses, type JsonEvents } from '../../../src/registry/json-stream.ts';
+import { AgentsProjector, projectAgentsBody } from '../../../src/registry/projection.ts';
+import type { AgentProjection } from '../../../src/registry/types.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
 
@@ -29,7 +30,7 @@ function formatError(run: () => unknown): RegistryFormatError {
 const read = (text: string, limits: Partial<AgentsBodyLimits> = {}) => readAgentsBody(bytes(text), { ...DEFAULT_AGENTS_BODY_LIMITS, ...limits });
 
 /** Rebuilds a value from tokenizer events: what JSON.parse would return, for differential tests. */
-function rebuild(input: Uint8Array, chunkSize: number, internStrings = false): unknown {
+function rebuild(input: Uint8Array, chunkSize: number, internStrings = false, guess?: () => string | null): unknown {
   const stack: { container: unknown[] | Record<string, unknown>; key: string | null }[] = [];
   let root: unknown;
   let pendingKey: string | null = null;
@@ -63,6 +64,9 @@ function rebuild(input: Uint8Array, chunkSize: number, internStrings = false): u
     number: (value) => put(value),
     literal: (value) => put(value),
     internStrings,
+    get expectedString() {
+      return guess?.() ?? null;
+    },
   };
   const tokenizer = new JsonTokenizer(events, { maxDepth: 64, maxStringBytes: 1 << 20 });
   for (let offset = 0; offset < input.length; offset += chunkSize) tokenizer.write(input.subarray(offset, offset + chunkSize));
@@ -381,6 +385,77 @@ describe('JSON tokenizer against JSON.parse', () => {
     expect(readOnce()).toEqual(first);
     expect(first).toHaveLength(300);
     expect(recentStringMisses() - missesBefore).toBe(0);
+  });
+
+  // A value equal to the expected string is that string; any other is decoded as before. Guesses
+  // here are the right value, a neighbour of the same length, a prefix, a longer string, the
+  // value with one character changed, a non-ASCII string, or none.
+  it('decodes string values exactly whatever string is expected: 5,000 values, each read with a right or a wrong guess', () => {
+    const next = random(13);
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789-.';
+    // ASCII values (a guess is asked for those only: others are decoded as UTF-8 whatever is expected).
+    const values: string[] = ['', 'a', 'a"b', 'a\\b', 'x'.repeat(200)];
+    while (values.length < 5000) values.push(Array.from({ length: 1 + Math.floor(next() * 30) }, () => alphabet[Math.floor(next() * alphabet.length)]).join(''));
+    const doc = { values, again: [...values].reverse() };
+    const order = [...doc.values, ...doc.again];
+    for (const chunkSize of [3, 4096]) {
+      let at = 0;
+      let right = 0;
+      const guessFor = (value: string): string | null => {
+        const kind = Math.floor(next() * 7);
+        if (kind === 0) return value;
+        if (kind === 1) return value.length > 0 ? value.slice(0, -1) + (value.at(-1) === 'a' ? 'b' : 'a') : 'a';
+        if (kind === 2) return value.slice(0, Math.floor(value.length / 2));
+        if (kind === 3) return `${value}x`;
+        if (kind === 4) return 'é'.repeat(value.length);
+        if (kind === 5) return order[Math.floor(next() * order.length)]!;
+        return null;
+      };
+      const guess = (): string | null => {
+        const value = order[at++]!;
+        const guessed = guessFor(value);
+        // A wrong kind of guess may still be right (a random pick of an equal value).
+        if (guessed === value) right++;
+        return guessed;
+      };
+      const decodedBefore = decodedValueStrings();
+      expect(rebuild(bytes(JSON.stringify(doc)), chunkSize, false, guess)).toEqual(doc);
+      expect(at).toBe(order.length);
+      // A new string for every value but those guessed right.
+      expect(decodedValueStrings() - decodedBefore).toBe(order.length - right);
+    }
+  });
+
+  // The registry lists agents in the same order poll after poll (reference §3.3: observed, not
+  // promised): the ids and names of the agents at the same positions as last time are taken as the
+  // served strings, so an unchanged poll decodes only the endpoints anew.
+  it('with the last poll\'s agent expected at each position, a second read of 300 agents decodes only their endpoints; a shifted order decodes as before and projects the same', () => {
+    const agents = (JSON.parse(realAgents.toString('utf8')) as { agents: Record<string, unknown>[] }).agents.filter((agent) => agent['status'] === 'healthy');
+    const many = Array.from({ length: 300 }, (_, index) => ({ ...agents[index % agents.length]!, id: `agent-${index}-0000`, name: `agent-${index}`, endpoint: `http://10.0.${index >> 8}.${index & 0xff}:8000` }));
+    const bodyOf = (list: Record<string, unknown>[]) => bytes(JSON.stringify({ agents: list, count: list.length, timestamp: '2026-12-05T00:00:00Z' }));
+    const bodyOrder: (AgentProjection | null)[] = [];
+    let served: readonly AgentProjection[] = [];
+    const poll = (body: Buffer) => {
+      const projector = new AgentsProjector(undefined, served, bodyOrder);
+      const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => projector.add(agent), projector.expectedAt);
+      const decodedBefore = decodedValueStrings();
+      for (let offset = 0; offset < body.length; offset += 4096) reader.write(body.subarray(offset, offset + 4096));
+      reader.end();
+      served = projector.finish().agents;
+      return decodedValueStrings() - decodedBefore;
+    };
+    const body = bodyOf(many);
+    expect(poll(body)).toBe(3 * 300);
+    expect(bodyOrder.map((agent) => agent?.id)).toEqual(many.map((agent) => agent.id));
+    const first = served;
+    expect(poll(body)).toBe(300);
+    expect(served).toBe(first);
+    // The first agent gone: every position now holds the one after it, so no guess is right.
+    const shifted = bodyOf(many.slice(1));
+    expect(poll(shifted)).toBe(3 * 299);
+    expect(served).toEqual(projectAgentsBody(readAgentsBody(shifted)).agents);
+    expect(bodyOrder).toHaveLength(299);
+    expect(poll(shifted)).toBe(299);
   });
 
   it('parseJsonBounded refuses depth before JSON.parse sees the input', () => {

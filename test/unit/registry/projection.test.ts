@@ -5,6 +5,7 @@ import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody } from '..
 import { diffAgentsSliced } from '../../../src/registry/sync.ts';
 import type { AgentProjection } from '../../../src/registry/types.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
+import { seededRandom } from '../../support/seeded-random.ts';
 
 const weather: AgentProjection = {
   id: 'weather-a1b2c3d4',
@@ -356,6 +357,49 @@ describe('projection agent by agent as the body is read (the sync: AgentsBodyRea
       const agents = keys.map((k) => (k < 0 ? agent(-k, { status: 'unhealthy' }) : agent(k)));
       expect(() => feed(bodyOf(agents), served)).toThrow(/appears twice/);
     });
+  });
+
+  // The sync keeps, per listing, the agent at each position of the last body, and the reader takes
+  // an id or name equal to that agent's as its string (AgentsBodyReader's `expect`). The guess is
+  // right while the registry keeps its insertion order and wrong after a removal, a re-ordering or
+  // a rename: either way each poll must project exactly what projecting afresh gives.
+  it('with the last body\'s order kept across 40 polls of random changes (removed, inserted, moved, renamed, unhealthy, skipped), each poll projects as afresh', () => {
+    const random = seededRandom(41);
+    const pick = (length: number) => random.int(length);
+    let serial = 0;
+    const fresh = () => {
+      serial++;
+      return { id: `agent-${String(serial).padStart(4, '0')}`, name: `name-${serial % 7}`, endpoint: `http://10.1.${serial >> 8}.${serial & 0xff}:8000`, status: 'healthy' };
+    };
+    let agents = Array.from({ length: 60 }, fresh);
+    const bodyOrder: (AgentProjection | null)[] = [];
+    let served: readonly AgentProjection[] = [];
+    for (let poll = 0; poll < 40; poll++) {
+      for (let change = pick(4); change > 0; change--) {
+        const at = pick(agents.length);
+        const agent = agents[at]!;
+        switch (pick(7)) {
+          case 0: agents.splice(at, 1); break;
+          case 1: agents.splice(at, 0, fresh()); break;
+          case 2: agents.push(fresh()); break;
+          case 3: agents.splice(pick(agents.length), 0, ...agents.splice(at, 1)); break;
+          case 4: agents[at] = { ...agent, name: `${agent.name}x` }; break;
+          case 5: agents[at] = { ...agent, status: agent.status === 'healthy' ? 'unhealthy' : 'healthy' }; break;
+          default: agents[at] = { ...agent, endpoint: agent.endpoint.startsWith('http://127.') ? agent.endpoint.replace('127.', '10.') : agent.endpoint.replace('10.', '127.') };
+        }
+      }
+      const body = Buffer.from(JSON.stringify(agentsBody(agents.map((agent) => agentInfo(agent)))));
+      const projector = new AgentsProjector(undefined, served, bodyOrder);
+      const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (raw) => projector.add(raw), projector.expectedAt);
+      for (let offset = 0; offset < body.length; offset += 1000) reader.write(body.subarray(offset, offset + 1000));
+      reader.end();
+      const result = projector.finish();
+      const afresh = projectAgentsBody(readAgentsBody(body));
+      expect(result, `poll ${poll}`).toEqual(afresh);
+      // Each position holds what its agent was listed as: null when unhealthy or skipped.
+      expect(bodyOrder.map((agent) => agent?.id ?? null), `poll ${poll}`).toEqual(agents.map((agent) => (afresh.agents.some((listed) => listed.id === agent.id) ? agent.id : null)));
+      served = result.agents;
+    }
   });
 
   it('diffAgentsSliced: a freshly parsed agent equal to the served one is replaced by the served object (one copy for sync and zone), members changed or not', async () => {
