@@ -79,6 +79,12 @@ const LITERALS = [
   { text: 'null', value: null },
 ] as const;
 
+// One pair of decoders for every tokenizer: decode() without `stream` keeps no state between
+// calls, and a pair per tokenizer (one per poll) lived through the poll, was promoted and held its
+// native converter until a mark-compact.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const LENIENT_UTF8 = new TextDecoder('utf-8');
+
 export class JsonTokenizer {
   readonly #events: JsonEvents;
   readonly #maxDepth: number;
@@ -105,8 +111,6 @@ export class JsonTokenizer {
   #numberLength = 0;
   #literal: (typeof LITERALS)[number] | null = null;
   #literalMatched = 0;
-  readonly #utf8 = new TextDecoder('utf-8', { fatal: true });
-  readonly #lenientUtf8 = new TextDecoder('utf-8');
 
   constructor(events: JsonEvents, limits: JsonLimits) {
     this.#events = events;
@@ -400,10 +404,10 @@ export class JsonTokenizer {
     } else if (this.#stringTruncated) {
       const bytes = this.#string.subarray(0, this.#stringLength);
       // Cut at a UTF-8 boundary: the prefix is for messages and is never published.
-      text = this.#lenientUtf8.decode(bytes);
+      text = LENIENT_UTF8.decode(bytes);
     } else {
       try {
-        text = this.#utf8.decode(this.#string.subarray(0, this.#stringLength));
+        text = UTF8.decode(this.#string.subarray(0, this.#stringLength));
       } catch {
         throw new RegistryFormatError('NOT_JSON', `JSON string is not UTF-8 (near byte ${this.#offset})`);
       }

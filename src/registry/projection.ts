@@ -70,6 +70,25 @@ function sharedCapabilityList(capabilities: readonly CapabilityProjection[]): Ca
   return sharedCapabilityLists.intern(key, keyed.map((capability) => capability.shared));
 }
 
+/** What an AgentsProjector reuses from the last poll of the same listing (the caller keeps one per listing). */
+export interface ListingMemory {
+  /** The agent each position of the last body was listed as, or null. */
+  readonly bodyOrder: (AgentProjection | null)[];
+  /** A byte per served agent, at least; only the first `served.length` are read. */
+  servedMarks: Uint8Array;
+}
+
+export function newListingMemory(): ListingMemory {
+  return { bodyOrder: [], servedMarks: new Uint8Array(0) };
+}
+
+/** `memory`'s marks with the first `count` cleared; grown (a quarter spare) when too short. */
+function clearedMarks(memory: ListingMemory, count: number): Uint8Array {
+  if (memory.servedMarks.length < count) memory.servedMarks = new Uint8Array(count + (count >> 2));
+  else memory.servedMarks.fill(0, 0, count);
+  return memory.servedMarks;
+}
+
 /** #servedMarks: a served agent listed in this body; listed and kept as the served object itself. */
 const LISTED = 1;
 const KEPT = 2;
@@ -85,11 +104,12 @@ const KEPT = 2;
  * builds no list and no Set of ids. Both lived through the whole poll, so every scavenge of it
  * copied them and they ended in the old generation: 0.6 MiB per poll at 10,000 agents.
  *
- * With `bodyOrder` (kept by the caller across polls, one per listing), the agent each position
- * of the body projected to, or null (unhealthy, skipped), is written there as it is added, over
- * what that position held in the last body, which until then is what expectedAt() offers the
- * reader as the agent probably there. One array reused in place rather than one per poll: a new
- * one would live through the poll and be promoted, 80 KB per poll at 10,000 agents.
+ * With `memory` (kept by the caller across polls, one per listing), the agent each position of
+ * the body projected to, or null (unhealthy, skipped), is written to its bodyOrder as it is added,
+ * over what that position held in the last body, which until then is what expectedAt() offers the
+ * reader as the agent probably there; and the marks are its servedMarks, cleared. Both are reused
+ * in place rather than made per poll: new ones live through the poll, are promoted and wait for a
+ * mark-compact, 80 KB of heap and 10 KB of ArrayBuffer per poll at 10,000 agents.
  */
 export class AgentsProjector {
   /** Agents to list besides the served ones kept as themselves. */
@@ -106,11 +126,11 @@ export class AgentsProjector {
   /** Positions of this body added so far (the highest index + 1). */
   #positions = 0;
 
-  constructor(namespace: string | undefined, served: readonly AgentProjection[] = [], bodyOrder?: (AgentProjection | null)[]) {
+  constructor(namespace: string | undefined, served: readonly AgentProjection[] = [], memory?: ListingMemory) {
     this.#namespace = namespace;
     this.#served = served;
-    this.#servedMarks = new Uint8Array(served.length);
-    this.#bodyOrder = bodyOrder ?? null;
+    this.#servedMarks = memory === undefined ? new Uint8Array(served.length) : clearedMarks(memory, served.length);
+    this.#bodyOrder = memory?.bodyOrder ?? null;
   }
 
   /** The agent at position `index` of the last body (AgentsBodyReader's `expect`), or null. */

@@ -15,7 +15,7 @@ import { DEFAULT_LOOKUP_CONCURRENCY, resolveHostnameAgents, systemHostnameLookup
 import { DEFAULT_PROBE_CONCURRENCY, EndpointProber, type EndpointConnect } from './endpoint-probe.ts';
 import { endpointProbeMetrics, setSkippedAgents, type RegistryMetrics } from './metrics.ts';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { AgentsProjector, byId, sameAgent, type ProjectionResult } from './projection.ts';
+import { AgentsProjector, byId, newListingMemory, sameAgent, type ListingMemory, type ProjectionResult } from './projection.ts';
 import { PersistentCondition } from '../logging/persistent-condition.ts';
 import { loadSnapshot, removeStaleTempFiles, saveSnapshot, SNAPSHOT_SKIP_REASONS, type SnapshotSkip } from './snapshot-store.ts';
 import type {
@@ -104,9 +104,10 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
   /**
    * Per listing ('' for all agents, else its namespace): the agent at each position of its last
    * body, updated in place by each poll's projector; the reader then takes an unchanged agent's id
-   * and name as the served strings instead of decoding new ones (AgentsBodyReader's `expect`).
+   * and name as the served strings instead of decoding new ones (AgentsBodyReader's `expect`). And
+   * the projector's marks, reused (ListingMemory).
    */
-  const bodyOrders = new Map<string, (AgentProjection | null)[]>();
+  const listingMemories = new Map<string, ListingMemory>();
   let source: 'none' | SnapshotSource = 'none';
   let lastSuccessAt: number | null = null;
   let lastError: string | null = null;
@@ -236,9 +237,9 @@ export function createRegistrySync(options: RegistrySyncOptions): RegistrySync {
     const servedAgents = served?.agents ?? [];
     const project = async (namespace?: string): Promise<ProjectionResult> => {
       const listing = namespace ?? '';
-      let bodyOrder = bodyOrders.get(listing);
-      if (bodyOrder === undefined) bodyOrders.set(listing, (bodyOrder = []));
-      const projector = new AgentsProjector(namespace, servedAgents, bodyOrder);
+      let memory = listingMemories.get(listing);
+      if (memory === undefined) listingMemories.set(listing, (memory = newListingMemory()));
+      const projector = new AgentsProjector(namespace, servedAgents, memory);
       await fetchAgents(registryUrl, options.requestTimeoutMs, stopController.signal, {
         maxBodyBytes: options.maxBodyBytes, limits: bodyLimits, ...(namespace === undefined ? {} : { namespace }),
         onAgent: (agent) => projector.add(agent), expect: projector.expectedAt,

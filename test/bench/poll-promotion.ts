@@ -42,7 +42,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Session } from 'node:inspector/promises';
 import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS } from '../../src/registry/agents-body.ts';
 import { fetchAgents } from '../../src/registry/client.ts';
-import { AgentsProjector } from '../../src/registry/projection.ts';
+import { AgentsProjector, newListingMemory } from '../../src/registry/projection.ts';
 import type { AgentProjection } from '../../src/registry/types.ts';
 import { REPO_ROOT } from '../support/mesh-dns.ts';
 
@@ -104,7 +104,8 @@ let arrayBuffersAtSampledPoll = 0;
 
 let served: readonly AgentProjection[] = [];
 // As the sync keeps it: the agent at each position of the last body (AgentsBodyReader's `expect`).
-const bodyOrder: (AgentProjection | null)[] = [];
+const memory = newListingMemory();
+const { bodyOrder } = memory;
 for (let poll = 0; poll < Number(values.polls); poll++) {
   if (sampler && poll === SAMPLED_FROM_POLL) {
     await sampler.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !values.promoted });
@@ -116,7 +117,7 @@ for (let poll = 0; poll < Number(values.polls); poll++) {
   const before = oldSpaceUsed();
   const startedAt = performance.now();
   console.log(`poll-start ${poll}`);
-  const projector = new AgentsProjector(undefined, served, bodyOrder);
+  const projector = new AgentsProjector(undefined, served, memory);
   if (server) {
     await fetchAgents(server.url, 10_000, stopSignal, { onAgent: (agent) => projector.add(agent), expect: projector.expectedAt });
   } else {

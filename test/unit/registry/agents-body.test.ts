@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody, type AgentsBodyLimits } from '../../../src/registry/agents-body.ts';
 import { RegistryFormatError } from '../../../src/registry/errors.ts';
 import { decodedValueStrings, JsonTokenizer, parseJsonBounded, recentStringMisses, type JsonEvents } from '../../../src/registry/json-stream.ts';
-import { AgentsProjector, projectAgentsBody } from '../../../src/registry/projection.ts';
+import { AgentsProjector, newListingMemory, projectAgentsBody } from '../../../src/registry/projection.ts';
 import type { AgentProjection } from '../../../src/registry/types.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
 import { seededRandom } from '../../support/seeded-random.ts';
@@ -433,10 +433,11 @@ describe('JSON tokenizer against JSON.parse', () => {
     const agents = (JSON.parse(realAgents.toString('utf8')) as { agents: Record<string, unknown>[] }).agents.filter((agent) => agent['status'] === 'healthy');
     const many = Array.from({ length: 300 }, (_, index) => ({ ...agents[index % agents.length]!, id: `agent-${index}-0000`, name: `agent-${index}`, endpoint: `http://10.0.${index >> 8}.${index & 0xff}:8000` }));
     const bodyOf = (list: Record<string, unknown>[]) => bytes(JSON.stringify({ agents: list, count: list.length, timestamp: '2026-12-05T00:00:00Z' }));
-    const bodyOrder: (AgentProjection | null)[] = [];
+    const memory = newListingMemory();
+    const { bodyOrder } = memory;
     let served: readonly AgentProjection[] = [];
     const poll = (body: Buffer) => {
-      const projector = new AgentsProjector(undefined, served, bodyOrder);
+      const projector = new AgentsProjector(undefined, served, memory);
       const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (agent) => projector.add(agent), projector.expectedAt);
       const decodedBefore = decodedValueStrings();
       for (let offset = 0; offset < body.length; offset += 4096) reader.write(body.subarray(offset, offset + 4096));

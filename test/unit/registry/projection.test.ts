@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RegistryFormatError } from '../../../src/registry/errors.ts';
-import { AgentsProjector, findById, projectAgents, projectAgentsBody, sameAgents } from '../../../src/registry/projection.ts';
+import { AgentsProjector, findById, newListingMemory, projectAgents, projectAgentsBody, sameAgents } from '../../../src/registry/projection.ts';
 import { AgentsBodyReader, DEFAULT_AGENTS_BODY_LIMITS, readAgentsBody } from '../../../src/registry/agents-body.ts';
 import { diffAgentsSliced } from '../../../src/registry/sync.ts';
 import type { AgentProjection } from '../../../src/registry/types.ts';
@@ -372,7 +372,8 @@ describe('projection agent by agent as the body is read (the sync: AgentsBodyRea
       return { id: `agent-${String(serial).padStart(4, '0')}`, name: `name-${serial % 7}`, endpoint: `http://10.1.${serial >> 8}.${serial & 0xff}:8000`, status: 'healthy' };
     };
     let agents = Array.from({ length: 60 }, fresh);
-    const bodyOrder: (AgentProjection | null)[] = [];
+    const memory = newListingMemory();
+    const { bodyOrder } = memory;
     let served: readonly AgentProjection[] = [];
     for (let poll = 0; poll < 40; poll++) {
       for (let change = pick(4); change > 0; change--) {
@@ -389,7 +390,7 @@ describe('projection agent by agent as the body is read (the sync: AgentsBodyRea
         }
       }
       const body = Buffer.from(JSON.stringify(agentsBody(agents.map((agent) => agentInfo(agent)))));
-      const projector = new AgentsProjector(undefined, served, bodyOrder);
+      const projector = new AgentsProjector(undefined, served, memory);
       const reader = new AgentsBodyReader(DEFAULT_AGENTS_BODY_LIMITS, (raw) => projector.add(raw), projector.expectedAt);
       for (let offset = 0; offset < body.length; offset += 1000) reader.write(body.subarray(offset, offset + 1000));
       reader.end();
