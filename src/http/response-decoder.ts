@@ -8,8 +8,9 @@
 // This decoder is fed from one reused read buffer (plain-http-get.ts) and hands out views of it.
 //
 // Only what a client of one JSON API needs: no upgrades, no content codings (the request sends no
-// Accept-Encoding), no keep-alive (the request says `Connection: close`). Everything else that is
-// not HTTP/1.x is an HttpResponseError with a code.
+// Accept-Encoding), one response per request. Whether the connection may carry the next request
+// (RFC 9112 §9.3) is `reusable` once the response is done. Everything else that is not HTTP/1.x is
+// an HttpResponseError with a code.
 
 export const HTTP_RESPONSE_ERROR_CODES = ['BAD_STATUS_LINE', 'BAD_HEADER', 'HEAD_TOO_LARGE', 'BAD_CONTENT_LENGTH', 'UNSUPPORTED_TRANSFER_CODING', 'BAD_CHUNK', 'TRUNCATED'] as const;
 export type HttpResponseErrorCode = (typeof HTTP_RESPONSE_ERROR_CODES)[number];
@@ -65,7 +66,7 @@ const LF = 0x0a;
 // 2^53 needs 14 hex digits; more than that is no length anyone can send.
 const MAX_CHUNK_SIZE_DIGITS = 13;
 const MAX_CHUNK_EXTENSION_BYTES = 4096;
-const STATUS_LINE = /^HTTP\/1\.[01] ([0-9]{3})(?: [^\r\n]*)?$/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?$/;
 // RFC 9110 §5.6.2 token.
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -85,6 +86,10 @@ export class HttpResponseDecoder {
   #remaining = 0;
   #sizeDigits = 0;
   #extensionBytes = 0;
+  /** The final head allows another request on this connection (HTTP/1.1, no `Connection: close`, framed body). */
+  #persistent = false;
+  /** Bytes came after the response's end: the connection's framing is lost. */
+  #trailingBytes = false;
 
   constructor(sink: ResponseSink, limits: ResponseDecoderLimits = DEFAULT_RESPONSE_DECODER_LIMITS) {
     this.#sink = sink;
@@ -96,9 +101,15 @@ export class HttpResponseDecoder {
     return this.#phase === Phase.Done;
   }
 
+  /** Done, and the connection may carry another request: persistent, and nothing came after the response. */
+  get reusable(): boolean {
+    return this.#phase === Phase.Done && this.#persistent && !this.#trailingBytes;
+  }
+
   /** Feeds `chunk[start, end)`; returns `done`. Throws HttpResponseError, or what the sink throws. */
   write(chunk: Buffer, start = 0, end = chunk.byteLength): boolean {
     let at = start;
+    if (this.#phase === Phase.Done && at < end) this.#trailingBytes = true;
     while (at < end && this.#phase !== Phase.Done) {
       switch (this.#phase) {
         case Phase.Head:
@@ -125,6 +136,7 @@ export class HttpResponseDecoder {
           at++;
       }
     }
+    if (at < end) this.#trailingBytes = true;
     return this.#phase === Phase.Done;
   }
 
@@ -179,7 +191,7 @@ export class HttpResponseDecoder {
     while (lines[0] === '') lines.shift();
     const status = STATUS_LINE.exec(lines[0] ?? '');
     if (status === null) throw new HttpResponseError('BAD_STATUS_LINE', `not an HTTP/1.x status line: ${JSON.stringify((lines[0] ?? '').slice(0, 80))}`);
-    const code = Number(status[1]);
+    const code = Number(status[2]);
     const fields = parseFields(lines.slice(1));
     if (code < 200) {
       // RFC 9110 §15.2: interim responses precede the final one; 101 would switch protocols, asked by nobody.
@@ -188,6 +200,7 @@ export class HttpResponseDecoder {
       return;
     }
     const framing = bodyFraming(code, fields);
+    this.#persistent = status[1] === '1' && framing.kind !== 'close' && !hasCloseOption(fields);
     this.#sink.head({ status: code, contentLength: framing.kind === 'length' ? framing.length : null });
     if (framing.kind === 'chunked') {
       this.#phase = Phase.ChunkSize;
@@ -295,6 +308,11 @@ export function bodyFraming(status: number, fields: ReadonlyMap<string, readonly
   const [only] = values;
   if (values.size !== 1 || only === undefined || !/^[0-9]{1,15}$/.test(only)) throw new HttpResponseError('BAD_CONTENT_LENGTH', `invalid Content-Length ${JSON.stringify(lengths.join(', '))}`);
   return { kind: 'length', length: Number(only) };
+}
+
+/** Pure: a `Connection: close` option among the fields (RFC 9112 §9.6). */
+export function hasCloseOption(fields: ReadonlyMap<string, readonly string[]>): boolean {
+  return (fields.get('connection') ?? []).some((value) => value.split(',').some((option) => option.trim().toLowerCase() === 'close'));
 }
 
 function hexValue(byte: number): number {

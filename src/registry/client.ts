@@ -92,8 +92,7 @@ async function getJson(url: string, timeoutMs: number, options: FetchOptions): P
  * http:// goes through plainHttpGet (one reused read buffer: src/http/plain-http-get.ts says why),
  * https:// through node:https. Not fetch(): it loads Node's bundled undici, +16 MiB of RSS measured
  * on its first request (src/http/node-http.ts). Redirects are not followed (the registry sends none).
- * Each request has a connection of its own: at one GET per poll interval, a handshake on the
- * registry's network costs less than keeping an idle socket and recovering from its close.
+ * Both keep idle connections to the registry between requests.
  *
  * The timeout is a plain timer cleared when the request ends, and the caller's signal gets one
  * listener removed at the end, instead of AbortSignal.timeout() combined with the caller's signal

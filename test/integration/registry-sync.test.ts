@@ -1,5 +1,6 @@
 // The registry sync against the REAL mcp-mesh-registry binary (npm @mcpmesh/cli-linux-x64), on
 // 127.0.0.1 with a fresh SQLite database per registry.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,19 @@ function createSync(registryUrl: string, overrides: Partial<RegistrySyncOptions>
   });
   syncs.push(sync);
   return { sync, changes, log, register };
+}
+
+/** Sockets to or from `port` (both ends of a loopback connection count), by state, from /proc/net/tcp. */
+function registrySockets(port: number): { established: number; timeWait: number } {
+  const counts = { established: 0, timeWait: 0 };
+  const portOf = (address: string): number => Number.parseInt(address.split(':')[1]!, 16);
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 4 || (portOf(fields[1]!) !== port && portOf(fields[2]!) !== port)) continue;
+    if (fields[3] === '01') counts.established++;
+    if (fields[3] === '06') counts.timeWait++;
+  }
+  return counts;
 }
 
 function projection(id: string, name: string, host: string, hostKind: AgentProjection['hostKind'], port: number, extra: Partial<AgentProjection> = {}): AgentProjection {
@@ -248,6 +262,22 @@ describe('registry sync: projection of a live registry', () => {
     expect(changes[2]?.agents.find((a) => a.id === 'newbie-0000000a')?.host).toBe('10.0.0.101');
 
     await registry.deregister('newbie-0000000a');
+  });
+
+  // node:http's agent kept the connection alive; the plain transport must too (src/http/plain-http-get.ts):
+  // the events hint alone asks twice a second.
+  it('polls the registry and its events over one kept connection, leaving no socket in TIME_WAIT', async () => {
+    const port = Number(new URL(registry.url).port);
+    const before = registrySockets(port);
+    const { sync, register } = createSync(registry.url, { pollIntervalMs: 100, eventsHintIntervalMs: 50 });
+    await sync.start();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const during = registrySockets(port);
+    expect(await metricValue(register, 'meshdns_registry_polls_total', { result: 'success' })).toBeGreaterThanOrEqual(5);
+    // At most two connections open (a poll and an events request may overlap), two ends each,
+    // and none closed since this sync started.
+    expect(during.established - before.established).toBeLessThanOrEqual(4);
+    expect(during.timeWait - before.timeWait).toBe(0);
   });
 
   it('keeps serving when the snapshot cannot be written, and writes it once it can', async () => {

@@ -2,7 +2,7 @@
 // write exact bytes (framings and faults node:http's server would not produce).
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { plainHttpGet, requestHead } from '../../../src/http/plain-http-get.ts';
+import { idleConnectionCount, MAX_IDLE_PER_ORIGIN, plainHttpGet, requestHead } from '../../../src/http/plain-http-get.ts';
 import { HttpResponseError, type ResponseHead, type ResponseSink } from '../../../src/http/response-decoder.ts';
 import { freePort } from '../../support/processes.ts';
 
@@ -10,6 +10,8 @@ interface RawServer {
   port: number;
   /** Every request head received, as text. */
   requests: string[];
+  /** Connections accepted so far. */
+  readonly connections: number;
   /** Resolves when the n-th connection (from 1) is closed on the server's side. */
   closed(n: number): Promise<void>;
   close(): Promise<void>;
@@ -20,8 +22,8 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });
 
-/** A TCP server that answers each request head with `answer(socket)`. */
-async function rawServer(answer: (socket: net.Socket) => void, host = '127.0.0.1'): Promise<RawServer> {
+/** A TCP server that answers each request head with `answer(socket, n)` (n: the request's number on its connection, from 0). */
+async function rawServer(answer: (socket: net.Socket, n: number) => void, host = '127.0.0.1'): Promise<RawServer> {
   const requests: string[] = [];
   const closes: Promise<void>[] = [];
   const sockets = new Set<net.Socket>();
@@ -30,19 +32,24 @@ async function rawServer(answer: (socket: net.Socket) => void, host = '127.0.0.1
     closes.push(new Promise((resolve) => socket.on('close', () => resolve())));
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
-    let head = '';
+    let pending = '';
+    let n = 0;
     socket.on('data', (data) => {
-      if (head.includes('\r\n\r\n')) return;
-      head += data.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      requests.push(head);
-      answer(socket);
+      pending += data.toString('latin1');
+      for (let end = pending.indexOf('\r\n\r\n'); end >= 0; end = pending.indexOf('\r\n\r\n')) {
+        requests.push(pending.slice(0, end + 4));
+        pending = pending.slice(end + 4);
+        answer(socket, n++);
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen({ port: 0, host }, resolve));
   const raw: RawServer = {
     port: (server.address() as AddressInfo).port,
     requests,
+    get connections() {
+      return closes.length;
+    },
     async closed(n) {
       while (closes.length < n) await new Promise((resolve) => setTimeout(resolve, 2));
       await closes[n - 1];
@@ -87,13 +94,85 @@ function chunked(body: Buffer, chunkBytes: number): Buffer {
   return Buffer.concat(parts);
 }
 
+const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}';
+
 describe('plainHttpGet', () => {
-  it('sends one GET with Host, Accept and Connection: close, path and query kept, fragment dropped', async () => {
-    const server = await rawServer((socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}'));
+  it('sends one GET with Host and Accept, path and query kept, fragment dropped', async () => {
+    const server = await rawServer((socket) => socket.end(OK));
     const read = await get(`http://127.0.0.1:${server.port}/registry/agents?namespace=a%20b#frag`);
     expect(read.heads).toEqual([{ status: 200, contentLength: 2 }]);
     expect(read.body.toString()).toBe('{}');
-    expect(server.requests).toEqual([`GET /registry/agents?namespace=a%20b HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\naccept: application/json\r\nConnection: close\r\n\r\n`]);
+    expect(server.requests).toEqual([`GET /registry/agents?namespace=a%20b HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\naccept: application/json\r\n\r\n`]);
+  });
+
+  it('keeps up to two connections per origin alive between GETs, unref\'d, as node:http\'s agent did', async () => {
+    const server = await rawServer((socket) => socket.write(OK));
+    const url = `http://127.0.0.1:${server.port}/agents`;
+    for (let i = 0; i < 5; i++) expect((await get(url)).body.toString()).toBe('{}');
+    expect(server.requests).toHaveLength(5);
+    expect(server.connections).toBe(1);
+    expect(idleConnectionCount('127.0.0.1 ' + server.port)).toBe(1);
+    // Two at once: the second opens a connection of its own, and both are kept afterwards; of
+    // three at once, the third is closed.
+    await Promise.all([get(url), get(url)]);
+    expect(server.connections).toBe(2);
+    expect(idleConnectionCount('127.0.0.1 ' + server.port)).toBe(2);
+    await Promise.all([get(url), get(url), get(url)]);
+    expect(server.connections).toBe(3);
+    expect(idleConnectionCount('127.0.0.1 ' + server.port)).toBe(MAX_IDLE_PER_ORIGIN);
+    await server.closed(3);
+  });
+
+  it('sends a GET again on a new connection when the kept one was closed by the server, once', async () => {
+    // Every connection answers one request and then closes without saying so (an idle timeout).
+    const server = await rawServer((socket) => {
+      socket.write(OK);
+      setTimeout(() => socket.end(), 20);
+    });
+    const url = `http://127.0.0.1:${server.port}/agents`;
+    await get(url);
+    await server.closed(1);
+    expect((await get(url)).body.toString()).toBe('{}');
+    expect(server.connections).toBe(2);
+    // A server that takes the request and closes at once on every connection: no endless retries.
+    const closing = await rawServer((socket, n) => (closing.connections === 1 && n === 0 ? socket.write(OK) : socket.end()));
+    const closingUrl = `http://127.0.0.1:${closing.port}/agents`;
+    await get(closingUrl);
+    await expect(get(closingUrl)).rejects.toMatchObject({ code: 'TRUNCATED' });
+    expect(closing.connections).toBe(2);
+  });
+
+  it('closes a connection the answer does not let it keep: Connection: close, HTTP/1.0, a close-delimited body, bytes past the end', async () => {
+    const answers = [
+      'HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\n{}',
+      'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}',
+      'HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n',
+    ];
+    for (const answer of answers) {
+      const server = await rawServer((socket) => socket.write(answer));
+      await get(`http://127.0.0.1:${server.port}/`);
+      expect([answer.slice(0, 40), idleConnectionCount('127.0.0.1 ' + server.port)]).toEqual([answer.slice(0, 40), 0]);
+      await server.closed(1);
+    }
+    const server = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\n\r\n{}');
+      setTimeout(() => socket.end(), 10);
+    });
+    await get(`http://127.0.0.1:${server.port}/`);
+    expect(idleConnectionCount('127.0.0.1 ' + server.port)).toBe(0);
+  });
+
+  it('drops a kept connection on which bytes arrive unasked', async () => {
+    let first: net.Socket | undefined;
+    const server = await rawServer((socket) => {
+      first ??= socket;
+      socket.write(OK);
+    });
+    await get(`http://127.0.0.1:${server.port}/`);
+    expect(idleConnectionCount('127.0.0.1 ' + server.port)).toBe(1);
+    first!.write('HTTP/1.1 200 OK\r\n');
+    await server.closed(1);
+    expect(idleConnectionCount('127.0.0.1 ' + server.port)).toBe(0);
   });
 
   it('reaches an IPv6 literal and sends its bracketed Host', async (context) => {
@@ -109,16 +188,16 @@ describe('plainHttpGet', () => {
 
   it('sends credentials from the URL as Basic, as node:http did', () => {
     expect(requestHead(new URL('http://us%3Aer:p%40ss@registry:8000/agents'), {})).toBe(
-      `GET /agents HTTP/1.1\r\nHost: registry:8000\r\nAuthorization: Basic ${Buffer.from('us:er:p@ss').toString('base64')}\r\nConnection: close\r\n\r\n`,
+      `GET /agents HTTP/1.1\r\nHost: registry:8000\r\nAuthorization: Basic ${Buffer.from('us:er:p@ss').toString('base64')}\r\n\r\n`,
     );
     expect(() => requestHead(new URL('http://registry/'), { 'x-a': 'b\r\nInjected: 1' })).toThrow(TypeError);
   });
 
-  it('reads a 4 MB chunked body into the same buffer for every read, and the next GET reuses it', async () => {
+  it('reads a 4 MB chunked body into the same buffer for every read, and the next GET on the connection too', async () => {
     const body = Buffer.alloc(4 * 1024 * 1024, 0x61);
     for (let i = 0; i < body.length; i += 997) body[i] = 0x30 + (i % 10);
     const response = chunked(body, 100_000);
-    const server = await rawServer((socket) => socket.end(response));
+    const server = await rawServer((socket) => socket.write(response));
     const url = `http://127.0.0.1:${server.port}/agents`;
     const first = await get(url);
     const second = await get(url);
@@ -129,6 +208,7 @@ describe('plainHttpGet', () => {
     // Identity, not equal contents: the same ArrayBuffer serves both GETs.
     expect([...second.backing][0]).toBe([...first.backing][0]);
     expect([...first.backing][0]!.byteLength).toBe(64 * 1024);
+    expect(server.connections).toBe(1);
   });
 
   it('waits one event-loop turn after every yieldEveryBytes read, so other work runs during a large body', async () => {

@@ -149,6 +149,23 @@ describe('HttpResponseDecoder', () => {
     expect(decode([CHUNKED], { close: true }).done).toBe(true);
   });
 
+  it('says whether the connection may carry another request (RFC 9112 §9.3)', () => {
+    const reusable = (...pieces: string[]): boolean => {
+      const decoder = new HttpResponseDecoder({ head: () => {}, body: () => {} });
+      for (const piece of pieces) decoder.write(Buffer.from(piece, 'latin1'));
+      return decoder.reusable;
+    };
+    expect(reusable('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}')).toBe(true);
+    expect(reusable(CHUNKED)).toBe(true);
+    expect(reusable('HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n')).toBe(true);
+    expect(reusable('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{')).toBe(false);
+    expect(reusable('HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 2\r\n\r\n{}')).toBe(false);
+    expect(reusable('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: upgrade, close\r\nContent-Length: 0\r\n\r\n')).toBe(false);
+    expect(reusable('HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}')).toBe(false);
+    expect(reusable('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}x')).toBe(false);
+    expect(reusable('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}', 'x')).toBe(false);
+  });
+
   it('hands out views of the buffer it was given, not copies (the read buffer is reused)', () => {
     const buffer = Buffer.from(CHUNKED, 'latin1');
     const backing = new Set<ArrayBufferLike>();
