@@ -82,9 +82,12 @@ export function newestEventMarker(body: unknown): string {
 
 async function getJson(url: string, timeoutMs: number, options: FetchOptions): Promise<unknown> {
   const chunks: Uint8Array[] = [];
-  await getBody(url, timeoutMs, options, (chunk) => chunks.push(chunk));
+  // Copied: a piece is a view of the connection's read buffer, which the next read overwrites.
+  // new Uint8Array(piece), not Buffer.concat or Buffer.from: those take small copies from Node's
+  // shared 8 KiB pool, whose slabs outlive the request (the events hint asks twice a second).
+  await getBody(url, timeoutMs, options, (chunk) => chunks.push(new Uint8Array(chunk)));
   // Capped small bodies only (GET /events): a depth pre-scan, then JSON.parse.
-  return parseJsonBounded(Buffer.concat(chunks), SMALL_BODY_JSON_LIMITS);
+  return parseJsonBounded(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), SMALL_BODY_JSON_LIMITS);
 }
 
 /**

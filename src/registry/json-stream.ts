@@ -107,7 +107,10 @@ export class JsonTokenizer {
   // builds a string per byte: appending a character at a time made a new string each time, ~80 B
   // per literal, and a registry agent has ~6 true/false/null literals (with the value table below,
   // 13.6 -> 7.0 MiB allocated per 10,000-agent poll, test/bench/poll-promotion.ts --allocations).
-  readonly #number = Buffer.allocUnsafe(MAX_NUMBER_CHARS);
+  // allocUnsafeSlow, here and for #string: not from Node's shared 8 KiB pool, whose slabs live on
+  // in the old generation after a poll's tokenizer took a piece of them (the events hint makes a
+  // tokenizer twice a second); each buffer of its own dies with its tokenizer.
+  readonly #number = Buffer.allocUnsafeSlow(MAX_NUMBER_CHARS);
   #numberLength = 0;
   #literal: (typeof LITERALS)[number] | null = null;
   #literalMatched = 0;
@@ -117,7 +120,7 @@ export class JsonTokenizer {
     this.#maxDepth = limits.maxDepth;
     this.#maxStringBytes = limits.maxStringBytes;
     this.#stack = new Uint8Array(limits.maxDepth + 1);
-    this.#string = Buffer.allocUnsafe(limits.maxStringBytes + 4);
+    this.#string = Buffer.allocUnsafeSlow(limits.maxStringBytes + 4);
   }
 
   /** Consumes one chunk; throws RegistryFormatError (NOT_JSON, TOO_DEEP) on the first bad byte. */

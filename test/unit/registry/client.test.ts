@@ -284,6 +284,25 @@ describe('newest event marker', () => {
     expect(() => newestEventMarker(body)).toThrow(RegistryFormatError);
   });
 
+  // The pieces of a body are views of one reused read buffer: a body that arrives in several
+  // reads must be copied piece by piece, or the later reads overwrite the earlier ones.
+  it('reads an events body that arrives in several pieces', async () => {
+    const event = { timestamp: '2026-11-22T01:50:42.364270058Z', event_type: 'register', agent_id: 'weather-a1b2c3d4', data: { note: 'x'.repeat(3000) } };
+    const text = JSON.stringify({ count: 1, events: [event] });
+    const server = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const pieces = [text.slice(0, 1000), text.slice(1000, 2500), text.slice(2500)];
+      const next = (): void => {
+        const piece = pieces.shift();
+        if (piece === undefined) return void res.end();
+        res.write(piece);
+        setTimeout(next, 15);
+      };
+      next();
+    });
+    expect(await fetchNewestEventMarker(server.url, 2000)).toBe('2026-11-22T01:50:42.364270058Z register weather-a1b2c3d4');
+  });
+
   it('asks for one event only', async () => {
     const server = await serve((_req, res) => json(res, 200, { count: 1, events: [event] }));
     expect(await fetchNewestEventMarker(server.url, 1000)).toBe('2026-11-22T01:50:42.36Z register weather-a1b2c3d4');
