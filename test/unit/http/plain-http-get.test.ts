@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { idleConnectionCount, MAX_IDLE_PER_ORIGIN, plainHttpGet, requestHead } from '../../../src/http/plain-http-get.ts';
 import { HttpResponseError, type ResponseHead, type ResponseSink } from '../../../src/http/response-decoder.ts';
 import { freePort } from '../../support/processes.ts';
+import { reportSkip } from '../../support/tools.ts';
 
 interface RawServer {
   port: number;
@@ -178,7 +179,7 @@ describe('plainHttpGet', () => {
   it('reaches an IPv6 literal and sends its bracketed Host', async (context) => {
     const server = await rawServer((socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]'), '::1').catch((error: unknown) => error);
     if (!('port' in (server as object))) {
-      console.log(`skipped: no ::1 on this host (${String(server)}); plan: run where loopback has IPv6`);
+      reportSkip('the IPv6-literal GET', `no ::1 on this host (${String(server)}); plan: run where loopback has IPv6`);
       return context.skip();
     }
     const { port } = server as RawServer;

@@ -17,6 +17,7 @@ import {
 } from '../../../src/registry/errors.ts';
 import { projectAgents, projectAgentsBody } from '../../../src/registry/projection.ts';
 import { freePort } from '../../support/processes.ts';
+import { reportSkip } from '../../support/tools.ts';
 import { agentInfo, agentsBody } from '../../support/registry.ts';
 import { hang, json, startFakeRegistry, type FakeRegistry, type Handler } from './fake-registry.ts';
 
@@ -153,7 +154,7 @@ describe('fetchAgents', () => {
   it('reads an https:// registry through node:https with the same checks', async (context) => {
     const tls = await selfSignedServer((_req, res) => json(res, 200, agentsBody([agentInfo()])));
     if (typeof tls === 'string') {
-      console.log(`skipped: ${tls}; plan: install openssl (Debian package openssl)`);
+      reportSkip('the https registry test', `${tls}; plan: install openssl (Debian package openssl)`);
       return context.skip();
     }
     try {
