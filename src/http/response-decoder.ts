@@ -12,7 +12,7 @@
 // (RFC 9112 §9.3) is `reusable` once the response is done. Everything else that is not HTTP/1.x is
 // an HttpResponseError with a code.
 
-export const HTTP_RESPONSE_ERROR_CODES = ['BAD_STATUS_LINE', 'BAD_HEADER', 'HEAD_TOO_LARGE', 'BAD_CONTENT_LENGTH', 'UNSUPPORTED_TRANSFER_CODING', 'BAD_CHUNK', 'TRUNCATED'] as const;
+const HTTP_RESPONSE_ERROR_CODES = ['BAD_STATUS_LINE', 'BAD_HEADER', 'HEAD_TOO_LARGE', 'BAD_CONTENT_LENGTH', 'UNSUPPORTED_TRANSFER_CODING', 'BAD_CHUNK', 'TRUNCATED'] as const;
 export type HttpResponseErrorCode = (typeof HTTP_RESPONSE_ERROR_CODES)[number];
 
 export class HttpResponseError extends Error {
@@ -311,7 +311,7 @@ export function bodyFraming(status: number, fields: ReadonlyMap<string, readonly
 }
 
 /** Pure: a `Connection: close` option among the fields (RFC 9112 §9.6). */
-export function hasCloseOption(fields: ReadonlyMap<string, readonly string[]>): boolean {
+function hasCloseOption(fields: ReadonlyMap<string, readonly string[]>): boolean {
   return (fields.get('connection') ?? []).some((value) => value.split(',').some((option) => option.trim().toLowerCase() === 'close'));
 }
 
